@@ -1,0 +1,57 @@
+/// Failures of the system, not of the user's code. Each maps to one stable
+/// JavaScript `code`, and its message says what to do about it.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidArg(String),
+    #[error("{0}")]
+    NotConfigured(String),
+    #[error("{0}")]
+    IsolationUnavailable(String),
+    #[error("{0}")]
+    InterpreterUnavailable(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("the service was closed: create a new E2BService to run more code")]
+    Closed,
+    #[error("the operation was aborted")]
+    Aborted,
+    #[error("internal error: {0}. This is a bug in e2b-native; please report it")]
+    Internal(String),
+}
+
+impl Error {
+    /// The stable `code` property JavaScript sees on the rejection.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidArg(_) => "ERR_INVALID_ARG",
+            Error::NotConfigured(_) => "ERR_NOT_CONFIGURED",
+            Error::IsolationUnavailable(_) => "ERR_ISOLATION_UNAVAILABLE",
+            Error::InterpreterUnavailable(_) => "ERR_INTERPRETER_UNAVAILABLE",
+            Error::Unsupported(_) => "ERR_UNSUPPORTED",
+            Error::Closed => "ERR_CLOSED",
+            Error::Aborted => "ABORT_ERR",
+            Error::Internal(_) => "ERR_INTERNAL",
+        }
+    }
+
+    pub fn invalid_arg(message: impl Into<String>) -> Self {
+        Error::InvalidArg(message.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable() {
+        assert_eq!(Error::invalid_arg("x").code(), "ERR_INVALID_ARG");
+        assert_eq!(Error::Aborted.code(), "ABORT_ERR");
+        assert_eq!(Error::Closed.code(), "ERR_CLOSED");
+        assert_eq!(
+            Error::IsolationUnavailable("x".into()).code(),
+            "ERR_ISOLATION_UNAVAILABLE"
+        );
+    }
+}

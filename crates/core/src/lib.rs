@@ -1,0 +1,15 @@
+//! The engine-agnostic half of e2b-native: what a caller asks for ([`Request`]),
+//! what comes back ([`Outcome`]), and the rules both backends share: argument
+//! validation, output capture with caps, and how a crash is named.
+
+mod error;
+mod error_name;
+mod language;
+mod output;
+mod request;
+
+pub use error::Error;
+pub use error_name::uncaught_error_name;
+pub use language::Language;
+pub use output::OutputBuffer;
+pub use request::{validate_env, Limits, Outcome, Request, DEFAULT_TIMEOUT, TIMEOUT_EXIT_CODE};

@@ -1,0 +1,145 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::{Error, Language};
+
+/// The per-call timeout when none is given: it bounds the whole call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest timeout accepted; longer jobs belong in a queue, not a request.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Resource limits of one execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes kept per output stream; past it the sandbox is stopped
+    /// (`truncated`, `OutputLimitError`). Default 10 MiB.
+    pub output_bytes: usize,
+    /// Size of the writable work dir and of /tmp. Default 256 MiB.
+    pub disk_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            output_bytes: 10 << 20,
+            disk_bytes: 256 << 20,
+        }
+    }
+}
+
+/// One execution: what to run, and within which bounds.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub language: Language,
+    pub code: String,
+    pub timeout: Duration,
+    /// Extra environment variables for the code, already validated.
+    pub env: BTreeMap<String, String>,
+    pub limits: Limits,
+}
+
+impl Request {
+    pub fn new(language: Language, code: impl Into<String>) -> Self {
+        Request {
+            language,
+            code: code.into(),
+            timeout: DEFAULT_TIMEOUT,
+            env: BTreeMap::new(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Checks a caller-given timeout in milliseconds.
+    pub fn timeout_from_ms(ms: f64) -> Result<Duration, Error> {
+        if !ms.is_finite() || ms <= 0.0 || ms.fract() != 0.0 {
+            return Err(Error::invalid_arg(format!(
+                "timeoutMs must be a positive whole number of milliseconds, got {ms}"
+            )));
+        }
+        let timeout = Duration::from_millis(ms as u64);
+        if timeout > MAX_TIMEOUT {
+            return Err(Error::invalid_arg(format!(
+                "timeoutMs must be at most {} (24 hours), got {ms}",
+                MAX_TIMEOUT.as_millis()
+            )));
+        }
+        Ok(timeout)
+    }
+}
+
+/// Checks environment variables given for the code: POSIX names, no NUL bytes.
+pub fn validate_env(env: &BTreeMap<String, String>) -> Result<(), Error> {
+    for (name, value) in env {
+        let mut chars = name.chars();
+        let valid_name = chars
+            .next()
+            .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+            && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
+        if !valid_name {
+            return Err(Error::invalid_arg(format!(
+                "env: {name:?} is not a valid variable name (letters, digits and _, not starting with a digit)"
+            )));
+        }
+        if value.contains('\0') {
+            return Err(Error::invalid_arg(format!(
+                "env: the value of {name} contains a NUL byte"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What an execution did, as the result table of the README describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub stdout: String,
+    pub stderr: String,
+    pub exit_code: i32,
+    /// The uncaught exception's class name, or the limit's error name.
+    pub error: Option<String>,
+    pub timed_out: bool,
+    pub truncated: bool,
+    /// Which limit stopped the code, if one did: "time", "output", ...
+    pub limit: Option<&'static str>,
+    pub duration: Duration,
+    pub backend: &'static str,
+}
+
+/// Exit code of an execution that ran past its timeout, as coreutils' `timeout`.
+pub const TIMEOUT_EXIT_CODE: i32 = 124;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_must_be_positive_whole_and_bounded() {
+        assert_eq!(
+            Request::timeout_from_ms(1500.0).unwrap(),
+            Duration::from_millis(1500)
+        );
+        for bad in [0.0, -1.0, 1.5, f64::NAN, f64::INFINITY, 1e12] {
+            assert_eq!(
+                Request::timeout_from_ms(bad).unwrap_err().code(),
+                "ERR_INVALID_ARG",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn env_names_and_values_are_checked() {
+        let ok: BTreeMap<_, _> = [("A_1".to_string(), "x y=z".to_string())].into();
+        assert!(validate_env(&ok).is_ok());
+        for (k, v) in [
+            ("1A", "x"),
+            ("A-B", "x"),
+            ("", "x"),
+            ("A", "a\0b"),
+            ("A=B", "x"),
+        ] {
+            let env: BTreeMap<_, _> = [(k.to_string(), v.to_string())].into();
+            assert_eq!(validate_env(&env).unwrap_err().code(), "ERR_INVALID_ARG");
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The local backend of e2b-native: each execution in a fresh sandbox on this
+//! host, built from Linux namespaces by a small helper executable.
+//!
+//! Host side: [`LocalBackend`] (this process). Helper side: [`sandbox`] (the
+//! `e2b-sandbox` executable); they talk through [`protocol`].
+
+mod interpreters;
+pub mod protocol;
+mod registry;
+mod run;
+pub mod sandbox;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use e2b_native_core::{Error, Language, Outcome, Request};
+pub use interpreters::Interpreter;
+pub use registry::{kill_all, live_count};
+pub use tokio_util::sync::CancellationToken;
+
+/// Host uid/gid that a root caller's sandboxes run as: `nobody`.
+pub const DEFAULT_HOST_ID_WHEN_ROOT: u32 = 65534;
+
+#[derive(Debug, Clone, Default)]
+pub struct LocalConfig {
+    /// The `e2b-sandbox` executable.
+    pub helper: PathBuf,
+    /// Interpreter binaries chosen by the caller; the others are searched for.
+    pub interpreters: HashMap<Language, PathBuf>,
+}
+
+pub struct LocalBackend {
+    config: LocalConfig,
+    found: Mutex<HashMap<Language, Interpreter>>,
+}
+
+impl LocalBackend {
+    pub fn new(config: LocalConfig) -> Self {
+        LocalBackend {
+            config,
+            found: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs `request` in a fresh sandbox that is gone when this returns.
+    /// `cancel` kills it early and yields [`Error::Aborted`].
+    pub async fn execute(
+        &self,
+        request: &Request,
+        cancel: &CancellationToken,
+    ) -> Result<Outcome, Error> {
+        let interpreter = self.interpreter(request.language)?;
+        let spec = run::spec(
+            request.language,
+            &interpreter,
+            request,
+            DEFAULT_HOST_ID_WHEN_ROOT,
+        )?;
+        run::run(&self.config.helper, spec, request, cancel).await
+    }
+
+    /// The interpreter for `language`, found once and remembered.
+    pub fn interpreter(&self, language: Language) -> Result<Interpreter, Error> {
+        let mut found = self.found.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(interpreter) = found.get(&language) {
+            return Ok(interpreter.clone());
+        }
+        let explicit = self
+            .config
+            .interpreters
+            .get(&language)
+            .map(PathBuf::as_path);
+        let interpreter = interpreters::find(language, explicit)?;
+        found.insert(language, interpreter.clone());
+        Ok(interpreter)
+    }
+}

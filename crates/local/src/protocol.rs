@@ -1,0 +1,40 @@
+//! What the host and the sandbox helper (`e2b-sandbox`) say to each other over
+//! the socket that is the helper's stdin: one [`Spec`] in, JSON-line [`Event`]s out.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// How to build one sandbox and what to run in it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Spec {
+    /// The interpreter's real path, its arguments and the code.
+    pub argv: Vec<String>,
+    /// The complete environment of the code (nothing is inherited).
+    pub env: Vec<(String, String)>,
+    /// Host directories bound read-only at the same path, beyond the system ones.
+    pub extra_binds: Vec<PathBuf>,
+    /// Size of the writable /home/user and of /tmp.
+    pub disk_bytes: u64,
+    /// The unprivileged host uid/gid a root caller's sandboxes run as.
+    pub host_id_when_root: u32,
+}
+
+/// Reports from the helper, one JSON object per line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The sandbox's init exists; this host pid is the root of its pid namespace,
+    /// and killing it kills every process of the sandbox.
+    Init { pid: i32 },
+    /// The code's process exited with this status.
+    Exited { code: i32 },
+    /// The code's process was killed by this signal.
+    Signaled { signal: i32 },
+    /// The sandbox could not be built; `layer` names the isolation layer.
+    Failed { layer: String, message: String },
+}
+
+/// The user inside every sandbox, as in E2B's sandboxes.
+pub const SANDBOX_UID: u32 = 1000;
+pub const SANDBOX_HOME: &str = "/home/user";

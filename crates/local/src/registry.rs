@@ -1,0 +1,84 @@
+//! Every sandbox this process has running, so that they can all be killed at
+//! once when Node exits, whatever way it exits.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+#[derive(Default, Clone, Copy)]
+struct Pids {
+    helper: Option<i32>,
+    init: Option<i32>,
+}
+
+static LIVE: Mutex<Option<HashMap<u64, Pids>>> = Mutex::new(None);
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn with_live<T>(f: impl FnOnce(&mut HashMap<u64, Pids>) -> T) -> T {
+    let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    f(live.get_or_insert_with(HashMap::new))
+}
+
+fn kill_pids(pids: Pids) {
+    // Killing init first takes the whole pid namespace down with it.
+    for pid in [pids.init, pids.helper].into_iter().flatten() {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+/// Kills every sandbox of this process, synchronously: for `process.on('exit')`
+/// and the env cleanup hook, where nothing asynchronous runs any more.
+pub fn kill_all() -> usize {
+    let all: Vec<Pids> = with_live(|live| live.values().copied().collect());
+    all.iter().for_each(|p| kill_pids(*p));
+    all.len()
+}
+
+/// How many sandboxes this process has running.
+pub fn live_count() -> usize {
+    with_live(|live| live.len())
+}
+
+/// One sandbox's entry: kills it when dropped, whatever path drops it (return,
+/// `?`, timeout, a cancelled future, a panic).
+pub struct Guard {
+    id: u64,
+}
+
+impl Guard {
+    pub fn new(helper_pid: u32) -> Self {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let pids = Pids {
+            helper: Some(helper_pid as i32),
+            init: None,
+        };
+        with_live(|live| live.insert(id, pids));
+        Guard { id }
+    }
+
+    pub fn set_init(&self, pid: i32) {
+        with_live(|live| live.get_mut(&self.id).map(|p| p.init = Some(pid)));
+    }
+
+    pub fn kill(&self) {
+        if let Some(pids) = with_live(|live| live.get(&self.id).copied()) {
+            kill_pids(pids);
+        }
+    }
+
+    /// The helper has been reaped: its pid (and init's) may be reused now and
+    /// must never be signalled again.
+    pub fn reaped(&self) {
+        with_live(|live| live.remove(&self.id));
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.kill();
+        self.reaped();
+    }
+}

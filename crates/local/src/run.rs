@@ -1,0 +1,231 @@
+//! The host's half of one execution: start the helper, hand it the spec, read
+//! the output under its caps, enforce the deadline, and make sure every process
+//! of the sandbox is gone before the call returns.
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use e2b_native_core::{
+    uncaught_error_name, Error, Language, Outcome, OutputBuffer, Request, TIMEOUT_EXIT_CODE,
+};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::process::Command;
+use tokio::time::{sleep_until, Instant as Deadline};
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::{Event, Spec};
+use crate::registry::Guard;
+
+/// Once a sandbox has been killed, how long its pipes may take to close.
+const KILL_GRACE: Duration = Duration::from_secs(2);
+/// The exit status reported for a program stopped by a limit (SIGKILL).
+const KILLED_EXIT_CODE: i32 = 128 + libc::SIGKILL;
+
+/// Why the host stopped a sandbox before its program ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Timeout,
+    Output,
+    Cancelled,
+}
+
+pub async fn run(
+    helper: &Path,
+    spec: Spec,
+    request: &Request,
+    cancel: &CancellationToken,
+) -> Result<Outcome, Error> {
+    let started = Instant::now();
+    let deadline = Deadline::from_std(started + request.timeout);
+    let (host_end, helper_end) = std::os::unix::net::UnixStream::pair()
+        .map_err(|e| Error::Internal(format!("socketpair: {e}")))?;
+    let mut child = Command::new(helper)
+        .stdin(Stdio::from(OwnedFd::from(helper_end)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_clear()
+        .current_dir("/")
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            Error::IsolationUnavailable(format!(
+                "cannot start the sandbox helper {}: {e}. Reinstall e2b-native so that the helper \
+                 sits beside its .node file, or set E2B_NATIVE_SANDBOX_HELPER to its path",
+                helper.display()
+            ))
+        })?;
+    let guard = Guard::new(child.id().unwrap_or_default());
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    host_end
+        .set_nonblocking(true)
+        .map_err(|e| Error::Internal(format!("socket: {e}")))?;
+    let socket =
+        UnixStream::from_std(host_end).map_err(|e| Error::Internal(format!("socket: {e}")))?;
+    let (events, mut to_helper) = socket.into_split();
+    let mut events = BufReader::new(events).lines();
+
+    let spec_bytes = serde_json::to_vec(&spec).map_err(|e| Error::Internal(e.to_string()))?;
+    let send_spec = async {
+        to_helper.write_all(&spec_bytes).await?;
+        to_helper.shutdown().await
+    };
+    let mut stop = None;
+    tokio::select! {
+        sent = send_spec => if let Err(e) = sent {
+            return Err(Error::IsolationUnavailable(format!("the sandbox helper did not take its spec: {e}")));
+        },
+        _ = sleep_until(deadline) => stop = Some(Stop::Timeout),
+        _ = cancel.cancelled() => stop = Some(Stop::Cancelled),
+    }
+
+    let cap = request.limits.output_bytes;
+    let (mut out, mut err) = (OutputBuffer::new(cap), OutputBuffer::new(cap));
+    let (mut out_chunk, mut err_chunk) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
+    let (mut out_open, mut err_open, mut events_open) = (true, true, true);
+    let mut ended: Option<Event> = None;
+    let mut failure: Option<Event> = None;
+    let mut killed = false;
+    let mut grace_until = Deadline::now(); // armed when the sandbox is killed
+    if stop.is_some() {
+        guard.kill();
+        killed = true;
+        grace_until = Deadline::now() + KILL_GRACE;
+    }
+    while out_open || err_open || events_open {
+        tokio::select! {
+            n = stdout.read(&mut out_chunk), if out_open => match n {
+                Ok(n) if n > 0 => if !out.push(&out_chunk[..n]) && stop.is_none() {
+                    stop = Some(Stop::Output);
+                },
+                _ => out_open = false,
+            },
+            n = stderr.read(&mut err_chunk), if err_open => match n {
+                Ok(n) if n > 0 => if !err.push(&err_chunk[..n]) && stop.is_none() {
+                    stop = Some(Stop::Output);
+                },
+                _ => err_open = false,
+            },
+            line = events.next_line(), if events_open => match line {
+                Ok(Some(line)) => match serde_json::from_str::<Event>(&line) {
+                    Ok(Event::Init { pid }) => guard.set_init(pid),
+                    Ok(event @ (Event::Exited { .. } | Event::Signaled { .. })) => ended = Some(event),
+                    Ok(event @ Event::Failed { .. }) => failure = Some(event),
+                    Err(_) => {}
+                },
+                _ => events_open = false,
+            },
+            _ = sleep_until(deadline), if stop.is_none() => stop = Some(Stop::Timeout),
+            _ = cancel.cancelled(), if stop.is_none() => stop = Some(Stop::Cancelled),
+            // A killed sandbox closes its pipes at once; never wait on one that doesn't.
+            _ = sleep_until(grace_until), if stop.is_some() => break,
+        }
+        if stop.is_some() && !killed {
+            guard.kill();
+            killed = true;
+            grace_until = Deadline::now() + KILL_GRACE;
+        }
+    }
+    let status = child.wait().await;
+    guard.reaped();
+    let duration = started.elapsed();
+
+    let truncated = out.truncated() || err.truncated();
+    let (stdout, stderr) = (out.into_string(), err.into_string());
+    let outcome = |exit_code: i32, error: Option<String>, limit: Option<&'static str>| Outcome {
+        error: error.or_else(|| uncaught_error_name(request.language, exit_code, &stderr)),
+        stdout: stdout.clone(),
+        stderr: stderr.clone(),
+        exit_code,
+        timed_out: limit == Some("time"),
+        truncated,
+        limit,
+        duration,
+        backend: "local",
+    };
+    match (stop, ended, failure) {
+        (Some(Stop::Cancelled), ..) => Err(Error::Aborted),
+        (Some(Stop::Timeout), ..) => Ok(outcome(
+            TIMEOUT_EXIT_CODE,
+            Some("TimeoutError".into()),
+            Some("time"),
+        )),
+        (Some(Stop::Output), ..) => Ok(outcome(
+            KILLED_EXIT_CODE,
+            Some("OutputLimitError".into()),
+            Some("output"),
+        )),
+        (None, _, Some(Event::Failed { layer, message })) => Err(Error::IsolationUnavailable(
+            format!("the local sandbox could not be built ({layer}): {message}"),
+        )),
+        (None, Some(Event::Exited { code }), None) => Ok(outcome(code, None, None)),
+        (None, Some(Event::Signaled { signal }), None) => Ok(outcome(128 + signal, None, None)),
+        _ => Err(Error::Internal(format!(
+            "the sandbox helper ended without a result ({status:?}); stderr: {}",
+            stderr.chars().take(500).collect::<String>()
+        ))),
+    }
+}
+
+/// Builds the spec of `request` for `interpreter`.
+pub fn spec(
+    language: Language,
+    interpreter: &crate::interpreters::Interpreter,
+    request: &Request,
+    host_id_when_root: u32,
+) -> Result<Spec, Error> {
+    // Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN).
+    const MAX_CODE: usize = 128 * 1024 - 1;
+    if request.code.len() > MAX_CODE {
+        return Err(Error::invalid_arg(format!(
+            "code is {} bytes; the local backend runs programs of at most {MAX_CODE} bytes: \
+             split it, or ship the bulk as data",
+            request.code.len()
+        )));
+    }
+    if request.code.contains('\0') {
+        return Err(Error::invalid_arg("code contains a NUL byte"));
+    }
+    let binary = interpreter.path.to_string_lossy().into_owned();
+    let mut argv = vec![binary];
+    argv.extend(
+        match language {
+            // -u: unbuffered, so output written before a timeout is not lost.
+            Language::Python => &["-u", "-c"][..],
+            Language::Node => &["-e"][..],
+            Language::Bash => &["-c"][..],
+        }
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    argv.push(request.code.clone());
+    let mut path = String::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    if let Some(prefix) = &interpreter.extra_bind {
+        path = format!(
+            "{}:{path}",
+            interpreter.path.parent().unwrap_or(prefix).display()
+        );
+    }
+    let mut env: std::collections::BTreeMap<String, String> = [
+        ("PATH", path.as_str()),
+        ("HOME", crate::protocol::SANDBOX_HOME),
+        ("USER", "user"),
+        ("LOGNAME", "user"),
+        ("SHELL", "/bin/bash"),
+        ("LANG", "C.UTF-8"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    env.extend(request.env.clone());
+    Ok(Spec {
+        argv,
+        env: env.into_iter().collect(),
+        extra_binds: interpreter.extra_bind.iter().cloned().collect(),
+        disk_bytes: request.limits.disk_bytes,
+        host_id_when_root,
+    })
+}

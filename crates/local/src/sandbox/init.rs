@@ -1,0 +1,50 @@
+//! Pid 1 of the sandbox: builds the root, forks the program, reaps everything,
+//! and reports how the program ended. Its exit takes the namespace with it.
+
+use nix::sys::prctl;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, ForkResult};
+
+use super::{exec, rootfs, Reporter};
+use crate::protocol::{Event, Spec};
+
+pub fn main(spec: &Spec, reporter: &Reporter) -> i32 {
+    if let Err(e) = rootfs::build(spec) {
+        reporter.send(&Event::Failed {
+            layer: e.layer.into(),
+            message: e.message,
+        });
+        return 1;
+    }
+    // The program (same uid, no capabilities) must not be able to ptrace init.
+    let _ = prctl::set_dumpable(false);
+    // SAFETY: init is single-threaded; the child only sets itself up and execs.
+    let program = match unsafe { fork() } {
+        Ok(ForkResult::Child) => exec::run(spec, reporter),
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => {
+            reporter.send(&Event::Failed {
+                layer: "pid namespace".into(),
+                message: format!("fork: {e}"),
+            });
+            return 1;
+        }
+    };
+    loop {
+        // Reap orphans too: init inherits every process whose parent died.
+        match waitpid(None, None) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == program => {
+                reporter.send(&Event::Exited { code });
+                return 0;
+            }
+            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == program => {
+                reporter.send(&Event::Signaled {
+                    signal: signal as i32,
+                });
+                return 0;
+            }
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return 1,
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The helper side: runs inside `e2b-sandbox`, never in the host process.
+//!
+//! Three processes make one sandbox:
+//! - the helper (host namespaces) drops root, creates the namespaces, writes the
+//!   uid/gid maps, then waits;
+//! - init, pid 1 of the new pid namespace, builds the root filesystem and reaps;
+//!   when it exits the kernel kills every process left in the namespace;
+//! - the program, forked by init, with no capabilities, in a new session.
+
+mod exec;
+mod init;
+mod namespaces;
+mod net;
+mod report;
+mod rootfs;
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd};
+
+use nix::sys::wait::{waitpid, WaitStatus};
+
+use crate::protocol::{Event, Spec};
+pub(crate) use report::Reporter;
+
+/// A step of the set-up that failed, named by its isolation layer.
+#[derive(Debug)]
+pub struct SetupError {
+    pub layer: &'static str,
+    pub message: String,
+}
+
+impl SetupError {
+    pub fn new(layer: &'static str, message: impl Into<String>) -> Self {
+        SetupError {
+            layer,
+            message: message.into(),
+        }
+    }
+}
+
+pub type Setup<T> = Result<T, SetupError>;
+
+/// Adds the layer and the action to a failing syscall.
+pub trait Context<T> {
+    fn context(self, layer: &'static str, what: impl FnOnce() -> String) -> Setup<T>;
+}
+
+impl<T, E: std::fmt::Display> Context<T> for Result<T, E> {
+    fn context(self, layer: &'static str, what: impl FnOnce() -> String) -> Setup<T> {
+        self.map_err(|e| SetupError::new(layer, format!("{}: {e}", what())))
+    }
+}
+
+/// Entry point of the helper executable; returns its exit status.
+pub fn main() -> i32 {
+    // fd 0 is a socket to the host: the spec comes in, events go out.
+    let reporter = match Reporter::from_stdin() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("e2b-sandbox: this helper is started by e2b-native, not by hand ({e})");
+            return 2;
+        }
+    };
+    match run(&reporter) {
+        Ok(()) => 0,
+        Err(e) => {
+            reporter.send(&Event::Failed {
+                layer: e.layer.into(),
+                message: e.message,
+            });
+            1
+        }
+    }
+}
+
+fn run(reporter: &Reporter) -> Setup<()> {
+    let spec = read_spec()?;
+    let host = namespaces::drop_to_sandbox_user(&spec)?;
+    let init = namespaces::spawn_init(&host, || init::main(&spec, reporter))?;
+    reporter.send(&Event::Init { pid: init.as_raw() });
+    // init reports how the program ended; the helper only waits, so that the
+    // host sees the helper exit after the whole pid namespace is gone.
+    loop {
+        match waitpid(init, None) {
+            Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => return Ok(()),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                return Err(SetupError::new(
+                    "pid namespace",
+                    format!("waiting for init: {e}"),
+                ))
+            }
+        }
+    }
+}
+
+fn read_spec() -> Setup<Spec> {
+    // SAFETY: fd 0 is open (Reporter checked it); ManuallyDrop keeps it open.
+    let mut stdin = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) });
+    let mut bytes = Vec::new();
+    stdin
+        .read_to_end(&mut bytes)
+        .context("protocol", || "reading the sandbox spec".into())?;
+    debug_assert_eq!(stdin.as_raw_fd(), 0);
+    serde_json::from_slice(&bytes).context("protocol", || "parsing the sandbox spec".into())
+}

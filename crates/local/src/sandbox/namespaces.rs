@@ -1,0 +1,110 @@
+//! The helper's half of the namespaces: leave root behind, clone init into
+//! fresh namespaces, and map the sandbox user onto an unprivileged host id.
+
+use std::fs;
+use std::os::fd::OwnedFd;
+
+use nix::sched::{clone, CloneFlags};
+use nix::sys::prctl;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::{
+    getgid, getppid, getuid, pipe, read, setgroups, setresgid, setresuid, write, Gid, Pid, Uid,
+};
+
+use super::{Context, Setup, SetupError};
+use crate::protocol::{Spec, SANDBOX_UID};
+
+/// The host ids the sandbox runs as.
+pub struct HostIds {
+    uid: u32,
+    gid: u32,
+}
+
+/// A root caller's sandboxes run as an unprivileged host user: mapped to host
+/// root, code could read root's files and ignore RLIMIT_NPROC.
+pub fn drop_to_sandbox_user(spec: &Spec) -> Setup<HostIds> {
+    let host = getppid();
+    if nix::unistd::geteuid().is_root() {
+        let id = spec.host_id_when_root;
+        setgroups(&[]).context("user namespace", || "dropping supplementary groups".into())?;
+        setresgid(Gid::from_raw(id), Gid::from_raw(id), Gid::from_raw(id))
+            .context("user namespace", || format!("switching to host gid {id}"))?;
+        setresuid(Uid::from_raw(id), Uid::from_raw(id), Uid::from_raw(id))
+            .context("user namespace", || format!("switching to host uid {id}"))?;
+    }
+    // Changing credentials clears both: the helper must stay dumpable to write
+    // its child's uid map, and must die with the host thread that spawned it.
+    prctl::set_dumpable(true).context("user namespace", || "prctl(PR_SET_DUMPABLE)".into())?;
+    prctl::set_pdeathsig(Signal::SIGKILL)
+        .context("pid namespace", || "prctl(PR_SET_PDEATHSIG)".into())?;
+    if getppid() != host {
+        return Err(SetupError::new(
+            "pid namespace",
+            "the host process exited during set-up",
+        ));
+    }
+    Ok(HostIds {
+        uid: getuid().as_raw(),
+        gid: getgid().as_raw(),
+    })
+}
+
+/// Clones init into new user, pid, mount, network, ipc, uts and cgroup
+/// namespaces and maps its user; `init` runs in the child and returns its
+/// exit status.
+pub fn spawn_init(host: &HostIds, init: impl FnMut() -> i32) -> Setup<Pid> {
+    let (ready_rx, ready_tx) = pipe().context("user namespace", || "pipe".into())?;
+    let mut init = init;
+    let mut child = move || -> isize {
+        // Die with the helper; a helper that died before this line never
+        // sends the ready byte, and init gives up.
+        if prctl::set_pdeathsig(Signal::SIGKILL).is_err() || !wait_ready(&ready_rx) {
+            return 1;
+        }
+        init() as isize
+    };
+    let flags = CloneFlags::CLONE_NEWUSER
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWNET
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWCGROUP;
+    let mut stack = vec![0u8; 1 << 20];
+    // SAFETY: the helper is single-threaded, and without CLONE_VM the child
+    // runs on a private copy of the stack buffer.
+    let pid = unsafe { clone(Box::new(&mut child), &mut stack, flags, Some(libc::SIGCHLD)) }
+        .map_err(|e| SetupError::new("user namespace", userns_hint(e)))?;
+    if let Err(e) = write_maps(pid, host) {
+        let _ = kill(pid, Signal::SIGKILL);
+        return Err(e);
+    }
+    write(&ready_tx, b"1").context("user namespace", || "releasing init".into())?;
+    Ok(pid)
+}
+
+fn wait_ready(ready: &OwnedFd) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(read(ready, &mut byte), Ok(1))
+}
+
+fn write_maps(pid: Pid, host: &HostIds) -> Setup<()> {
+    let proc = format!("/proc/{pid}");
+    let write = |file: &str, content: String| {
+        fs::write(format!("{proc}/{file}"), &content).context("user namespace", || {
+            format!("writing {content:?} to /proc/<init>/{file}")
+        })
+    };
+    write("uid_map", format!("{SANDBOX_UID} {} 1\n", host.uid))?;
+    write("setgroups", "deny".into())?;
+    write("gid_map", format!("{SANDBOX_UID} {} 1\n", host.gid))
+}
+
+fn userns_hint(errno: nix::errno::Errno) -> String {
+    format!(
+        "cannot create the sandbox's namespaces ({errno}). User namespaces look disabled for this user: \
+         check `sysctl user.max_user_namespaces` (must be > 0), `kernel.unprivileged_userns_clone` (Debian: 1), \
+         and on Ubuntu 23.10+ `kernel.apparmor_restrict_unprivileged_userns` (set 0, or add an AppArmor profile \
+         for node); inside a container, run it with user namespaces allowed"
+    )
+}
