@@ -1,1 +1,224 @@
+//! The napi binding: JavaScript values in, engine calls, JavaScript values out.
+//! Every decision lives in the crates; `index.js` turns failures into errors of
+//! the caller's realm.
 
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use e2b_native_core::{
+    select_backend, Backend, BackendKind, Call, CancellationToken, Defaults, Error, Language, Outcome, SelectionEnv,
+    Service, Unavailable,
+};
+use e2b_native_local::{LocalBackend, LocalConfig};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+/// Constructor settings, already type-checked by `index.js`.
+#[napi(object)]
+pub struct NativeConfig {
+    pub backend: Option<String>,
+    pub api_key: Option<String>,
+    pub timeout_ms: Option<f64>,
+    pub max_output_bytes: Option<f64>,
+    /// Interpreter paths by language name.
+    pub interpreters: Option<HashMap<String, String>>,
+    /// `E2B_BACKEND`, `E2B_API_KEY`, `NODE_ENV`, `E2B_NATIVE_SANDBOX_HELPER` as
+    /// the caller's `process.env` has them (Jest's differs from the real one).
+    pub env: HashMap<String, String>,
+}
+
+#[napi(object)]
+pub struct NativeCall {
+    pub language: String,
+    pub code: String,
+    pub packages: Vec<String>,
+    pub timeout_ms: Option<f64>,
+    pub env: Option<HashMap<String, String>>,
+}
+
+#[napi(object)]
+pub struct NativeOutcome {
+    pub stdout: String,
+    pub stderr: String,
+    pub exit_code: i32,
+    pub error: Option<String>,
+    pub timed_out: bool,
+    pub truncated: bool,
+    pub limit: Option<String>,
+    pub duration_ms: f64,
+    pub backend: String,
+}
+
+/// A call's answer as data: an outcome, or a failure with its stable code.
+#[napi(object)]
+pub struct NativeReply {
+    pub outcome: Option<NativeOutcome>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+#[napi]
+pub struct NativeService {
+    service: Arc<Service>,
+    calls: Arc<Mutex<HashMap<u32, CancellationToken>>>,
+}
+
+#[napi]
+impl NativeService {
+    #[napi(constructor)]
+    pub fn new(env: Env, config: NativeConfig) -> Result<Self> {
+        register_cleanup_hook(&env);
+        let service = to_service(config).map_err(to_js_error)?;
+        Ok(NativeService {
+            service: Arc::new(service),
+            calls: Arc::default(),
+        })
+    }
+
+    /// Runs one call; `id` lets `cancel(id)` stop it.
+    #[napi]
+    pub async fn execute(&self, call: NativeCall, id: u32) -> NativeReply {
+        let token = self.service.call_token();
+        lock(&self.calls).insert(id, token.clone());
+        let result = self.service.execute(to_call(call), token).await;
+        lock(&self.calls).remove(&id);
+        match result {
+            Ok(outcome) => NativeReply {
+                outcome: Some(to_js_outcome(outcome)),
+                code: None,
+                message: None,
+            },
+            Err(e) => NativeReply {
+                outcome: None,
+                code: Some(e.code().into()),
+                message: Some(e.to_string()),
+            },
+        }
+    }
+
+    /// Kills the sandbox of call `id`; its promise then rejects with ABORT_ERR.
+    #[napi]
+    pub fn cancel(&self, id: u32) {
+        if let Some(token) = lock(&self.calls).get(&id) {
+            token.cancel();
+        }
+    }
+
+    /// Kills every call of this service and resolves when they are gone.
+    #[napi]
+    pub async fn close(&self) {
+        self.service.close().await;
+    }
+}
+
+/// Kills every sandbox of this process, synchronously (for `process.on('exit')`).
+#[napi]
+pub fn kill_all() -> u32 {
+    e2b_native_local::kill_all() as u32
+}
+
+/// How many sandboxes this process has running right now.
+#[napi]
+pub fn live_sandboxes() -> u32 {
+    e2b_native_local::live_count() as u32
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn to_js_error(e: Error) -> napi::Error {
+    napi::Error::new(Status::InvalidArg, format!("{}\u{0}{}", e.code(), e))
+}
+
+fn to_service(config: NativeConfig) -> std::result::Result<Service, Error> {
+    let mut defaults = Defaults::default();
+    if let Some(ms) = config.timeout_ms {
+        defaults.timeout = e2b_native_core::Request::timeout_from_ms(ms)?;
+    }
+    if let Some(bytes) = config.max_output_bytes {
+        if !(bytes.is_finite() && bytes >= 1.0 && bytes.fract() == 0.0 && bytes <= (1u64 << 40) as f64) {
+            return Err(Error::invalid_arg(format!(
+                "maxOutputBytes must be a whole number of bytes from 1 to 2^40, got {bytes}"
+            )));
+        }
+        defaults.limits.output_bytes = bytes as usize;
+    }
+    let option = config.backend.as_deref().map(str::parse::<BackendKind>).transpose()?;
+    let env = |name: &str| config.env.get(name).cloned();
+    let selection = SelectionEnv {
+        e2b_backend: env("E2B_BACKEND"),
+        e2b_api_key: env("E2B_API_KEY"),
+        node_env: env("NODE_ENV"),
+    };
+    let mut interpreters = HashMap::new();
+    for (name, path) in config.interpreters.unwrap_or_default() {
+        interpreters.insert(name.parse::<Language>()?, PathBuf::from(path));
+    }
+    let backend: Arc<dyn Backend> = match select_backend(option, config.api_key.as_deref(), &selection) {
+        Ok(BackendKind::Local) => Arc::new(LocalBackend::new(LocalConfig {
+            helper: env("E2B_NATIVE_SANDBOX_HELPER").map(PathBuf::from).unwrap_or_else(default_helper),
+            interpreters,
+        })),
+        Ok(BackendKind::E2b) => Arc::new(Unavailable(Error::Unsupported(
+            "the e2b backend is not available in this version of e2b-native: choose the local sandbox \
+             with new E2BService({ backend: \"local\" }) or E2B_BACKEND=local"
+                .into(),
+        ))),
+        Err(e) => Arc::new(Unavailable(e)),
+    };
+    Ok(Service::new(backend, defaults))
+}
+
+fn to_call(call: NativeCall) -> Call {
+    Call {
+        language: call.language,
+        code: call.code,
+        packages: call.packages,
+        timeout_ms: call.timeout_ms,
+        env: call.env.unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
+    }
+}
+
+fn to_js_outcome(o: Outcome) -> NativeOutcome {
+    NativeOutcome {
+        stdout: o.stdout,
+        stderr: o.stderr,
+        exit_code: o.exit_code,
+        error: o.error,
+        timed_out: o.timed_out,
+        truncated: o.truncated,
+        limit: o.limit.map(String::from),
+        duration_ms: o.duration.as_secs_f64() * 1000.0,
+        backend: o.backend.into(),
+    }
+}
+
+/// The helper executable ships beside this addon's `.node` file.
+fn default_helper() -> PathBuf {
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr only reads the address of a function of this library and
+    // fills `info`, whose strings live as long as the library stays loaded.
+    let found = unsafe { libc::dladdr(default_helper as *const libc::c_void, &mut info) } != 0;
+    let addon = (found && !info.dli_fname.is_null())
+        // SAFETY: dli_fname is a NUL-terminated path owned by the loader.
+        .then(|| unsafe { std::ffi::CStr::from_ptr(info.dli_fname) })
+        .map(|p| PathBuf::from(p.to_string_lossy().into_owned()));
+    addon
+        .and_then(|p| p.parent().map(|d| d.join("e2b-sandbox")))
+        .unwrap_or_else(|| PathBuf::from("e2b-sandbox"))
+}
+
+/// Kills every sandbox when this Node environment is torn down (natural exit,
+/// worker termination). `process.exit()` is covered by `index.js`.
+fn register_cleanup_hook(env: &Env) {
+    thread_local! {
+        static REGISTERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if !REGISTERED.with(|r| r.replace(true)) {
+        let _ = env.add_env_cleanup_hook((), |_| {
+            e2b_native_local::kill_all();
+        });
+    }
+}

@@ -2,14 +2,19 @@
 //! what comes back ([`Outcome`]), and the rules both backends share: argument
 //! validation, output capture with caps, and how a crash is named.
 
+mod backend;
 mod error;
 mod error_name;
 mod language;
 mod output;
 mod request;
+mod service;
 
 pub use error::Error;
 pub use error_name::uncaught_error_name;
 pub use language::Language;
 pub use output::OutputBuffer;
 pub use request::{validate_env, Limits, Outcome, Request, DEFAULT_TIMEOUT, TIMEOUT_EXIT_CODE};
+pub use backend::{select_backend, Backend, BackendKind, BoxFuture, SelectionEnv, Unavailable};
+pub use service::{Call, Defaults, Service};
+pub use tokio_util::sync::CancellationToken;

@@ -14,10 +14,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use e2b_native_core::{Error, Language, Outcome, Request};
+use e2b_native_core::{Backend, BoxFuture, Error, Language, Outcome, Request};
 pub use interpreters::Interpreter;
 pub use registry::{kill_all, live_count};
-pub use tokio_util::sync::CancellationToken;
+pub use e2b_native_core::CancellationToken;
 
 /// Host uid/gid that a root caller's sandboxes run as: `nobody`.
 pub const DEFAULT_HOST_ID_WHEN_ROOT: u32 = 65534;
@@ -74,5 +74,15 @@ impl LocalBackend {
         let interpreter = interpreters::find(language, explicit)?;
         found.insert(language, interpreter.clone());
         Ok(interpreter)
+    }
+}
+
+impl Backend for LocalBackend {
+    fn execute<'a>(
+        &'a self,
+        request: &'a Request,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Outcome, Error>> {
+        Box::pin(LocalBackend::execute(self, request, cancel))
     }
 }

@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::process::Command;
 use tokio::time::{sleep_until, Instant as Deadline};
-use tokio_util::sync::CancellationToken;
+use e2b_native_core::CancellationToken;
 
 use crate::protocol::{Event, Spec};
 use crate::registry::Guard;

@@ -1,0 +1,101 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::{validate_env, Backend, Error, Language, Limits, Outcome, Request, DEFAULT_TIMEOUT};
+
+/// The constructor's settings that apply to every call unless it overrides them.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub timeout: Duration,
+    pub limits: Limits,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            timeout: DEFAULT_TIMEOUT,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// One call as the public API makes it.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub language: String,
+    pub code: String,
+    pub packages: Vec<String>,
+    pub timeout_ms: Option<f64>,
+    pub env: BTreeMap<String, String>,
+}
+
+/// What `E2BService` is, minus JavaScript: a backend, per-call defaults, and
+/// the bookkeeping that lets `close()` kill every call and wait for it.
+pub struct Service {
+    backend: Arc<dyn Backend>,
+    defaults: Defaults,
+    closing: CancellationToken,
+    running: TaskTracker,
+}
+
+impl Service {
+    pub fn new(backend: Arc<dyn Backend>, defaults: Defaults) -> Self {
+        Service {
+            backend,
+            defaults,
+            closing: CancellationToken::new(),
+            running: TaskTracker::new(),
+        }
+    }
+
+    /// A token that cancels one call; `close()` cancels them all.
+    pub fn call_token(&self) -> CancellationToken {
+        self.closing.child_token()
+    }
+
+    pub fn request(&self, call: Call) -> Result<Request, Error> {
+        let language: Language = call.language.parse()?;
+        if !call.packages.is_empty() {
+            return Err(Error::Unsupported(
+                "installing packages is not supported by this version of the local backend: \
+                 call executeCode without packages, or install them in your code"
+                    .into(),
+            ));
+        }
+        validate_env(&call.env)?;
+        let timeout = match call.timeout_ms {
+            Some(ms) => Request::timeout_from_ms(ms)?,
+            None => self.defaults.timeout,
+        };
+        Ok(Request {
+            language,
+            code: call.code,
+            timeout,
+            env: call.env,
+            limits: self.defaults.limits.clone(),
+        })
+    }
+
+    pub async fn execute(&self, call: Call, cancel: CancellationToken) -> Result<Outcome, Error> {
+        if self.closing.is_cancelled() {
+            return Err(Error::Closed);
+        }
+        let request = self.request(call)?;
+        let result = self.running.track_future(self.backend.execute(&request, &cancel)).await;
+        match result {
+            Err(Error::Aborted) if self.closing.is_cancelled() => Err(Error::Closed),
+            other => other,
+        }
+    }
+
+    /// Kills every running call and resolves when all of them are gone.
+    pub async fn close(&self) {
+        self.closing.cancel();
+        self.running.close();
+        self.running.wait().await;
+    }
+}

@@ -1,0 +1,95 @@
+/**
+ * e2b-native: run untrusted Python, Node.js and Bash code in a fresh sandbox per
+ * call. A drop-in replacement for the `E2BService` of
+ * `frontend/lib/services/e2b.ts`: same names, argument orders, defaults and
+ * result fields; everything new is optional.
+ */
+
+/** What one execution did. The first four fields are those of the replaced service. */
+export interface CodeExecutionResult {
+  /** Exactly the bytes the code wrote to stdout (UTF-8, invalid bytes replaced). */
+  stdout: string
+  /** Exactly the bytes the code wrote to stderr (tracebacks included). */
+  stderr: string
+  /** The real exit status: 0, N from `exit(N)`, 1 for an uncaught exception, 128+signal, 124 on timeout. */
+  exitCode: number
+  /**
+   * The uncaught exception's class name (`ZeroDivisionError`, `ReferenceError`), or
+   * the limit that stopped the code (`TimeoutError`, `OutputLimitError`). Absent otherwise.
+   */
+  error?: string
+  /** True when the code ran past its timeout and was killed. */
+  timedOut?: boolean
+  /** True when an output stream passed `maxOutputBytes` and was cut there. */
+  truncated?: boolean
+  /** The limit that stopped the code: `"time"` or `"output"`. */
+  limit?: 'time' | 'output'
+  /** Wall time of the call, sandbox creation and cleanup included. */
+  durationMs?: number
+  /** The backend that ran the code. */
+  backend?: 'local' | 'e2b'
+}
+
+export type Language = 'python' | 'node' | 'bash'
+
+/** Options of the constructor; each applies to every call unless the call overrides it. */
+export interface ServiceOptions {
+  /**
+   * Where code runs. Default: `E2B_BACKEND`, else `"e2b"` when an API key is set,
+   * else `"local"` — except with `NODE_ENV=production`, where a missing key makes
+   * every call reject with `ERR_NOT_CONFIGURED`.
+   */
+  backend?: 'local' | 'e2b'
+  /** E2B API key; default `process.env.E2B_API_KEY`. */
+  apiKey?: string
+  /** Per-call timeout in ms, sandbox creation included. Default 60000, at most 24 h. */
+  timeoutMs?: number
+  /** Bytes kept per output stream; past it the code is stopped (`OutputLimitError`). Default 10 MiB. */
+  maxOutputBytes?: number
+  /** Interpreter binaries for the local backend; by default found on PATH (shims skipped). */
+  interpreters?: Partial<Record<Language, string>>
+}
+
+/** Options of one call. */
+export interface ExecuteOptions {
+  /** Timeout of this call in ms; default the constructor's (60000). */
+  timeoutMs?: number
+  /** Environment variables for the code (POSIX names, string values). */
+  env?: Record<string, string>
+  /** Aborting kills the sandbox and rejects with an `AbortError` (`code: 'ABORT_ERR'`). */
+  signal?: AbortSignal
+}
+
+/**
+ * Failures of the system, not of the code, reject with an `Error` whose `code` is one of:
+ * `ERR_INVALID_ARG`, `ERR_NOT_CONFIGURED`, `ERR_ISOLATION_UNAVAILABLE`,
+ * `ERR_INTERPRETER_UNAVAILABLE`, `ERR_UNSUPPORTED`, `ERR_CLOSED`, `ABORT_ERR`, `ERR_INTERNAL`.
+ */
+export interface E2BNativeError extends Error {
+  code: string
+}
+
+export declare class E2BService {
+  /** Never throws without options; throws `ERR_INVALID_ARG` for malformed ones. */
+  constructor(options?: ServiceOptions)
+  /** Runs `code` in a fresh sandbox that is destroyed before the promise settles. */
+  executeCode(code: string, language?: Language, options?: ExecuteOptions): Promise<CodeExecutionResult>
+  executePython(code: string, options?: ExecuteOptions): Promise<CodeExecutionResult>
+  executeNode(code: string, options?: ExecuteOptions): Promise<CodeExecutionResult>
+  /** Installs `packages`, then runs `code` with them (not yet on the local backend: `ERR_UNSUPPORTED`). */
+  executeWithPackages(
+    code: string,
+    packages: string[],
+    language?: 'python' | 'node',
+    options?: ExecuteOptions,
+  ): Promise<CodeExecutionResult>
+  /** Kills every sandbox this service still runs; resolves when all are gone. Later calls reject with `ERR_CLOSED`. */
+  close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/** The shared instance, as the replaced module exported it. */
+export declare const e2bService: E2BService
+
+/** How many sandboxes this process has running right now (all services). */
+export declare function liveSandboxes(): number

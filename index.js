@@ -1,0 +1,182 @@
+'use strict'
+// The public API: a drop-in for the E2BService of frontend/lib/services/e2b.ts.
+// The work happens in Rust (binding.js loads it); this file checks JavaScript
+// types, and turns failures into Errors of the caller's realm, so that
+// `instanceof Error` holds even inside Jest's sandboxed modules.
+
+const { NativeService, killAll, liveSandboxes } = require('./binding.js')
+
+const LANGUAGES = ['python', 'node', 'bash']
+const PACKAGE_LANGUAGES = ['python', 'node']
+/** Variables backend selection and the helper lookup read from process.env. */
+const ENV_NAMES = ['E2B_BACKEND', 'E2B_API_KEY', 'NODE_ENV', 'E2B_NATIVE_SANDBOX_HELPER']
+
+// Sandboxes must not outlive Node: `process.exit()` and uncaught exceptions
+// skip napi's cleanup hooks but still emit 'exit'.
+let exitHookInstalled = false
+function installExitHook() {
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.on('exit', () => killAll())
+}
+
+function systemError(code, message) {
+  const error = new Error(message)
+  error.code = code
+  if (code === 'ABORT_ERR') error.name = 'AbortError'
+  return error
+}
+
+function invalid(message) {
+  return systemError('ERR_INVALID_ARG', message)
+}
+
+function isPlainObject(value) {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function checkOptions(options, where) {
+  if (options === undefined || options === null) return {}
+  if (!isPlainObject(options)) throw invalid(`${where}: options must be an object, got ${describe(options)}`)
+  return options
+}
+
+function checkNumber(value, name) {
+  if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) {
+    throw invalid(`${name} must be a finite number, got ${describe(value)}`)
+  }
+  return value
+}
+
+function checkStringRecord(value, name) {
+  if (value === undefined) return undefined
+  if (!isPlainObject(value)) throw invalid(`${name} must be an object of strings, got ${describe(value)}`)
+  for (const [key, item] of Object.entries(value)) {
+    if (typeof item !== 'string') throw invalid(`${name}.${key} must be a string, got ${describe(item)}`)
+  }
+  return { ...value }
+}
+
+function describe(value) {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`
+}
+
+function rethrowNative(error) {
+  const [code, message] = String(error && error.message).split('\u0000')
+  if (message === undefined) throw systemError('ERR_INTERNAL', code)
+  throw systemError(code, message)
+}
+
+let nextCallId = 1
+
+class E2BService {
+  #native
+
+  /**
+   * @param {import('./index').ServiceOptions} [options]
+   */
+  constructor(options) {
+    options = checkOptions(options, 'new E2BService()')
+    if (options.backend !== undefined && typeof options.backend !== 'string') {
+      throw invalid(`backend must be "local" or "e2b", got ${describe(options.backend)}`)
+    }
+    if (options.apiKey !== undefined && typeof options.apiKey !== 'string') {
+      throw invalid(`apiKey must be a string, got ${describe(options.apiKey)}`)
+    }
+    const env = {}
+    for (const name of ENV_NAMES) {
+      if (typeof process.env[name] === 'string') env[name] = process.env[name]
+    }
+    try {
+      this.#native = new NativeService({
+        backend: options.backend,
+        apiKey: options.apiKey,
+        timeoutMs: checkNumber(options.timeoutMs, 'timeoutMs'),
+        maxOutputBytes: checkNumber(options.maxOutputBytes, 'maxOutputBytes'),
+        interpreters: checkStringRecord(options.interpreters, 'interpreters'),
+        env,
+      })
+    } catch (error) {
+      rethrowNative(error)
+    }
+    installExitHook()
+  }
+
+  executeCode(code, language = 'python', options) {
+    return this.#execute(code, language, [], options, LANGUAGES)
+  }
+
+  executePython(code, options) {
+    return this.#execute(code, 'python', [], options, LANGUAGES)
+  }
+
+  executeNode(code, options) {
+    return this.#execute(code, 'node', [], options, LANGUAGES)
+  }
+
+  executeWithPackages(code, packages, language = 'python', options) {
+    if (!Array.isArray(packages) || packages.some((p) => typeof p !== 'string')) {
+      return Promise.reject(invalid(`packages must be an array of strings, got ${describe(packages)}`))
+    }
+    return this.#execute(code, language, packages, options, PACKAGE_LANGUAGES)
+  }
+
+  /** Kills everything this service still runs; resolves when it is gone. */
+  close() {
+    return this.#native.close()
+  }
+
+  [Symbol.asyncDispose || Symbol.for('nodejs.asyncDispose')]() {
+    return this.close()
+  }
+
+  async #execute(code, language, packages, options, languages) {
+    if (typeof code !== 'string') throw invalid(`code must be a string, got ${describe(code)}`)
+    if (!languages.includes(language)) {
+      const names = languages.map((l) => `"${l}"`).join(', ')
+      throw invalid(`unknown language ${describe(language)}: use one of ${names}`)
+    }
+    options = checkOptions(options, 'execute')
+    const signal = options.signal
+    if (signal !== undefined && !(signal && typeof signal.aborted === 'boolean' && signal.addEventListener)) {
+      throw invalid(`signal must be an AbortSignal, got ${describe(signal)}`)
+    }
+    const call = {
+      language,
+      code,
+      packages,
+      timeoutMs: checkNumber(options.timeoutMs, 'timeoutMs'),
+      env: checkStringRecord(options.env, 'env'),
+    }
+    if (signal && signal.aborted) throw systemError('ABORT_ERR', 'The operation was aborted')
+    const id = nextCallId++
+    const onAbort = () => this.#native.cancel(id)
+    signal && signal.addEventListener('abort', onAbort, { once: true })
+    let reply
+    try {
+      reply = await this.#native.execute(call, id)
+    } finally {
+      signal && signal.removeEventListener('abort', onAbort)
+    }
+    if (reply.code) throw systemError(reply.code, reply.message)
+    return toResult(reply.outcome)
+  }
+}
+
+function toResult(o) {
+  const result = { stdout: o.stdout, stderr: o.stderr, exitCode: o.exitCode }
+  if (o.error != null) result.error = o.error
+  result.timedOut = o.timedOut
+  result.truncated = o.truncated
+  if (o.limit != null) result.limit = o.limit
+  result.durationMs = Math.round(o.durationMs * 1000) / 1000
+  result.backend = o.backend
+  return result
+}
+
+const e2bService = new E2BService()
+
+module.exports = { E2BService, e2bService, liveSandboxes }
