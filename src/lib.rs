@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use e2b_native_core::{
-    select_backend, Backend, BackendKind, Call, CancellationToken, Defaults, Error, Language, Outcome, SelectionEnv,
-    Service, Unavailable,
+    select_backend, Backend, BackendKind, Call, CancellationToken, Defaults, Error, Language,
+    Outcome, SelectionEnv, Service, Unavailable,
 };
 use e2b_native_local::{LocalBackend, LocalConfig};
 use napi::bindgen_prelude::*;
@@ -138,14 +138,22 @@ fn to_service(config: NativeConfig) -> std::result::Result<Service, Error> {
         defaults.timeout = e2b_native_core::Request::timeout_from_ms(ms)?;
     }
     if let Some(bytes) = config.max_output_bytes {
-        if !(bytes.is_finite() && bytes >= 1.0 && bytes.fract() == 0.0 && bytes <= (1u64 << 40) as f64) {
+        if !(bytes.is_finite()
+            && bytes >= 1.0
+            && bytes.fract() == 0.0
+            && bytes <= (1u64 << 40) as f64)
+        {
             return Err(Error::invalid_arg(format!(
                 "maxOutputBytes must be a whole number of bytes from 1 to 2^40, got {bytes}"
             )));
         }
         defaults.limits.output_bytes = bytes as usize;
     }
-    let option = config.backend.as_deref().map(str::parse::<BackendKind>).transpose()?;
+    let option = config
+        .backend
+        .as_deref()
+        .map(str::parse::<BackendKind>)
+        .transpose()?;
     let env = |name: &str| config.env.get(name).cloned();
     let selection = SelectionEnv {
         e2b_backend: env("E2B_BACKEND"),
@@ -177,7 +185,11 @@ fn to_call(call: NativeCall) -> Call {
         code: call.code,
         packages: call.packages,
         timeout_ms: call.timeout_ms,
-        env: call.env.unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
+        env: call
+            .env
+            .unwrap_or_default()
+            .into_iter()
+            .collect::<BTreeMap<_, _>>(),
     }
 }
 

@@ -23,7 +23,11 @@ pub trait Backend: Send + Sync {
 pub struct Unavailable(pub Error);
 
 impl Backend for Unavailable {
-    fn execute<'a>(&'a self, _: &'a Request, _: &'a CancellationToken) -> BoxFuture<'a, Result<Outcome, Error>> {
+    fn execute<'a>(
+        &'a self,
+        _: &'a Request,
+        _: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Outcome, Error>> {
         let error = self.0.clone();
         Box::pin(async move { Err(error) })
     }
@@ -75,7 +79,9 @@ pub fn select_backend(
             ))
         });
     }
-    let has_key = api_key_option.or(env.e2b_api_key.as_deref()).is_some_and(|k| !k.is_empty());
+    let has_key = api_key_option
+        .or(env.e2b_api_key.as_deref())
+        .is_some_and(|k| !k.is_empty());
     if has_key {
         return Ok(BackendKind::E2b);
     }
@@ -104,16 +110,34 @@ mod tests {
     #[test]
     fn the_option_wins() {
         let e = env(Some("e2b"), Some("k"), Some("production"));
-        assert_eq!(select_backend(Some(BackendKind::Local), None, &e), Ok(BackendKind::Local));
+        assert_eq!(
+            select_backend(Some(BackendKind::Local), None, &e),
+            Ok(BackendKind::Local)
+        );
     }
 
     #[test]
     fn then_the_variable_then_the_key() {
-        assert_eq!(select_backend(None, None, &env(Some("local"), Some("k"), None)), Ok(BackendKind::Local));
-        assert_eq!(select_backend(None, None, &env(None, Some("e2b_1"), None)), Ok(BackendKind::E2b));
-        assert_eq!(select_backend(None, Some("e2b_1"), &env(None, None, None)), Ok(BackendKind::E2b));
-        assert_eq!(select_backend(None, None, &env(None, Some(""), None)), Ok(BackendKind::Local));
-        assert_eq!(select_backend(None, None, &env(None, None, None)), Ok(BackendKind::Local));
+        assert_eq!(
+            select_backend(None, None, &env(Some("local"), Some("k"), None)),
+            Ok(BackendKind::Local)
+        );
+        assert_eq!(
+            select_backend(None, None, &env(None, Some("e2b_1"), None)),
+            Ok(BackendKind::E2b)
+        );
+        assert_eq!(
+            select_backend(None, Some("e2b_1"), &env(None, None, None)),
+            Ok(BackendKind::E2b)
+        );
+        assert_eq!(
+            select_backend(None, None, &env(None, Some(""), None)),
+            Ok(BackendKind::Local)
+        );
+        assert_eq!(
+            select_backend(None, None, &env(None, None, None)),
+            Ok(BackendKind::Local)
+        );
     }
 
     #[test]
@@ -129,6 +153,9 @@ mod tests {
     fn a_bad_variable_is_not_configured() {
         let err = select_backend(None, None, &env(Some("docker"), None, None)).unwrap_err();
         assert_eq!(err.code(), "ERR_NOT_CONFIGURED");
-        assert_eq!("docker".parse::<BackendKind>().unwrap_err().code(), "ERR_INVALID_ARG");
+        assert_eq!(
+            "docker".parse::<BackendKind>().unwrap_err().code(),
+            "ERR_INVALID_ARG"
+        );
     }
 }

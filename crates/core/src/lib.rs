@@ -10,11 +10,11 @@ mod output;
 mod request;
 mod service;
 
+pub use backend::{select_backend, Backend, BackendKind, BoxFuture, SelectionEnv, Unavailable};
 pub use error::Error;
 pub use error_name::uncaught_error_name;
 pub use language::Language;
 pub use output::OutputBuffer;
 pub use request::{validate_env, Limits, Outcome, Request, DEFAULT_TIMEOUT, TIMEOUT_EXIT_CODE};
-pub use backend::{select_backend, Backend, BackendKind, BoxFuture, SelectionEnv, Unavailable};
 pub use service::{Call, Defaults, Service};
 pub use tokio_util::sync::CancellationToken;

@@ -85,7 +85,10 @@ impl Service {
             return Err(Error::Closed);
         }
         let request = self.request(call)?;
-        let result = self.running.track_future(self.backend.execute(&request, &cancel)).await;
+        let result = self
+            .running
+            .track_future(self.backend.execute(&request, &cancel))
+            .await;
         match result {
             Err(Error::Aborted) if self.closing.is_cancelled() => Err(Error::Closed),
             other => other,

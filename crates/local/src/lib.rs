@@ -14,10 +14,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+pub use e2b_native_core::CancellationToken;
 use e2b_native_core::{Backend, BoxFuture, Error, Language, Outcome, Request};
 pub use interpreters::Interpreter;
 pub use registry::{kill_all, live_count};
-pub use e2b_native_core::CancellationToken;
 
 /// Host uid/gid that a root caller's sandboxes run as: `nobody`.
 pub const DEFAULT_HOST_ID_WHEN_ROOT: u32 = 65534;

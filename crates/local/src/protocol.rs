@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 /// How to build one sandbox and what to run in it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Spec {
-    /// The interpreter's real path, its arguments and the code.
+    /// The interpreter's real path.
+    pub program: PathBuf,
+    /// Its argv: its usual name (`python3`, so `$0` and `sys.argv` look as
+    /// usual), its arguments, the code.
     pub argv: Vec<String>,
     /// The complete environment of the code (nothing is inherited).
     pub env: Vec<(String, String)>,

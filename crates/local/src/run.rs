@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use e2b_native_core::CancellationToken;
 use e2b_native_core::{
     uncaught_error_name, Error, Language, Outcome, OutputBuffer, Request, TIMEOUT_EXIT_CODE,
 };
@@ -14,7 +15,6 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::process::Command;
 use tokio::time::{sleep_until, Instant as Deadline};
-use e2b_native_core::CancellationToken;
 
 use crate::protocol::{Event, Spec};
 use crate::registry::Guard;
@@ -189,19 +189,16 @@ pub fn spec(
     if request.code.contains('\0') {
         return Err(Error::invalid_arg("code contains a NUL byte"));
     }
-    let binary = interpreter.path.to_string_lossy().into_owned();
-    let mut argv = vec![binary];
-    argv.extend(
-        match language {
-            // -u: unbuffered, so output written before a timeout is not lost.
-            Language::Python => &["-u", "-c"][..],
-            Language::Node => &["-e"][..],
-            Language::Bash => &["-c"][..],
-        }
-        .iter()
-        .map(|s| s.to_string()),
-    );
-    argv.push(request.code.clone());
+    let argv: Vec<String> = match language {
+        // -u: unbuffered, so output written before a timeout is not lost.
+        Language::Python => &["python3", "-u", "-c"][..],
+        Language::Node => &["node", "-e"][..],
+        Language::Bash => &["bash", "-c"][..],
+    }
+    .iter()
+    .map(|s| s.to_string())
+    .chain([request.code.clone()])
+    .collect();
     let mut path = String::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     if let Some(prefix) = &interpreter.extra_bind {
         path = format!(
@@ -222,6 +219,7 @@ pub fn spec(
     .collect();
     env.extend(request.env.clone());
     Ok(Spec {
+        program: interpreter.path.clone(),
         argv,
         env: env.into_iter().collect(),
         extra_binds: interpreter.extra_bind.iter().cloned().collect(),

@@ -95,5 +95,8 @@ fn exec(spec: &Spec) -> Setup<std::convert::Infallible> {
         .iter()
         .map(|(k, v)| cstr(&format!("{k}={v}")))
         .collect::<Setup<Vec<_>>>()?;
-    execve(&argv[0], &argv, &env).context("exec", || format!("cannot start {}", spec.argv[0]))
+    let program = cstr(&spec.program.to_string_lossy())?;
+    execve(&program, &argv, &env).context("exec", || {
+        format!("cannot start {}", spec.program.display())
+    })
 }

@@ -1,0 +1,71 @@
+'use strict'
+// Host-side observations for the tests: what a leaked sandbox would leave behind.
+const fs = require('node:fs')
+const os = require('node:os')
+
+/** Pids of every live descendant of `root` (default: this process). */
+function descendants(root = process.pid) {
+  const children = new Map()
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (fields[0] === 'Z') continue // a zombie holds nothing
+      const ppid = Number(fields[1])
+      if (!children.has(ppid)) children.set(ppid, [])
+      children.get(ppid).push(Number(entry))
+    } catch {
+      // exited while we looked
+    }
+  }
+  const found = []
+  const queue = [root]
+  while (queue.length) {
+    for (const child of children.get(queue.pop()) || []) {
+      found.push(child)
+      queue.push(child)
+    }
+  }
+  return found
+}
+
+/** Pids whose command line contains `marker`. */
+function processesWith(marker) {
+  const found = []
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) found.push(Number(entry))
+    } catch {
+      // exited while we looked
+    }
+  }
+  return found
+}
+
+function mountCount() {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n').length
+}
+
+function tmpEntries() {
+  return fs.readdirSync(os.tmpdir()).filter((e) => e.startsWith('e2b')).length
+}
+
+/** What a leak would change: processes, mounts, temp entries. */
+function hostFootprint() {
+  return { processes: descendants().length, mounts: mountCount(), tmp: tmpEntries() }
+}
+
+/** Polls `probe` until it returns true or `ms` pass; returns the last value. */
+async function eventually(probe, ms = 3000) {
+  const until = Date.now() + ms
+  let value = probe()
+  while (!value && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 20))
+    value = probe()
+  }
+  return value
+}
+
+module.exports = { descendants, processesWith, hostFootprint, eventually }

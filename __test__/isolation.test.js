@@ -1,0 +1,101 @@
+'use strict'
+// The code cannot see or change the host's files, processes or network.
+const fs = require('node:fs')
+const net = require('node:net')
+const os = require('node:os')
+const path = require('node:path')
+const { E2BService } = require('..')
+
+const svc = new E2BService({ backend: 'local' })
+afterAll(() => svc.close())
+
+test('cannot read a file the test puts in the host /tmp or home', async () => {
+  const secret = `secret-${process.pid}-${Date.now()}`
+  const files = [path.join(os.tmpdir(), `host-only-${secret}`), path.join(os.homedir(), `.host-only-${secret}`)]
+  for (const f of files) fs.writeFileSync(f, secret)
+  try {
+    for (const f of files) {
+      const r = await svc.executeCode(`cat ${f}; ls -a ${path.dirname(f)}`, 'bash')
+      expect(r.stdout).not.toContain(secret)
+      expect(r.stderr).toContain('No such file')
+    }
+  } finally {
+    for (const f of files) fs.rmSync(f, { force: true })
+  }
+})
+
+test('cannot read host secrets, not even through /proc', async () => {
+  const r = await svc.executePython(`
+import os
+for p in ["/etc/shadow", "/root", "/proc/1/root/etc/shadow"]:
+    print(p, os.path.exists(p))
+print(repr(open("/proc/1/environ").read()) if os.access("/proc/1/environ", os.R_OK) else "environ unreadable")
+print(sorted(os.environ))
+`)
+  expect(r.stdout).toContain('/etc/shadow False')
+  expect(r.stdout).toContain('/root False')
+  expect(r.stdout).toContain('/proc/1/root/etc/shadow False')
+  expect(r.stdout).not.toMatch(/E2B_|NODE_|JEST/)
+  expect(r.stdout).toContain("['HOME', 'LANG', 'LOGNAME', 'PATH', 'SHELL', 'USER']")
+})
+
+test('cannot change system directories, and writes stay in the sandbox', async () => {
+  const marker = `/tmp/host-only-written-${process.pid}`
+  const r = await svc.executeCode(
+    `touch /usr/x 2>&1; touch /etc/x 2>&1; touch / 2>&1; echo hi > ${marker} && cat ${marker}; echo data > ~/f && cat ~/f`,
+    'bash',
+  )
+  expect(r.stdout).toContain('Read-only file system')
+  expect(r.stdout).toContain('hi\ndata\n')
+  expect(fs.existsSync(marker)).toBe(false)
+})
+
+test('runs as an unprivileged user with no capabilities', async () => {
+  const r = await svc.executeCode('id -u; id -g; whoami; grep -E "^Cap(Eff|Prm|Bnd)" /proc/self/status; echo $HOME; pwd', 'bash')
+  expect(r.stdout).toBe(
+    '1000\n1000\nuser\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000000\n/home/user\n/home/user\n',
+  )
+})
+
+test('cannot see host processes', async () => {
+  const r = await svc.executePython(`
+import os
+pids = [p for p in os.listdir("/proc") if p.isdigit()]
+print(len(pids) <= 3, any(("je" + "st") in open(f"/proc/{p}/cmdline").read() for p in pids))
+`)
+  expect(r.stdout).toBe('True False\n')
+})
+
+test('cannot reach a server on the host loopback, but has its own', async () => {
+  const server = net.createServer((s) => s.end('host-secret'))
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  const { port } = server.address()
+  try {
+    const r = await svc.executePython(`
+import socket
+try:
+    print(socket.create_connection(("127.0.0.1", ${port}), timeout=2).recv(100))
+except OSError as e:
+    print(type(e).__name__)
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+c = socket.create_connection(s.getsockname()); a, _ = s.accept(); a.send(b"own"); print(c.recv(3))
+`)
+    expect(r.stdout).toBe("ConnectionRefusedError\nb'own'\n")
+  } finally {
+    server.close()
+  }
+})
+
+test('has no route to anywhere else', async () => {
+  const r = await svc.executeCode('exec 3<>/dev/tcp/1.1.1.1/80 && echo connected', 'bash', { timeoutMs: 5000 })
+  expect(r.stdout).not.toContain('connected')
+  expect(r.stderr).toMatch(/unreachable/i)
+})
+
+test('concurrent sandboxes cannot see each other’s files', async () => {
+  const writer = svc.executeCode('echo mine > ~/shared.txt; echo mine > /tmp/shared.txt; sleep 1', 'bash')
+  await new Promise((r) => setTimeout(r, 300))
+  const reader = await svc.executeCode('cat ~/shared.txt /tmp/shared.txt 2>&1; ls -A ~ /tmp', 'bash')
+  await writer
+  expect(reader.stdout).not.toContain('mine')
+})
