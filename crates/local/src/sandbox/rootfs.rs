@@ -85,7 +85,7 @@ pub fn build(spec: &Spec) -> Setup<()> {
     tmpfs(&home, &format!("mode=0755,size={}", spec.disk_bytes))?;
     mkdir(root.join("tmp"))?;
     tmpfs(
-        &root.join("tmp"),
+        root.join("tmp"),
         &format!("mode=1777,size={}", spec.disk_bytes),
     )?;
     mkdir(root.join("run"))?;

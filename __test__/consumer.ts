@@ -1,0 +1,25 @@
+// A TypeScript consumer written as the Next.js app uses the replaced service;
+// `tsc --noEmit --strict` must accept it (npm test runs it).
+import { E2BService, e2bService, type CodeExecutionResult } from 'e2b-native'
+
+async function route(body: { code: string; language: 'python' | 'node' | 'bash'; packages?: string[] }) {
+  const result: CodeExecutionResult = body.packages?.length
+    ? await e2bService.executeWithPackages(body.code, body.packages, body.language === 'bash' ? 'python' : body.language)
+    : await e2bService.executeCode(body.code, body.language)
+  const { stdout, stderr, exitCode, error } = result
+  const message: string | undefined = error
+  return { stdout, stderr, exitCode, message, timedOut: result.timedOut === true }
+}
+
+async function withOptions(): Promise<number> {
+  const svc = new E2BService({ backend: 'local', timeoutMs: 5000, maxOutputBytes: 1 << 20 })
+  const controller = new AbortController()
+  const r = await svc.executePython('print(1)', { timeoutMs: 1000, env: { A: 'b' }, signal: controller.signal })
+  await svc.executeNode('console.log(1)')
+  await svc.executeCode('echo 1')
+  await svc[Symbol.asyncDispose]()
+  await svc.close()
+  return r.exitCode + (r.durationMs ?? 0)
+}
+
+export { route, withOptions }
