@@ -37,7 +37,9 @@ fn prepare() -> Setup<()> {
     dup2_stdin(&null).context("process", || "stdin from /dev/null".into())?;
     chdir(SANDBOX_HOME).context("process", || format!("chdir {SANDBOX_HOME}"))?;
     setrlimit(Resource::RLIMIT_CORE, 0, 0).context("limits", || "RLIMIT_CORE".into())?;
-    drop_capabilities()
+    drop_capabilities()?;
+    super::landlock::restrict()?;
+    super::seccomp::install()
 }
 
 /// Clears the bounding and ambient sets, forbids gaining privileges through

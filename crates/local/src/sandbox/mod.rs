@@ -9,10 +9,12 @@
 
 mod exec;
 mod init;
+mod landlock;
 mod namespaces;
 mod net;
 mod report;
 mod rootfs;
+mod seccomp;
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd};

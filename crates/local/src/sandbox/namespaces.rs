@@ -26,6 +26,12 @@ pub fn drop_to_sandbox_user(spec: &Spec) -> Setup<HostIds> {
     let host = getppid();
     if nix::unistd::geteuid().is_root() {
         let id = spec.host_id_when_root;
+        // The output pipes are root's: hand them to the sandbox user, so that
+        // code can reopen them as /dev/stdout and /dev/stderr.
+        for fd in [1, 2] {
+            // SAFETY: fchown on our own standard descriptors.
+            unsafe { libc::fchown(fd, id, id) };
+        }
         setgroups(&[]).context("user namespace", || "dropping supplementary groups".into())?;
         setresgid(Gid::from_raw(id), Gid::from_raw(id), Gid::from_raw(id))
             .context("user namespace", || format!("switching to host gid {id}"))?;

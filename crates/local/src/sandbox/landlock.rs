@@ -1,0 +1,46 @@
+//! Landlock over the sandbox's own tree: read and execute everywhere, write only
+//! in the work dirs and to the harmless devices; no TCP; no signals to or
+//! abstract sockets of processes outside the sandbox. Best effort: a kernel
+//! without Landlock (or an older ABI) keeps the other layers.
+
+use landlock::{
+    path_beneath_rules, Access, AccessFs, AccessNet, Ruleset, RulesetAttr, RulesetCreatedAttr,
+    Scope, ABI,
+};
+
+use super::{Setup, SetupError};
+
+const ABI_WANTED: ABI = ABI::V6;
+const WRITABLE_DIRS: &[&str] = &["/home/user", "/tmp", "/dev/shm"];
+const WRITABLE_DEVICES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+];
+
+pub fn restrict() -> Setup<()> {
+    let fail = |e: landlock::RulesetError| SetupError::new("landlock", e.to_string());
+    Ruleset::default()
+        .handle_access(AccessFs::from_all(ABI_WANTED))
+        .and_then(|r| r.handle_access(AccessNet::from_all(ABI_WANTED)))
+        .and_then(|r| r.scope(Scope::Signal | Scope::AbstractUnixSocket))
+        .and_then(|r| r.create())
+        .and_then(|r| r.add_rules(path_beneath_rules(["/"], AccessFs::from_read(ABI_WANTED))))
+        .and_then(|r| {
+            r.add_rules(path_beneath_rules(
+                WRITABLE_DIRS,
+                AccessFs::from_all(ABI_WANTED),
+            ))
+        })
+        .and_then(|r| {
+            r.add_rules(path_beneath_rules(
+                WRITABLE_DEVICES,
+                AccessFs::from_file(ABI_WANTED),
+            ))
+        })
+        .and_then(|r| r.restrict_self())
+        .map_err(fail)?;
+    Ok(())
+}
