@@ -4,6 +4,7 @@
 // types, and turns failures into Errors of the caller's realm, so that
 // `instanceof Error` holds even inside Jest's sandboxed modules.
 
+require('./platform.js').assertSupported() // another OS, musl, Edge: say why, before the binding loads
 const { NativeService, killAll, liveSandboxes } = require('./binding.js')
 
 const LANGUAGES = ['python', 'node', 'bash']

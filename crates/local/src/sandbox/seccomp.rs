@@ -82,7 +82,7 @@ pub fn install() -> Setup<()> {
     let deny = program(deny_rules()?, SeccompAction::Errno(libc::EPERM as u32))?;
     // clone3 passes its flags in memory a filter cannot read: answer ENOSYS,
     // and glibc falls back to clone, whose flags are checked above.
-    let clone3 = [(libc::SYS_clone3 as i64, vec![])].into_iter().collect();
+    let clone3 = [(libc::SYS_clone3, vec![])].into_iter().collect();
     let clone3 = program(clone3, SeccompAction::Errno(libc::ENOSYS as u32))?;
     for filter in [&deny, &clone3] {
         apply_filter(filter)
@@ -93,7 +93,7 @@ pub fn install() -> Setup<()> {
 
 fn deny_rules() -> Setup<BTreeMap<i64, Vec<SeccompRule>>> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        DENIED.iter().map(|&nr| (nr as i64, vec![])).collect();
+        DENIED.iter().map(|&nr| (nr, vec![])).collect();
     let rule = |arg: u8, len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64| {
         SeccompCondition::new(arg, len, op, value)
             .and_then(|c| SeccompRule::new(vec![c]))
@@ -111,7 +111,7 @@ fn deny_rules() -> Setup<BTreeMap<i64, Vec<SeccompRule>>> {
             )
         })
         .collect::<Setup<Vec<_>>>()?;
-    rules.insert(libc::SYS_clone as i64, clone);
+    rules.insert(libc::SYS_clone, clone);
     // Sockets other than AF_UNIX: the sandbox has no network to use.
     let socket = rule(
         0,
@@ -119,13 +119,13 @@ fn deny_rules() -> Setup<BTreeMap<i64, Vec<SeccompRule>>> {
         SeccompCmpOp::Ne,
         libc::AF_UNIX as u64,
     )?;
-    rules.insert(libc::SYS_socket as i64, vec![socket]);
+    rules.insert(libc::SYS_socket, vec![socket]);
     // Pushing keystrokes into a terminal (TIOCSTI) or a console (TIOCLINUX).
     let ioctl = [libc::TIOCSTI, libc::TIOCLINUX]
         .iter()
         .map(|&req| rule(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, req as u64))
         .collect::<Setup<Vec<_>>>()?;
-    rules.insert(libc::SYS_ioctl as i64, ioctl);
+    rules.insert(libc::SYS_ioctl, ioctl);
     Ok(rules)
 }
 
@@ -142,7 +142,7 @@ mod tests {
     #[test]
     fn the_filter_compiles_for_this_architecture() {
         let rules = super::deny_rules().unwrap();
-        assert!(rules.contains_key(&(libc::SYS_mount as i64)));
+        assert!(rules.contains_key(&(libc::SYS_mount)));
         super::program(rules, seccompiler::SeccompAction::Errno(1)).unwrap();
     }
 }
