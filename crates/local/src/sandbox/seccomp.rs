@@ -123,7 +123,7 @@ fn deny_rules() -> Setup<BTreeMap<i64, Vec<SeccompRule>>> {
     // Pushing keystrokes into a terminal (TIOCSTI) or a console (TIOCLINUX).
     let ioctl = [libc::TIOCSTI, libc::TIOCLINUX]
         .iter()
-        .map(|&req| rule(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, req as u64))
+        .map(|&req| rule(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, req))
         .collect::<Setup<Vec<_>>>()?;
     rules.insert(libc::SYS_ioctl, ioctl);
     Ok(rules)
