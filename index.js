@@ -58,6 +58,13 @@ function checkStringRecord(value, name) {
   return { ...value }
 }
 
+function checkNumberRecord(value, name) {
+  if (value === undefined) return undefined
+  if (!isPlainObject(value)) throw invalid(`${name} must be an object of numbers, got ${describe(value)}`)
+  for (const [key, item] of Object.entries(value)) checkNumber(item, `${name}.${key}`)
+  return { ...value }
+}
+
 function describe(value) {
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'an array'
@@ -98,6 +105,7 @@ class E2BService {
         timeoutMs: checkNumber(options.timeoutMs, 'timeoutMs'),
         maxOutputBytes: checkNumber(options.maxOutputBytes, 'maxOutputBytes'),
         interpreters: checkStringRecord(options.interpreters, 'interpreters'),
+        limits: checkNumberRecord(options.limits, 'limits'),
         env,
       })
     } catch (error) {
@@ -151,6 +159,7 @@ class E2BService {
       packages,
       timeoutMs: checkNumber(options.timeoutMs, 'timeoutMs'),
       env: checkStringRecord(options.env, 'env'),
+      limits: checkNumberRecord(options.limits, 'limits'),
     }
     if (signal && signal.aborted) throw systemError('ABORT_ERR', 'The operation was aborted')
     const id = nextCallId++

@@ -23,6 +23,8 @@ pub struct NativeConfig {
     pub max_output_bytes: Option<f64>,
     /// Interpreter paths by language name.
     pub interpreters: Option<HashMap<String, String>>,
+    /// Limits by name (`memoryBytes`, `processes`, ...).
+    pub limits: Option<HashMap<String, f64>>,
     /// `E2B_BACKEND`, `E2B_API_KEY`, `NODE_ENV`, `E2B_NATIVE_SANDBOX_HELPER` as
     /// the caller's `process.env` has them (Jest's differs from the real one).
     pub env: HashMap<String, String>,
@@ -35,6 +37,7 @@ pub struct NativeCall {
     pub packages: Vec<String>,
     pub timeout_ms: Option<f64>,
     pub env: Option<HashMap<String, String>>,
+    pub limits: Option<HashMap<String, f64>>,
 }
 
 #[napi(object)]
@@ -190,6 +193,7 @@ fn to_call(call: NativeCall) -> Call {
             .unwrap_or_default()
             .into_iter()
             .collect::<BTreeMap<_, _>>(),
+        limits: call.limits.unwrap_or_default().into_iter().collect(),
     }
 }
 
@@ -201,7 +205,7 @@ fn to_js_outcome(o: Outcome) -> NativeOutcome {
         error: o.error,
         timed_out: o.timed_out,
         truncated: o.truncated,
-        limit: o.limit.map(String::from),
+        limit: o.limit.map(|l| l.as_str().to_string()),
         duration_ms: o.duration.as_secs_f64() * 1000.0,
         backend: o.backend.into(),
     }

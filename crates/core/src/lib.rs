@@ -15,6 +15,8 @@ pub use error::Error;
 pub use error_name::uncaught_error_name;
 pub use language::Language;
 pub use output::OutputBuffer;
-pub use request::{validate_env, Limits, Outcome, Request, DEFAULT_TIMEOUT, TIMEOUT_EXIT_CODE};
+pub use request::{
+    validate_env, Limit, LimitSetting, Limits, Outcome, Request, DEFAULT_TIMEOUT, TIMEOUT_EXIT_CODE,
+};
 pub use service::{Call, Defaults, Service};
 pub use tokio_util::sync::CancellationToken;

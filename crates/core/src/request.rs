@@ -16,6 +16,14 @@ pub struct Limits {
     pub output_bytes: usize,
     /// Size of the writable work dir and of /tmp. Default 256 MiB.
     pub disk_bytes: u64,
+    /// Memory of the whole sandbox. Default 512 MiB.
+    pub memory_bytes: u64,
+    /// Processes and threads of the whole sandbox. Default 64.
+    pub processes: u64,
+    /// CPU seconds per process; default: the call's timeout, rounded up.
+    pub cpu_seconds: Option<u64>,
+    /// Open file descriptors per process. Default 1024.
+    pub open_files: u64,
 }
 
 impl Default for Limits {
@@ -23,7 +31,54 @@ impl Default for Limits {
         Limits {
             output_bytes: 10 << 20,
             disk_bytes: 256 << 20,
+            memory_bytes: 512 << 20,
+            processes: 64,
+            cpu_seconds: None,
+            open_files: 1024,
         }
+    }
+}
+
+/// A limit as the caller may set it: by name, within its range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LimitSetting<'a> {
+    pub name: &'a str,
+    pub value: f64,
+}
+
+impl Limits {
+    /// Applies one caller-given limit (`memoryBytes`, `processes`, ...),
+    /// rejecting unknown names and values out of range.
+    pub fn set(&mut self, setting: LimitSetting<'_>) -> Result<(), Error> {
+        let LimitSetting { name, value } = setting;
+        let (min, max): (f64, f64) = match name {
+            "memoryBytes" => (32.0 * 1024.0 * 1024.0, (1u64 << 40) as f64),
+            "processes" => (4.0, 65536.0),
+            "cpuSeconds" => (1.0, 86400.0),
+            "diskBytes" => (1024.0 * 1024.0, (1u64 << 40) as f64),
+            "openFiles" => (16.0, 1048576.0),
+            "outputBytes" => (1.0, (1u64 << 40) as f64),
+            _ => {
+                return Err(Error::invalid_arg(format!(
+                    "unknown limit {name:?}: use memoryBytes, processes, cpuSeconds, diskBytes, openFiles or outputBytes"
+                )))
+            }
+        };
+        if !(value.is_finite() && value.fract() == 0.0 && value >= min && value <= max) {
+            return Err(Error::invalid_arg(format!(
+                "limits.{name} must be a whole number from {min} to {max}, got {value}"
+            )));
+        }
+        let v = value as u64;
+        match name {
+            "memoryBytes" => self.memory_bytes = v,
+            "processes" => self.processes = v,
+            "cpuSeconds" => self.cpu_seconds = Some(v),
+            "diskBytes" => self.disk_bytes = v,
+            "openFiles" => self.open_files = v,
+            _ => self.output_bytes = v as usize,
+        }
+        Ok(())
     }
 }
 
@@ -99,10 +154,47 @@ pub struct Outcome {
     pub error: Option<String>,
     pub timed_out: bool,
     pub truncated: bool,
-    /// Which limit stopped the code, if one did: "time", "output", ...
-    pub limit: Option<&'static str>,
+    /// The limit the code hit, if it hit one.
+    pub limit: Option<Limit>,
     pub duration: Duration,
     pub backend: &'static str,
+}
+
+/// A limit an execution can hit, each with its own `error` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// The call's wall-clock timeout.
+    Time,
+    /// RLIMIT_CPU of a process.
+    Cpu,
+    Output,
+    Memory,
+    Processes,
+    Disk,
+}
+
+impl Limit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::Time => "time",
+            Limit::Cpu => "cpu",
+            Limit::Output => "output",
+            Limit::Memory => "memory",
+            Limit::Processes => "processes",
+            Limit::Disk => "disk",
+        }
+    }
+
+    /// The result's `error` when this limit was hit.
+    pub fn error_name(self) -> &'static str {
+        match self {
+            Limit::Time | Limit::Cpu => "TimeoutError",
+            Limit::Output => "OutputLimitError",
+            Limit::Memory => "MemoryLimitError",
+            Limit::Processes => "ProcessLimitError",
+            Limit::Disk => "DiskLimitError",
+        }
+    }
 }
 
 /// Exit code of an execution that ran past its timeout, as coreutils' `timeout`.
@@ -124,6 +216,33 @@ mod tests {
                 "ERR_INVALID_ARG",
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn limits_are_set_by_name_within_range() {
+        let mut limits = Limits::default();
+        limits
+            .set(LimitSetting {
+                name: "processes",
+                value: 10.0,
+            })
+            .unwrap();
+        limits
+            .set(LimitSetting {
+                name: "memoryBytes",
+                value: 64.0 * 1048576.0,
+            })
+            .unwrap();
+        assert_eq!((limits.processes, limits.memory_bytes), (10, 64 << 20));
+        for (name, value) in [
+            ("processes", 0.0),
+            ("processes", 2.5),
+            ("memoryBytes", 1.0),
+            ("cpus", 1.0),
+        ] {
+            let err = limits.set(LimitSetting { name, value }).unwrap_err();
+            assert_eq!(err.code(), "ERR_INVALID_ARG", "{name} {value}");
         }
     }
 

@@ -31,6 +31,8 @@ pub struct Call {
     pub packages: Vec<String>,
     pub timeout_ms: Option<f64>,
     pub env: BTreeMap<String, String>,
+    /// Per-call limits by their JavaScript names (`memoryBytes`, ...).
+    pub limits: Vec<(String, f64)>,
 }
 
 /// What `E2BService` is, minus JavaScript: a backend, per-call defaults, and
@@ -71,12 +73,19 @@ impl Service {
             Some(ms) => Request::timeout_from_ms(ms)?,
             None => self.defaults.timeout,
         };
+        let mut limits = self.defaults.limits.clone();
+        for (name, value) in &call.limits {
+            limits.set(crate::LimitSetting {
+                name,
+                value: *value,
+            })?;
+        }
         Ok(Request {
             language,
             code: call.code,
             timeout,
             env: call.env,
-            limits: self.defaults.limits.clone(),
+            limits,
         })
     }
 

@@ -4,6 +4,7 @@
 //! Host side: [`LocalBackend`] (this process). Helper side: [`sandbox`] (the
 //! `e2b-sandbox` executable); they talk through [`protocol`].
 
+mod cgroup;
 mod interpreters;
 pub mod protocol;
 mod registry;
@@ -37,6 +38,8 @@ pub struct LocalBackend {
 
 impl LocalBackend {
     pub fn new(config: LocalConfig) -> Self {
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        SWEEP.call_once(cgroup::sweep_stale);
         LocalBackend {
             config,
             found: Mutex::new(HashMap::new()),

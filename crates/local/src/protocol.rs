@@ -19,6 +19,17 @@ pub struct Spec {
     pub extra_binds: Vec<PathBuf>,
     /// Size of the writable /home/user and of /tmp.
     pub disk_bytes: u64,
+    /// Memory of the whole sandbox (a cgroup where one is writable).
+    pub memory_bytes: u64,
+    /// RLIMIT_AS of the program when no memory cgroup can be had (not for
+    /// Node, whose heap is capped by --max-old-space-size instead).
+    pub address_space_fallback: Option<u64>,
+    /// Processes of the whole sandbox.
+    pub processes: u64,
+    /// RLIMIT_CPU, seconds.
+    pub cpu_seconds: u64,
+    /// RLIMIT_NOFILE.
+    pub open_files: u64,
     /// The unprivileged host uid/gid a root caller's sandboxes run as.
     pub host_id_when_root: u32,
 }
@@ -27,6 +38,10 @@ pub struct Spec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// The sandbox runs in these cgroups: the host reads and removes them.
+    Cgroups { dirs: Vec<PathBuf> },
+    /// The program filled its writable disk.
+    DiskFull,
     /// The sandbox's init exists; this host pid is the root of its pid namespace,
     /// and killing it kills every process of the sandbox.
     Init { pid: i32 },

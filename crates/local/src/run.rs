@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use e2b_native_core::CancellationToken;
 use e2b_native_core::{
-    uncaught_error_name, Error, Language, Outcome, OutputBuffer, Request, TIMEOUT_EXIT_CODE,
+    uncaught_error_name, Error, Language, Limit, Outcome, OutputBuffer, Request, TIMEOUT_EXIT_CODE,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -87,6 +87,8 @@ pub async fn run(
     let (mut out_chunk, mut err_chunk) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
     let (mut out_open, mut err_open, mut events_open) = (true, true, true);
     let mut ended: Option<Event> = None;
+    let mut cgroups = Vec::new();
+    let mut disk_full = false;
     let mut failure: Option<Event> = None;
     let mut killed = false;
     let mut grace_until = Deadline::now(); // armed when the sandbox is killed
@@ -112,6 +114,8 @@ pub async fn run(
             line = events.next_line(), if events_open => match line {
                 Ok(Some(line)) => match serde_json::from_str::<Event>(&line) {
                     Ok(Event::Init { pid }) => guard.set_init(pid),
+                    Ok(Event::Cgroups { dirs }) => cgroups = dirs,
+                    Ok(Event::DiskFull) => disk_full = true,
                     Ok(event @ (Event::Exited { .. } | Event::Signaled { .. })) => ended = Some(event),
                     Ok(event @ Event::Failed { .. }) => failure = Some(event),
                     Err(_) => {}
@@ -131,42 +135,74 @@ pub async fn run(
     }
     let status = child.wait().await;
     guard.reaped();
-    let duration = started.elapsed();
+
+    let cgroup_hit = crate::cgroup::limit_hit(&cgroups);
+    crate::cgroup::leave_and_remove(&cgroups);
 
     let truncated = out.truncated() || err.truncated();
     let (stdout, stderr) = (out.into_string(), err.into_string());
-    let outcome = |exit_code: i32, error: Option<String>, limit: Option<&'static str>| Outcome {
-        error: error.or_else(|| uncaught_error_name(request.language, exit_code, &stderr)),
-        stdout: stdout.clone(),
-        stderr: stderr.clone(),
+    let exit_code = match (stop, &ended, failure) {
+        (Some(Stop::Cancelled), ..) => return Err(Error::Aborted),
+        (Some(Stop::Timeout), ..) => TIMEOUT_EXIT_CODE,
+        (Some(Stop::Output), ..) => KILLED_EXIT_CODE,
+        (None, _, Some(Event::Failed { layer, message })) => {
+            return Err(Error::IsolationUnavailable(format!(
+                "the local sandbox could not be built ({layer}): {message}"
+            )))
+        }
+        (None, Some(Event::Exited { code }), None) => *code,
+        (None, Some(Event::Signaled { signal }), None) => 128 + signal,
+        _ => {
+            return Err(Error::Internal(format!(
+                "the sandbox helper ended without a result ({status:?}); stderr: {}",
+                stderr.chars().take(500).collect::<String>()
+            )))
+        }
+    };
+    let crashed_as = uncaught_error_name(request.language, exit_code, &stderr);
+    let limit = match stop {
+        Some(Stop::Timeout) => Some(Limit::Time),
+        Some(Stop::Output) => Some(Limit::Output),
+        _ => cgroup_hit
+            .or_else(|| fallback_limit(exit_code, crashed_as.as_deref(), &stderr, disk_full)),
+    };
+    Ok(Outcome {
+        error: limit.map(|l| l.error_name().to_string()).or(crashed_as),
+        stdout,
+        stderr,
         exit_code,
-        timed_out: limit == Some("time"),
+        timed_out: matches!(limit, Some(Limit::Time | Limit::Cpu)),
         truncated,
         limit,
-        duration,
+        duration: started.elapsed(),
         backend: "local",
-    };
-    match (stop, ended, failure) {
-        (Some(Stop::Cancelled), ..) => Err(Error::Aborted),
-        (Some(Stop::Timeout), ..) => Ok(outcome(
-            TIMEOUT_EXIT_CODE,
-            Some("TimeoutError".into()),
-            Some("time"),
-        )),
-        (Some(Stop::Output), ..) => Ok(outcome(
-            KILLED_EXIT_CODE,
-            Some("OutputLimitError".into()),
-            Some("output"),
-        )),
-        (None, _, Some(Event::Failed { layer, message })) => Err(Error::IsolationUnavailable(
-            format!("the local sandbox could not be built ({layer}): {message}"),
-        )),
-        (None, Some(Event::Exited { code }), None) => Ok(outcome(code, None, None)),
-        (None, Some(Event::Signaled { signal }), None) => Ok(outcome(128 + signal, None, None)),
-        _ => Err(Error::Internal(format!(
-            "the sandbox helper ended without a result ({status:?}); stderr: {}",
-            stderr.chars().take(500).collect::<String>()
-        ))),
+    })
+}
+
+/// Limits that show only in how the program ended: where no cgroup counts,
+/// an rlimit makes allocation fail; V8 aborts at its heap cap; RLIMIT_CPU
+/// sends SIGXCPU; a full tmpfs fails writes.
+fn fallback_limit(
+    exit_code: i32,
+    crashed_as: Option<&str>,
+    stderr: &str,
+    disk_full: bool,
+) -> Option<Limit> {
+    if exit_code == 128 + libc::SIGXCPU {
+        Some(Limit::Cpu)
+    } else if crashed_as == Some("MemoryError")
+        || (exit_code != 0 && stderr.contains("JavaScript heap out of memory"))
+    {
+        Some(Limit::Memory)
+    } else if crashed_as == Some("BlockingIOError")
+        || stderr.contains("fork: retry: Resource temporarily unavailable")
+    {
+        // RLIMIT_NPROC makes fork fail with EAGAIN.
+        Some(Limit::Processes)
+    } else if disk_full {
+        Some(Limit::Disk)
+    } else {
+        None
     }
 }
 
@@ -192,13 +228,19 @@ pub fn spec(
     let argv: Vec<String> = match language {
         // -u: unbuffered, so output written before a timeout is not lost.
         Language::Python => &["python3", "-u", "-c"][..],
-        Language::Node => &["node", "-e"][..],
+        Language::Node => &["node", "-e"][..], // --max-old-space-size added below
         Language::Bash => &["bash", "-c"][..],
     }
     .iter()
     .map(|s| s.to_string())
     .chain([request.code.clone()])
     .collect();
+    let mut argv = argv;
+    if language == Language::Node {
+        // V8 would grow its heap past any cgroup and be killed; capped, it says why.
+        let heap_mib = (request.limits.memory_bytes >> 20) * 3 / 4;
+        argv.insert(1, format!("--max-old-space-size={heap_mib}"));
+    }
     let mut path = String::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     if let Some(prefix) = &interpreter.extra_bind {
         path = format!(
@@ -224,6 +266,14 @@ pub fn spec(
         env: env.into_iter().collect(),
         extra_binds: interpreter.extra_bind.iter().cloned().collect(),
         disk_bytes: request.limits.disk_bytes,
+        memory_bytes: request.limits.memory_bytes,
+        address_space_fallback: (language != Language::Node).then_some(request.limits.memory_bytes),
+        processes: request.limits.processes,
+        cpu_seconds: request
+            .limits
+            .cpu_seconds
+            .unwrap_or_else(|| request.timeout.as_secs_f64().ceil() as u64),
+        open_files: request.limits.open_files,
         host_id_when_root,
     })
 }

@@ -12,8 +12,8 @@ use nix::unistd::{chdir, dup2_stdin, execve, setsid};
 use super::{Context, Reporter, Setup};
 use crate::protocol::{Event, Spec, SANDBOX_HOME};
 
-pub fn run(spec: &Spec, reporter: &Reporter) -> ! {
-    let error = match prepare().and_then(|()| exec(spec)) {
+pub fn run(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> ! {
+    let error = match prepare(spec, cgroup_limits).and_then(|()| exec(spec)) {
         Err(e) => e,
         Ok(never) => match never {},
     };
@@ -25,7 +25,7 @@ pub fn run(spec: &Spec, reporter: &Reporter) -> ! {
     unsafe { libc::_exit(127) }
 }
 
-fn prepare() -> Setup<()> {
+fn prepare(spec: &Spec, cgroup_limits: bool) -> Setup<()> {
     // A new session: no controlling terminal to push keystrokes into (TIOCSTI).
     setsid().context("process", || "setsid".into())?;
     let null = open(
@@ -36,10 +36,37 @@ fn prepare() -> Setup<()> {
     .context("process", || "opening /dev/null".into())?;
     dup2_stdin(&null).context("process", || "stdin from /dev/null".into())?;
     chdir(SANDBOX_HOME).context("process", || format!("chdir {SANDBOX_HOME}"))?;
-    setrlimit(Resource::RLIMIT_CORE, 0, 0).context("limits", || "RLIMIT_CORE".into())?;
+    limits(spec, cgroup_limits)?;
     drop_capabilities()?;
     super::landlock::restrict()?;
     super::seccomp::install()
+}
+
+/// Per-process limits. Where the memory and pids cgroups hold the sandbox they
+/// bound it exactly and count what was hit; elsewhere RLIMIT_NPROC (counted per
+/// user namespace, so for this sandbox alone) and RLIMIT_AS stand in.
+fn limits(spec: &Spec, cgroup_limits: bool) -> Setup<()> {
+    let mut limits = vec![
+        (Resource::RLIMIT_CORE, 0, "RLIMIT_CORE"),
+        (Resource::RLIMIT_NOFILE, spec.open_files, "RLIMIT_NOFILE"),
+        (Resource::RLIMIT_CPU, spec.cpu_seconds, "RLIMIT_CPU"),
+    ];
+    if !cgroup_limits {
+        limits.push((Resource::RLIMIT_NPROC, spec.processes, "RLIMIT_NPROC"));
+        if let Some(bytes) = spec.address_space_fallback {
+            limits.push((Resource::RLIMIT_AS, bytes, "RLIMIT_AS"));
+        }
+    }
+    for (resource, value, name) in limits {
+        // RLIMIT_CPU: SIGXCPU at the soft limit says why; SIGKILL a second later.
+        let hard = if name == "RLIMIT_CPU" {
+            value + 1
+        } else {
+            value
+        };
+        setrlimit(resource, value, hard).context("limits", || format!("{name} = {value}"))?;
+    }
+    Ok(())
 }
 
 /// Clears the bounding and ambient sets, forbids gaining privileges through

@@ -8,7 +8,7 @@ use nix::unistd::{fork, ForkResult};
 use super::{exec, rootfs, Reporter};
 use crate::protocol::{Event, Spec};
 
-pub fn main(spec: &Spec, reporter: &Reporter) -> i32 {
+pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
     if let Err(e) = rootfs::build(spec) {
         reporter.send(&Event::Failed {
             layer: e.layer.into(),
@@ -20,7 +20,7 @@ pub fn main(spec: &Spec, reporter: &Reporter) -> i32 {
     let _ = prctl::set_dumpable(false);
     // SAFETY: init is single-threaded; the child only sets itself up and execs.
     let program = match unsafe { fork() } {
-        Ok(ForkResult::Child) => exec::run(spec, reporter),
+        Ok(ForkResult::Child) => exec::run(spec, reporter, cgroup_limits),
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => {
             reporter.send(&Event::Failed {
@@ -34,10 +34,12 @@ pub fn main(spec: &Spec, reporter: &Reporter) -> i32 {
         // Reap orphans too: init inherits every process whose parent died.
         match waitpid(None, None) {
             Ok(WaitStatus::Exited(pid, code)) if pid == program => {
+                report_disk(reporter);
                 reporter.send(&Event::Exited { code });
                 return 0;
             }
             Ok(WaitStatus::Signaled(pid, signal, _)) if pid == program => {
+                report_disk(reporter);
                 reporter.send(&Event::Signaled {
                     signal: signal as i32,
                 });
@@ -46,5 +48,16 @@ pub fn main(spec: &Spec, reporter: &Reporter) -> i32 {
             Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => return 1,
         }
+    }
+}
+
+/// A full work dir is how the disk limit shows: tell the host.
+fn report_disk(reporter: &Reporter) {
+    let full = ["/home/user", "/tmp", "/dev/shm"].iter().any(|dir| {
+        nix::sys::statvfs::statvfs(*dir)
+            .is_ok_and(|s| s.blocks_available() == 0 || s.files_available() == 0)
+    });
+    if full {
+        reporter.send(&Event::DiskFull);
     }
 }

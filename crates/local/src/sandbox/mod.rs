@@ -77,8 +77,14 @@ pub fn main() -> i32 {
 
 fn run(reporter: &Reporter) -> Setup<()> {
     let spec = read_spec()?;
+    // Only root can use the cgroup v1 hierarchies: join before dropping root.
+    let cgroups = crate::cgroup::create_and_join(spec.memory_bytes, spec.processes + 2);
+    if let Ok(dirs) = &cgroups {
+        reporter.send(&Event::Cgroups { dirs: dirs.clone() });
+    }
+    let cgroup_limits = cgroups.is_ok();
     let host = namespaces::drop_to_sandbox_user(&spec)?;
-    let init = namespaces::spawn_init(&host, || init::main(&spec, reporter))?;
+    let init = namespaces::spawn_init(&host, || init::main(&spec, reporter, cgroup_limits))?;
     reporter.send(&Event::Init { pid: init.as_raw() });
     // init reports how the program ended; the helper only waits, so that the
     // host sees the helper exit after the whole pid namespace is gone.

@@ -1,0 +1,145 @@
+//! Memory and process limits through cgroup v1, where this host has it and the
+//! caller is root (as here). The helper creates `e2b-native/<its pid>` under the
+//! memory and pids hierarchies and joins it before dropping root, so every
+//! process of the sandbox is counted; the host reads what was hit and removes
+//! the groups once the sandbox is gone. Elsewhere rlimits stand in (see
+//! `sandbox::exec`), and `diagnose()` says so.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use e2b_native_core::Limit;
+
+const ROOT: &str = "/sys/fs/cgroup";
+const GROUP: &str = "e2b-native";
+
+/// The v1 hierarchies used, and the file that proves each is there.
+const CONTROLLERS: [(&str, &str); 2] = [
+    ("memory", "memory.limit_in_bytes"),
+    ("pids", "cgroup.procs"),
+];
+
+/// Whether the memory and pids controllers can be used by this process.
+pub fn available() -> Result<(), String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err("cgroup v1 hierarchies are writable only by root, and this host has no delegated cgroup v2".into());
+    }
+    for (controller, probe) in CONTROLLERS {
+        if !Path::new(ROOT).join(controller).join(probe).exists() {
+            return Err(format!(
+                "no cgroup v1 {controller} controller at {ROOT}/{controller}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Helper side, as root: creates this sandbox's groups, sets the limits, joins.
+pub fn create_and_join(memory_bytes: u64, processes: u64) -> Result<Vec<PathBuf>, String> {
+    available()?;
+    let pid = std::process::id();
+    let mut dirs = Vec::new();
+    let result = (|| {
+        for (controller, _) in CONTROLLERS {
+            let parent = Path::new(ROOT).join(controller).join(GROUP);
+            match fs::create_dir(&parent) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(format!("mkdir {}: {e}", parent.display())),
+            }
+            let dir = parent.join(pid.to_string());
+            fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+            dirs.push(dir.clone());
+            let write = |file: &str, value: String| {
+                fs::write(dir.join(file), &value)
+                    .map_err(|e| format!("writing {value} to {}/{file}: {e}", dir.display()))
+            };
+            if controller == "memory" {
+                write("memory.limit_in_bytes", memory_bytes.to_string())?;
+                // Without swap accounting the file is absent; with it, swap counts too.
+                if dir.join("memory.memsw.limit_in_bytes").exists() {
+                    write("memory.memsw.limit_in_bytes", memory_bytes.to_string())?;
+                }
+            } else {
+                write("pids.max", processes.to_string())?;
+            }
+            write("cgroup.procs", "0".into())?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(dirs),
+        Err(e) => {
+            leave_and_remove(&dirs);
+            Err(e)
+        }
+    }
+}
+
+/// Host side, once the sandbox is gone: which limit, if any, was hit.
+pub fn limit_hit(dirs: &[PathBuf]) -> Option<Limit> {
+    let counter = |dir: &Path, file: &str, key: &str| -> u64 {
+        fs::read_to_string(dir.join(file))
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse().ok()))
+            })
+            .unwrap_or(0)
+    };
+    let memory = dirs
+        .iter()
+        .find(|d| d.starts_with(Path::new(ROOT).join("memory")));
+    let pids = dirs
+        .iter()
+        .find(|d| d.starts_with(Path::new(ROOT).join("pids")));
+    if memory.is_some_and(|d| counter(d, "memory.oom_control", "oom_kill ") > 0) {
+        return Some(Limit::Memory);
+    }
+    if pids.is_some_and(|d| counter(d, "pids.events", "max ") > 0) {
+        return Some(Limit::Processes);
+    }
+    None
+}
+
+/// Removes the groups; a group still holding a process (the helper itself, on
+/// the error path) is left by moving that process to the parent first.
+pub fn leave_and_remove(dirs: &[PathBuf]) {
+    for dir in dirs {
+        if let (Some(parent), Ok(procs)) =
+            (dir.parent(), fs::read_to_string(dir.join("cgroup.procs")))
+        {
+            for pid in procs.lines() {
+                let _ = fs::write(parent.join("cgroup.procs"), pid);
+            }
+        }
+        // The last processes may still be exiting: give them a moment.
+        for _ in 0..50 {
+            match fs::remove_dir(dir) {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(2))
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Removes groups left by helpers that died with their host (SIGKILL): a group
+/// is named by its helper's pid, and rmdir only succeeds on an empty group.
+pub fn sweep_stale() {
+    for (controller, _) in CONTROLLERS {
+        let Ok(entries) = fs::read_dir(Path::new(ROOT).join(controller).join(GROUP)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let pid = entry.file_name().to_string_lossy().parse::<i32>().ok();
+            let alive = pid.is_some_and(|p| {
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok()
+            });
+            if pid.is_some() && !alive {
+                let _ = fs::remove_dir(entry.path());
+            }
+        }
+    }
+}
