@@ -31,6 +31,7 @@ export interface NativeCall {
   packages: Array<string>
   timeoutMs?: number
   env?: Record<string, string>
+  limits?: Record<string, number>
 }
 
 /** Constructor settings, already type-checked by `index.js`. */
@@ -41,6 +42,8 @@ export interface NativeConfig {
   maxOutputBytes?: number
   /** Interpreter paths by language name. */
   interpreters?: Record<string, string>
+  /** Limits by name (`memoryBytes`, `processes`, ...). */
+  limits?: Record<string, number>
   /**
    * `E2B_BACKEND`, `E2B_API_KEY`, `NODE_ENV`, `E2B_NATIVE_SANDBOX_HELPER` as
    * the caller's `process.env` has them (Jest's differs from the real one).
