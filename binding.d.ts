@@ -19,6 +19,9 @@ export declare class NativeService {
   close(): Promise<void>
 }
 
+/** Checks each isolation layer and limit of the local backend on this host. */
+export declare function diagnose(helper?: string | undefined | null): Promise<Array<NativeCheck>>
+
 /** Kills every sandbox of this process, synchronously (for `process.on('exit')`). */
 export declare function killAll(): number
 
@@ -32,6 +35,14 @@ export interface NativeCall {
   timeoutMs?: number
   env?: Record<string, string>
   limits?: Record<string, number>
+}
+
+export interface NativeCheck {
+  layer: string
+  /** "active", "fallback" or "missing". */
+  status: string
+  detail: string
+  fix?: string
 }
 
 /** Constructor settings, already type-checked by `index.js`. */

@@ -836,5 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeService = nativeBinding.NativeService
+module.exports.diagnose = nativeBinding.diagnose
 module.exports.killAll = nativeBinding.killAll
 module.exports.liveSandboxes = nativeBinding.liveSandboxes

@@ -15,15 +15,16 @@ export interface CodeExecutionResult {
   exitCode: number
   /**
    * The uncaught exception's class name (`ZeroDivisionError`, `ReferenceError`), or
-   * the limit that stopped the code (`TimeoutError`, `OutputLimitError`). Absent otherwise.
+   * the limit the code hit (`TimeoutError`, `OutputLimitError`, `MemoryLimitError`,
+   * `ProcessLimitError`, `DiskLimitError`). Absent otherwise.
    */
   error?: string
   /** True when the code ran past its timeout and was killed. */
   timedOut?: boolean
   /** True when an output stream passed `maxOutputBytes` and was cut there. */
   truncated?: boolean
-  /** The limit that stopped the code: `"time"` or `"output"`. */
-  limit?: 'time' | 'output'
+  /** The limit the code hit; `error` then names it (see the README's result table). */
+  limit?: 'time' | 'cpu' | 'output' | 'memory' | 'processes' | 'disk'
   /** Wall time of the call, sandbox creation and cleanup included. */
   durationMs?: number
   /** The backend that ran the code. */
@@ -31,6 +32,32 @@ export interface CodeExecutionResult {
 }
 
 export type Language = 'python' | 'node' | 'bash'
+
+/** Resource limits of one sandbox; each must be a whole number in its range. */
+export interface Limits {
+  /** Memory of the whole sandbox (cgroup; rlimit fallback). Default 512 MiB; 32 MiB … 1 TiB. */
+  memoryBytes?: number
+  /** Processes and threads of the whole sandbox. Default 64; 4 … 65536. */
+  processes?: number
+  /** CPU seconds per process (`RLIMIT_CPU`). Default: the call's timeout. */
+  cpuSeconds?: number
+  /** Size of the writable /home/user, /tmp and /dev/shm (each). Default 256 MiB. */
+  diskBytes?: number
+  /** Open files per process. Default 1024. */
+  openFiles?: number
+  /** Bytes kept per output stream (same as `maxOutputBytes`). Default 10 MiB. */
+  outputBytes?: number
+}
+
+/** One row of `E2BService.diagnose()`. */
+export interface DiagnosticCheck {
+  layer: string
+  /** `active`: protects every sandbox; `fallback`: a weaker mechanism stands in; `missing`: not available. */
+  status: 'active' | 'fallback' | 'missing'
+  detail: string
+  /** What to change on the host, for rows that are not active. */
+  fix?: string
+}
 
 /** Options of the constructor; each applies to every call unless the call overrides it. */
 export interface ServiceOptions {
@@ -48,6 +75,8 @@ export interface ServiceOptions {
   maxOutputBytes?: number
   /** Interpreter binaries for the local backend; by default found on PATH (shims skipped). */
   interpreters?: Partial<Record<Language, string>>
+  /** Resource limits of every sandbox. */
+  limits?: Limits
 }
 
 /** Options of one call. */
@@ -58,6 +87,8 @@ export interface ExecuteOptions {
   env?: Record<string, string>
   /** Aborting kills the sandbox and rejects with an `AbortError` (`code: 'ABORT_ERR'`). */
   signal?: AbortSignal
+  /** Limits of this call, over the constructor's. */
+  limits?: Limits
 }
 
 /**
@@ -83,6 +114,8 @@ export declare class E2BService {
     language?: 'python' | 'node',
     options?: ExecuteOptions,
   ): Promise<CodeExecutionResult>
+  /** Each isolation layer and limit of the local backend on this host (`npm run doctor` prints it). */
+  static diagnose(): Promise<{ ok: boolean; checks: DiagnosticCheck[] }>
   /** Kills every sandbox this service still runs; resolves when all are gone. Later calls reject with `ERR_CLOSED`. */
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>

@@ -5,7 +5,7 @@
 // `instanceof Error` holds even inside Jest's sandboxed modules.
 
 require('./platform.js').assertSupported() // another OS, musl, Edge: say why, before the binding loads
-const { NativeService, killAll, liveSandboxes } = require('./binding.js')
+const { NativeService, killAll, liveSandboxes, diagnose } = require('./binding.js')
 
 const LANGUAGES = ['python', 'node', 'bash']
 const PACKAGE_LANGUAGES = ['python', 'node']
@@ -131,6 +131,19 @@ class E2BService {
       return Promise.reject(invalid(`packages must be an array of strings, got ${describe(packages)}`))
     }
     return this.#execute(code, language, packages, options, PACKAGE_LANGUAGES)
+  }
+
+  /**
+   * Reports each isolation layer and limit of the local backend on this host:
+   * `{ ok, checks: [{ layer, status: 'active'|'fallback'|'missing', detail, fix? }] }`.
+   */
+  static async diagnose() {
+    const checks = (await diagnose(process.env.E2B_NATIVE_SANDBOX_HELPER)).map((c) => {
+      const check = { layer: c.layer, status: c.status, detail: c.detail }
+      if (c.fix != null) check.fix = c.fix
+      return check
+    })
+    return { ok: checks.every((c) => c.status !== 'missing'), checks }
   }
 
   /** Kills everything this service still runs; resolves when it is gone. */

@@ -115,6 +115,34 @@ impl NativeService {
     }
 }
 
+#[napi(object)]
+pub struct NativeCheck {
+    pub layer: String,
+    /// "active", "fallback" or "missing".
+    pub status: String,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+/// Checks each isolation layer and limit of the local backend on this host.
+#[napi]
+pub async fn diagnose(helper: Option<String>) -> Vec<NativeCheck> {
+    let backend = LocalBackend::new(LocalConfig {
+        helper: helper.map(PathBuf::from).unwrap_or_else(default_helper),
+        interpreters: HashMap::new(),
+    });
+    e2b_native_local::diagnose::diagnose(&backend)
+        .await
+        .into_iter()
+        .map(|c| NativeCheck {
+            layer: c.layer.into(),
+            status: c.status.as_str().into(),
+            detail: c.detail,
+            fix: c.fix,
+        })
+        .collect()
+}
+
 /// Kills every sandbox of this process, synchronously (for `process.on('exit')`).
 #[napi]
 pub fn kill_all() -> u32 {

@@ -5,6 +5,7 @@
 //! `e2b-sandbox` executable); they talk through [`protocol`].
 
 mod cgroup;
+pub mod diagnose;
 mod interpreters;
 pub mod protocol;
 mod registry;
