@@ -21,8 +21,7 @@ pub struct Spec {
     pub disk_bytes: u64,
     /// Memory of the whole sandbox (a cgroup where one is writable).
     pub memory_bytes: u64,
-    /// RLIMIT_AS of the program when no memory cgroup can be had (not for
-    /// Node, whose heap is capped by --max-old-space-size instead).
+    /// RLIMIT_AS of the program when no memory cgroup can be had.
     pub address_space_fallback: Option<u64>,
     /// Processes of the whole sandbox.
     pub processes: u64,

@@ -191,7 +191,9 @@ fn fallback_limit(
     if exit_code == 128 + libc::SIGXCPU {
         Some(Limit::Cpu)
     } else if crashed_as == Some("MemoryError")
-        || (exit_code != 0 && stderr.contains("JavaScript heap out of memory"))
+        || (exit_code != 0
+            && (stderr.contains("JavaScript heap out of memory")
+                || stderr.contains("Array buffer allocation failed")))
     {
         Some(Limit::Memory)
     } else if crashed_as == Some("BlockingIOError")
@@ -267,7 +269,11 @@ pub fn spec(
         extra_binds: interpreter.extra_bind.iter().cloned().collect(),
         disk_bytes: request.limits.disk_bytes,
         memory_bytes: request.limits.memory_bytes,
-        address_space_fallback: (language != Language::Node).then_some(request.limits.memory_bytes),
+        // Node reserves ~1 GiB of address space before it runs a line.
+        address_space_fallback: Some(match language {
+            Language::Node => request.limits.memory_bytes + (1 << 30),
+            _ => request.limits.memory_bytes,
+        }),
         processes: request.limits.processes,
         cpu_seconds: request
             .limits
