@@ -11,8 +11,11 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 export declare class NativeService {
   constructor(config: NativeConfig)
-  /** Runs one call; `id` lets `cancel(id)` stop it. */
-  execute(call: NativeCall, id: number): Promise<NativeReply>
+  /**
+   * Runs one call; `id` lets `cancel(id)` stop it. The callbacks receive
+   * output as it is produced.
+   */
+  execute(call: NativeCall, id: number, onStdout?: OutputCallback | undefined | null, onStderr?: OutputCallback | undefined | null): Promise<NativeReply>
   /** Kills the sandbox of call `id`; its promise then rejects with ABORT_ERR. */
   cancel(id: number): void
   /** Kills every call of this service and resolves when they are gone. */
@@ -35,6 +38,8 @@ export interface NativeCall {
   timeoutMs?: number
   env?: Record<string, string>
   limits?: Record<string, number>
+  files?: Array<NativeFile>
+  readFiles?: Array<string>
 }
 
 export interface NativeCheck {
@@ -62,6 +67,11 @@ export interface NativeConfig {
   env: Record<string, string>
 }
 
+export interface NativeFile {
+  path: string
+  content: Buffer
+}
+
 export interface NativeOutcome {
   stdout: string
   stderr: string
@@ -72,6 +82,7 @@ export interface NativeOutcome {
   limit?: string
   durationMs: number
   backend: string
+  files: Array<NativeFile>
 }
 
 /** A call's answer as data: an outcome, or a failure with its stable code. */

@@ -29,6 +29,8 @@ export interface CodeExecutionResult {
   durationMs?: number
   /** The backend that ran the code. */
   backend?: 'local' | 'e2b'
+  /** With `readFiles`: each file the code left, keyed by the path as given. */
+  files?: Record<string, Buffer>
 }
 
 export type Language = 'python' | 'node' | 'bash'
@@ -89,12 +91,27 @@ export interface ExecuteOptions {
   signal?: AbortSignal
   /** Limits of this call, over the constructor's. */
   limits?: Limits
+  /**
+   * Called with output as it is produced; each chunk is valid UTF-8 (a character is
+   * never split). The result still carries the whole output, capped at `maxOutputBytes`;
+   * a watched stream is not stopped at the cap (`truncated: true`, no error). A callback
+   * that throws stops the sandbox and the call rejects with `ERR_CALLBACK` (`cause`: what it threw).
+   */
+  onStdout?: (chunk: string) => void
+  onStderr?: (chunk: string) => void
+  /** Written into the work dir (`/home/user`) before the code runs; paths relative to it or beneath it. */
+  files?: { path: string; content: string | Uint8Array }[]
+  /**
+   * Work-dir paths whose contents come back as `result.files` (Buffers, each at most
+   * `maxOutputBytes`). A path or symlink leading out of the work dir rejects with `ERR_INVALID_ARG`.
+   */
+  readFiles?: string[]
 }
 
 /**
  * Failures of the system, not of the code, reject with an `Error` whose `code` is one of:
  * `ERR_INVALID_ARG`, `ERR_NOT_CONFIGURED`, `ERR_ISOLATION_UNAVAILABLE`,
- * `ERR_INTERPRETER_UNAVAILABLE`, `ERR_UNSUPPORTED`, `ERR_CLOSED`, `ABORT_ERR`, `ERR_INTERNAL`.
+ * `ERR_INTERPRETER_UNAVAILABLE`, `ERR_UNSUPPORTED`, `ERR_CLOSED`, `ERR_CALLBACK`, `ABORT_ERR`, `ERR_INTERNAL`.
  */
 export interface E2BNativeError extends Error {
   code: string

@@ -173,23 +173,71 @@ class E2BService {
       timeoutMs: checkNumber(options.timeoutMs, 'timeoutMs'),
       env: checkStringRecord(options.env, 'env'),
       limits: checkNumberRecord(options.limits, 'limits'),
+      files: checkFiles(options.files),
+      readFiles: checkStringArray(options.readFiles, 'readFiles'),
+    }
+    for (const name of ['onStdout', 'onStderr']) {
+      if (options[name] !== undefined && typeof options[name] !== 'function') {
+        throw invalid(`${name} must be a function, got ${describe(options[name])}`)
+      }
     }
     if (signal && signal.aborted) throw systemError('ABORT_ERR', 'The operation was aborted')
     const id = nextCallId++
+    // A callback that throws must not crash the process: catch it, stop the
+    // sandbox, and reject with what it threw.
+    let thrown
+    const guard = (callback) =>
+      callback &&
+      ((chunk) => {
+        if (thrown) return
+        try {
+          callback(chunk)
+        } catch (error) {
+          thrown = { error }
+          this.#native.cancel(id)
+        }
+      })
     const onAbort = () => this.#native.cancel(id)
     signal && signal.addEventListener('abort', onAbort, { once: true })
     let reply
     try {
-      reply = await this.#native.execute(call, id)
+      reply = await this.#native.execute(call, id, guard(options.onStdout), guard(options.onStderr))
     } finally {
       signal && signal.removeEventListener('abort', onAbort)
     }
+    if (thrown) {
+      const error = systemError('ERR_CALLBACK', `an output callback threw, so the sandbox was stopped: ${thrown.error}`)
+      error.cause = thrown.error
+      throw error
+    }
     if (reply.code) throw systemError(reply.code, reply.message)
-    return toResult(reply.outcome)
+    return toResult(reply.outcome, call.readFiles)
   }
 }
 
-function toResult(o) {
+function checkStringArray(value, name) {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+    throw invalid(`${name} must be an array of strings, got ${describe(value)}`)
+  }
+  return [...value]
+}
+
+function checkFiles(files) {
+  if (files === undefined) return undefined
+  if (!Array.isArray(files)) throw invalid(`files must be an array of { path, content }, got ${describe(files)}`)
+  return files.map((file, i) => {
+    if (!isPlainObject(file) || typeof file.path !== 'string') {
+      throw invalid(`files[${i}] must be { path: string, content: string | Buffer }`)
+    }
+    const { content } = file
+    if (typeof content === 'string') return { path: file.path, content: Buffer.from(content, 'utf8') }
+    if (content instanceof Uint8Array) return { path: file.path, content: Buffer.from(content.buffer, content.byteOffset, content.byteLength) }
+    throw invalid(`files[${i}].content must be a string or a Buffer, got ${describe(content)}`)
+  })
+}
+
+function toResult(o, readFiles) {
   const result = { stdout: o.stdout, stderr: o.stderr, exitCode: o.exitCode }
   if (o.error != null) result.error = o.error
   result.timedOut = o.timedOut
@@ -197,6 +245,15 @@ function toResult(o) {
   if (o.limit != null) result.limit = o.limit
   result.durationMs = Math.round(o.durationMs * 1000) / 1000
   result.backend = o.backend
+  if (readFiles) {
+    // Keyed by the path as the caller wrote it; files the code did not write are absent.
+    const byPath = new Map(o.files.map((f) => [f.path, f.content]))
+    result.files = {}
+    for (const path of readFiles) {
+      const normal = path.replace(/^\/home\/user(\/|$)/, '').split('/').filter((p) => p && p !== '.').join('/')
+      if (byPath.has(normal)) result.files[path] = byPath.get(normal)
+    }
+  }
   return result
 }
 

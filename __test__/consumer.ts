@@ -14,7 +14,18 @@ async function route(body: { code: string; language: 'python' | 'node' | 'bash';
 async function withOptions(): Promise<number> {
   const svc = new E2BService({ backend: 'local', timeoutMs: 5000, maxOutputBytes: 1 << 20 })
   const controller = new AbortController()
-  const r = await svc.executePython('print(1)', { timeoutMs: 1000, env: { A: 'b' }, signal: controller.signal })
+  const r = await svc.executePython('print(1)', {
+    timeoutMs: 1000,
+    env: { A: 'b' },
+    signal: controller.signal,
+    limits: { memoryBytes: 256 << 20, processes: 16 },
+    onStdout: (chunk: string) => process.stdout.write(chunk),
+    files: [{ path: 'in.txt', content: Buffer.from('x') }],
+    readFiles: ['out.txt'],
+  })
+  const out: Buffer | undefined = r.files?.['out.txt']
+  const report = await E2BService.diagnose()
+  console.log(out, report.ok, report.checks[0].status)
   await svc.executeNode('console.log(1)')
   await svc.executeCode('echo 1')
   await svc[Symbol.asyncDispose]()

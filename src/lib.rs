@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use e2b_native_core::{
     select_backend, Backend, BackendKind, Call, CancellationToken, Defaults, Error, Language,
-    Outcome, SelectionEnv, Service, Unavailable,
+    Outcome, SelectionEnv, Service, Sink, Unavailable,
 };
 use e2b_native_local::{LocalBackend, LocalConfig};
 use napi::bindgen_prelude::*;
+use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
 
 /// Constructor settings, already type-checked by `index.js`.
@@ -38,7 +39,18 @@ pub struct NativeCall {
     pub timeout_ms: Option<f64>,
     pub env: Option<HashMap<String, String>>,
     pub limits: Option<HashMap<String, f64>>,
+    pub files: Option<Vec<NativeFile>>,
+    pub read_files: Option<Vec<String>>,
 }
+
+#[napi(object)]
+pub struct NativeFile {
+    pub path: String,
+    pub content: Buffer,
+}
+
+/// A JavaScript callback receiving output text; `index.js` makes it never throw.
+type OutputCallback = ThreadsafeFunction<String, (), String, Status, false, true>;
 
 #[napi(object)]
 pub struct NativeOutcome {
@@ -51,6 +63,7 @@ pub struct NativeOutcome {
     pub limit: Option<String>,
     pub duration_ms: f64,
     pub backend: String,
+    pub files: Vec<NativeFile>,
 }
 
 /// A call's answer as data: an outcome, or a failure with its stable code.
@@ -79,12 +92,22 @@ impl NativeService {
         })
     }
 
-    /// Runs one call; `id` lets `cancel(id)` stop it.
+    /// Runs one call; `id` lets `cancel(id)` stop it. The callbacks receive
+    /// output as it is produced.
     #[napi]
-    pub async fn execute(&self, call: NativeCall, id: u32) -> NativeReply {
+    pub async fn execute(
+        &self,
+        call: NativeCall,
+        id: u32,
+        on_stdout: Option<OutputCallback>,
+        on_stderr: Option<OutputCallback>,
+    ) -> NativeReply {
         let token = self.service.call_token();
         lock(&self.calls).insert(id, token.clone());
-        let result = self.service.execute(to_call(call), token).await;
+        let mut call = to_call(call);
+        call.on_stdout = on_stdout.map(to_sink);
+        call.on_stderr = on_stderr.map(to_sink);
+        let result = self.service.execute(call, token).await;
         lock(&self.calls).remove(&id);
         match result {
             Ok(outcome) => NativeReply {
@@ -222,7 +245,27 @@ fn to_call(call: NativeCall) -> Call {
             .into_iter()
             .collect::<BTreeMap<_, _>>(),
         limits: call.limits.unwrap_or_default().into_iter().collect(),
+        files: call
+            .files
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| (f.path, f.content.to_vec()))
+            .collect(),
+        read_files: call.read_files.unwrap_or_default(),
+        on_stdout: None,
+        on_stderr: None,
     }
+}
+
+fn to_sink(callback: OutputCallback) -> Sink {
+    let callback = Arc::new(callback);
+    Sink(Arc::new(move |text| {
+        let callback = callback.clone();
+        Box::pin(async move {
+            // Resolves once JavaScript has run the callback: backpressure.
+            let _ = callback.call_async(text).await;
+        })
+    }))
 }
 
 fn to_js_outcome(o: Outcome) -> NativeOutcome {
@@ -236,6 +279,14 @@ fn to_js_outcome(o: Outcome) -> NativeOutcome {
         limit: o.limit.map(|l| l.as_str().to_string()),
         duration_ms: o.duration.as_secs_f64() * 1000.0,
         backend: o.backend.into(),
+        files: o
+            .files
+            .into_iter()
+            .map(|(path, content)| NativeFile {
+                path,
+                content: content.into(),
+            })
+            .collect(),
     }
 }
 

@@ -5,6 +5,7 @@
 mod backend;
 mod error;
 mod error_name;
+mod files;
 mod language;
 mod output;
 mod request;
@@ -13,10 +14,12 @@ mod service;
 pub use backend::{select_backend, Backend, BackendKind, BoxFuture, SelectionEnv, Unavailable};
 pub use error::Error;
 pub use error_name::uncaught_error_name;
+pub use files::{work_dir_path, FileIn, WORK_DIR};
 pub use language::Language;
-pub use output::OutputBuffer;
+pub use output::{OutputBuffer, Utf8Decoder};
 pub use request::{
-    validate_env, Limit, LimitSetting, Limits, Outcome, Request, DEFAULT_TIMEOUT, TIMEOUT_EXIT_CODE,
+    validate_env, Limit, LimitSetting, Limits, Outcome, Request, Sink, DEFAULT_TIMEOUT,
+    TIMEOUT_EXIT_CODE,
 };
 pub use service::{Call, Defaults, Service};
 pub use tokio_util::sync::CancellationToken;

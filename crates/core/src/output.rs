@@ -86,3 +86,75 @@ mod tests {
         assert_eq!(out.into_string(), "a\u{fffd}b");
     }
 }
+
+/// Turns a byte stream into text chunks that never split a character: an
+/// incomplete sequence at the end of a chunk waits for the next one; invalid
+/// bytes become U+FFFD.
+#[derive(Debug, Default)]
+pub struct Utf8Decoder {
+    pending: Vec<u8>,
+}
+
+impl Utf8Decoder {
+    pub fn push(&mut self, chunk: &[u8]) -> String {
+        self.pending.extend_from_slice(chunk);
+        let complete = match std::str::from_utf8(&self.pending) {
+            Ok(_) => self.pending.len(),
+            // A sequence cut at the end (error_len None) may still complete.
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => self.pending.len() - incomplete_tail(&self.pending),
+        };
+        let rest = self.pending.split_off(complete);
+        let text = String::from_utf8_lossy(&self.pending).into_owned();
+        self.pending = rest;
+        text
+    }
+
+    /// What is left at the end of the stream.
+    pub fn finish(&mut self) -> String {
+        let text = String::from_utf8_lossy(&self.pending).into_owned();
+        self.pending.clear();
+        text
+    }
+}
+
+/// Length of a trailing, possibly incomplete UTF-8 sequence (at most 3 bytes).
+fn incomplete_tail(bytes: &[u8]) -> usize {
+    for back in 1..=3.min(bytes.len()) {
+        let b = bytes[bytes.len() - back];
+        if b & 0xC0 != 0x80 {
+            let needed = match b {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                0xF0..=0xF7 => 4,
+                _ => return 0,
+            };
+            return if needed > back { back } else { 0 };
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod decoder_tests {
+    use super::*;
+
+    #[test]
+    fn a_character_split_across_chunks_arrives_whole() {
+        let euro = "€".as_bytes();
+        let mut d = Utf8Decoder::default();
+        assert_eq!(d.push(&[b'a', euro[0]]), "a");
+        assert_eq!(d.push(&euro[1..2]), "");
+        assert_eq!(d.push(&[euro[2], b'b']), "€b");
+        assert_eq!(d.finish(), "");
+    }
+
+    #[test]
+    fn invalid_bytes_are_replaced_and_a_cut_tail_is_kept() {
+        let mut d = Utf8Decoder::default();
+        assert_eq!(d.push(b"a\xffb\xe2\x82"), "a\u{fffd}b");
+        assert_eq!(d.push(b"\xac"), "€");
+        assert_eq!(d.push(b"\xe2"), "");
+        assert_eq!(d.finish(), "\u{fffd}");
+    }
+}

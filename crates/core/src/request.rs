@@ -1,7 +1,21 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::{Error, Language};
+use std::sync::Arc;
+
+use crate::backend::BoxFuture;
+use crate::{Error, FileIn, Language};
+
+/// Receives output as it is produced, as text that never splits a character.
+/// The next chunk of the same stream waits until the returned future resolves.
+#[derive(Clone)]
+pub struct Sink(pub Arc<dyn Fn(String) -> BoxFuture<'static, ()> + Send + Sync>);
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sink")
+    }
+}
 
 /// The per-call timeout when none is given: it bounds the whole call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -91,6 +105,12 @@ pub struct Request {
     /// Extra environment variables for the code, already validated.
     pub env: BTreeMap<String, String>,
     pub limits: Limits,
+    /// Written into the work dir before the code runs.
+    pub files: Vec<FileIn>,
+    /// Work-dir paths (normalised) whose contents come back in the outcome.
+    pub read_files: Vec<String>,
+    pub on_stdout: Option<Sink>,
+    pub on_stderr: Option<Sink>,
 }
 
 impl Request {
@@ -101,6 +121,10 @@ impl Request {
             timeout: DEFAULT_TIMEOUT,
             env: BTreeMap::new(),
             limits: Limits::default(),
+            files: Vec::new(),
+            read_files: Vec::new(),
+            on_stdout: None,
+            on_stderr: None,
         }
     }
 
@@ -158,6 +182,8 @@ pub struct Outcome {
     pub limit: Option<Limit>,
     pub duration: Duration,
     pub backend: &'static str,
+    /// The `read_files` that existed, with their contents.
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// A limit an execution can hit, each with its own `error` name.

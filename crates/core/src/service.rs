@@ -33,6 +33,12 @@ pub struct Call {
     pub env: BTreeMap<String, String>,
     /// Per-call limits by their JavaScript names (`memoryBytes`, ...).
     pub limits: Vec<(String, f64)>,
+    /// Files to write into the work dir: (path as given, content).
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Work-dir paths to read back after the run.
+    pub read_files: Vec<String>,
+    pub on_stdout: Option<crate::Sink>,
+    pub on_stderr: Option<crate::Sink>,
 }
 
 /// What `E2BService` is, minus JavaScript: a backend, per-call defaults, and
@@ -80,12 +86,38 @@ impl Service {
                 value: *value,
             })?;
         }
+        let files = call
+            .files
+            .into_iter()
+            .map(|(path, content)| {
+                Ok(crate::FileIn {
+                    path: crate::work_dir_path(&path)?,
+                    content,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let total: usize = files.iter().map(|f| f.content.len()).sum();
+        if total as u64 > limits.disk_bytes {
+            return Err(Error::invalid_arg(format!(
+                "files hold {total} bytes, more than the work dir's {} (limits.diskBytes)",
+                limits.disk_bytes
+            )));
+        }
+        let read_files = call
+            .read_files
+            .iter()
+            .map(|p| crate::work_dir_path(p))
+            .collect::<Result<Vec<_>, Error>>()?;
         Ok(Request {
             language,
             code: call.code,
             timeout,
             env: call.env,
             limits,
+            files,
+            read_files,
+            on_stdout: call.on_stdout,
+            on_stderr: call.on_stderr,
         })
     }
 

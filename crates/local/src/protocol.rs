@@ -29,8 +29,21 @@ pub struct Spec {
     pub cpu_seconds: u64,
     /// RLIMIT_NOFILE.
     pub open_files: u64,
+    /// Written into the work dir before the program starts.
+    pub files: Vec<SpecFile>,
+    /// Work-dir paths read back after the program ends.
+    pub read_files: Vec<String>,
+    /// The largest file read back.
+    pub read_file_cap: u64,
     /// The unprivileged host uid/gid a root caller's sandboxes run as.
     pub host_id_when_root: u32,
+}
+
+/// A file for the work dir: a path relative to it, base64 content.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SpecFile {
+    pub path: String,
+    pub content: String,
 }
 
 /// Reports from the helper, one JSON object per line.
@@ -41,6 +54,10 @@ pub enum Event {
     Cgroups { dirs: Vec<PathBuf> },
     /// The program filled its writable disk.
     DiskFull,
+    /// A file read back from the work dir (base64).
+    File { path: String, content: String },
+    /// A file that could not be read back, and why.
+    FileRefused { path: String, reason: String },
     /// The sandbox's init exists; this host pid is the root of its pid namespace,
     /// and killing it kills every process of the sandbox.
     Init { pid: i32 },

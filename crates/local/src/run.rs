@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use e2b_native_core::CancellationToken;
 use e2b_native_core::{
-    uncaught_error_name, Error, Language, Limit, Outcome, OutputBuffer, Request, TIMEOUT_EXIT_CODE,
+    uncaught_error_name, BoxFuture, Error, Language, Limit, Outcome, OutputBuffer, Request, Sink,
+    Utf8Decoder, TIMEOUT_EXIT_CODE,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -83,13 +84,16 @@ pub async fn run(
     }
 
     let cap = request.limits.output_bytes;
-    let (mut out, mut err) = (OutputBuffer::new(cap), OutputBuffer::new(cap));
+    let mut out = Capture::new(cap, request.on_stdout.clone());
+    let mut err = Capture::new(cap, request.on_stderr.clone());
     let (mut out_chunk, mut err_chunk) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
-    let (mut out_open, mut err_open, mut events_open) = (true, true, true);
+    let mut events_open = true;
     let mut ended: Option<Event> = None;
+    let mut failure: Option<Event> = None;
     let mut cgroups = Vec::new();
     let mut disk_full = false;
-    let mut failure: Option<Event> = None;
+    let mut files = Vec::new();
+    let mut refused = None;
     let mut killed = false;
     let mut grace_until = Deadline::now(); // armed when the sandbox is killed
     if stop.is_some() {
@@ -97,25 +101,32 @@ pub async fn run(
         killed = true;
         grace_until = Deadline::now() + KILL_GRACE;
     }
-    while out_open || err_open || events_open {
+    while out.open || err.open || events_open {
         tokio::select! {
-            n = stdout.read(&mut out_chunk), if out_open => match n {
-                Ok(n) if n > 0 => if !out.push(&out_chunk[..n]) && stop.is_none() {
+            n = stdout.read(&mut out_chunk), if out.ready() => {
+                if !out.take(n, &out_chunk) && stop.is_none() {
                     stop = Some(Stop::Output);
-                },
-                _ => out_open = false,
+                }
             },
-            n = stderr.read(&mut err_chunk), if err_open => match n {
-                Ok(n) if n > 0 => if !err.push(&err_chunk[..n]) && stop.is_none() {
+            n = stderr.read(&mut err_chunk), if err.ready() => {
+                if !err.take(n, &err_chunk) && stop.is_none() {
                     stop = Some(Stop::Output);
-                },
-                _ => err_open = false,
+                }
             },
+            // The next chunk of a watched stream waits for its callback.
+            _ = Capture::delivered(&mut out.delivery), if out.delivery.is_some() => out.delivery = None,
+            _ = Capture::delivered(&mut err.delivery), if err.delivery.is_some() => err.delivery = None,
             line = events.next_line(), if events_open => match line {
                 Ok(Some(line)) => match serde_json::from_str::<Event>(&line) {
                     Ok(Event::Init { pid }) => guard.set_init(pid),
                     Ok(Event::Cgroups { dirs }) => cgroups = dirs,
                     Ok(Event::DiskFull) => disk_full = true,
+                    Ok(Event::File { path, content }) => {
+                        use base64::Engine;
+                        let bytes = base64::engine::general_purpose::STANDARD.decode(content).unwrap_or_default();
+                        files.push((path, bytes));
+                    }
+                    Ok(Event::FileRefused { path, reason }) => refused = Some((path, reason)),
                     Ok(event @ (Event::Exited { .. } | Event::Signaled { .. })) => ended = Some(event),
                     Ok(event @ Event::Failed { .. }) => failure = Some(event),
                     Err(_) => {}
@@ -133,14 +144,20 @@ pub async fn run(
             grace_until = Deadline::now() + KILL_GRACE;
         }
     }
+    for capture in [&mut out, &mut err] {
+        capture.flush().await;
+    }
     let status = child.wait().await;
     guard.reaped();
 
     let cgroup_hit = crate::cgroup::limit_hit(&cgroups);
     crate::cgroup::leave_and_remove(&cgroups);
 
-    let truncated = out.truncated() || err.truncated();
-    let (stdout, stderr) = (out.into_string(), err.into_string());
+    let truncated = out.kept.truncated() || err.kept.truncated();
+    let (stdout, stderr) = (out.kept.into_string(), err.kept.into_string());
+    if let (None, Some((path, reason))) = (stop, refused) {
+        return Err(Error::invalid_arg(format!("readFiles: {path} {reason}")));
+    }
     let exit_code = match (stop, &ended, failure) {
         (Some(Stop::Cancelled), ..) => return Err(Error::Aborted),
         (Some(Stop::Timeout), ..) => TIMEOUT_EXIT_CODE,
@@ -176,7 +193,73 @@ pub async fn run(
         limit,
         duration: started.elapsed(),
         backend: "local",
+        files,
     })
+}
+
+/// One output stream: the bytes kept under the cap, and, when the caller
+/// watches the stream, its decoder and the chunk being delivered.
+struct Capture {
+    kept: OutputBuffer,
+    open: bool,
+    sink: Option<Sink>,
+    decoder: Utf8Decoder,
+    delivery: Option<BoxFuture<'static, ()>>,
+}
+
+impl Capture {
+    fn new(cap: usize, sink: Option<Sink>) -> Self {
+        Capture {
+            kept: OutputBuffer::new(cap),
+            open: true,
+            sink,
+            decoder: Utf8Decoder::default(),
+            delivery: None,
+        }
+    }
+
+    fn ready(&self) -> bool {
+        self.open && self.delivery.is_none()
+    }
+
+    /// Takes one read; false when the cap was passed on an unwatched stream
+    /// (a watched stream keeps flowing to its callback, only the kept copy stops).
+    fn take(&mut self, read: std::io::Result<usize>, buffer: &[u8]) -> bool {
+        let n = match read {
+            Ok(n) if n > 0 => n,
+            _ => {
+                self.open = false;
+                return true;
+            }
+        };
+        let within = self.kept.push(&buffer[..n]);
+        if let Some(sink) = &self.sink {
+            let text = self.decoder.push(&buffer[..n]);
+            if !text.is_empty() {
+                self.delivery = Some((sink.0)(text));
+            }
+            return true;
+        }
+        within
+    }
+
+    async fn delivered(delivery: &mut Option<BoxFuture<'static, ()>>) {
+        if let Some(d) = delivery {
+            d.await;
+        }
+    }
+
+    /// Delivers what is pending and the decoder's last bytes.
+    async fn flush(&mut self) {
+        Self::delivered(&mut self.delivery).await;
+        self.delivery = None;
+        if let Some(sink) = &self.sink {
+            let rest = self.decoder.finish();
+            if !rest.is_empty() {
+                (sink.0)(rest).await;
+            }
+        }
+    }
 }
 
 /// Limits that show only in how the program ended: where no cgroup counts,
@@ -280,6 +363,19 @@ pub fn spec(
             .cpu_seconds
             .unwrap_or_else(|| request.timeout.as_secs_f64().ceil() as u64),
         open_files: request.limits.open_files,
+        files: request
+            .files
+            .iter()
+            .map(|f| {
+                use base64::Engine;
+                crate::protocol::SpecFile {
+                    path: f.path.clone(),
+                    content: base64::engine::general_purpose::STANDARD.encode(&f.content),
+                }
+            })
+            .collect(),
+        read_files: request.read_files.clone(),
+        read_file_cap: request.limits.output_bytes as u64,
         host_id_when_root,
     })
 }

@@ -5,11 +5,11 @@ use nix::sys::prctl;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 
-use super::{exec, rootfs, Reporter};
+use super::{exec, rootfs, workfiles, Reporter};
 use crate::protocol::{Event, Spec};
 
 pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
-    if let Err(e) = rootfs::build(spec) {
+    if let Err(e) = rootfs::build(spec).and_then(|()| workfiles::write(spec)) {
         reporter.send(&Event::Failed {
             layer: e.layer.into(),
             message: e.message,
@@ -35,11 +35,13 @@ pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
         match waitpid(None, None) {
             Ok(WaitStatus::Exited(pid, code)) if pid == program => {
                 report_disk(reporter);
+                workfiles::read(spec, reporter);
                 reporter.send(&Event::Exited { code });
                 return 0;
             }
             Ok(WaitStatus::Signaled(pid, signal, _)) if pid == program => {
                 report_disk(reporter);
+                workfiles::read(spec, reporter);
                 reporter.send(&Event::Signaled {
                     signal: signal as i32,
                 });

@@ -15,6 +15,7 @@ mod net;
 mod report;
 mod rootfs;
 mod seccomp;
+mod workfiles;
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd};
