@@ -18,6 +18,11 @@ export declare class NativeService {
   execute(call: NativeCall, id: number, onStdout?: OutputCallback | undefined | null, onStderr?: OutputCallback | undefined | null): Promise<NativeReply>
   /** Kills the sandbox of call `id`; its promise then rejects with ABORT_ERR. */
   cancel(id: number): void
+  /**
+   * Deletes remote sandboxes left by dead processes of this host; resolves
+   * to how many.
+   */
+  reapOrphans(): Promise<NativeReply>
   /** Kills every call of this service and resolves when they are gone. */
   close(): Promise<void>
 }
@@ -25,7 +30,11 @@ export declare class NativeService {
 /** Checks each isolation layer and limit of the local backend on this host. */
 export declare function diagnose(helper?: string | undefined | null): Promise<Array<NativeCheck>>
 
-/** Kills every sandbox of this process, synchronously (for `process.on('exit')`). */
+/**
+ * Kills every sandbox of this process, synchronously (for `process.on('exit')`):
+ * local ones at once, remote ones best effort within a second (their TTL
+ * covers the rest).
+ */
 export declare function killAll(): number
 
 /** How many sandboxes this process has running right now. */
@@ -60,6 +69,8 @@ export interface NativeConfig {
   interpreters?: Record<string, string>
   /** Limits by name (`memoryBytes`, `processes`, ...). */
   limits?: Record<string, number>
+  /** e2b backend settings by name: `template`, `domain`, `apiUrl`, `sandboxUrl`, `maxConcurrency`. */
+  e2b?: Record<string, string>
   /**
    * `E2B_BACKEND`, `E2B_API_KEY`, `NODE_ENV`, `E2B_NATIVE_SANDBOX_HELPER` as
    * the caller's `process.env` has them (Jest's differs from the real one).

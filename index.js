@@ -10,7 +10,15 @@ const { NativeService, killAll, liveSandboxes, diagnose } = require('./binding.j
 const LANGUAGES = ['python', 'node', 'bash']
 const PACKAGE_LANGUAGES = ['python', 'node']
 /** Variables backend selection and the helper lookup read from process.env. */
-const ENV_NAMES = ['E2B_BACKEND', 'E2B_API_KEY', 'NODE_ENV', 'E2B_NATIVE_SANDBOX_HELPER']
+const ENV_NAMES = [
+  'E2B_BACKEND',
+  'E2B_API_KEY',
+  'E2B_DOMAIN',
+  'E2B_API_URL',
+  'E2B_SANDBOX_URL',
+  'NODE_ENV',
+  'E2B_NATIVE_SANDBOX_HELPER',
+]
 
 // Sandboxes must not outlive Node: `process.exit()` and uncaught exceptions
 // skip napi's cleanup hooks but still emit 'exit'.
@@ -106,6 +114,7 @@ class E2BService {
         maxOutputBytes: checkNumber(options.maxOutputBytes, 'maxOutputBytes'),
         interpreters: checkStringRecord(options.interpreters, 'interpreters'),
         limits: checkNumberRecord(options.limits, 'limits'),
+        e2b: checkE2bOptions(options),
         env,
       })
     } catch (error) {
@@ -144,6 +153,16 @@ class E2BService {
       return check
     })
     return { ok: checks.every((c) => c.status !== 'missing'), checks }
+  }
+
+  /**
+   * e2b backend: deletes sandboxes this library created from processes of this
+   * host that are gone (killed before they could clean up). Resolves to how many.
+   */
+  async reapOrphans() {
+    const reply = await this.#native.reapOrphans()
+    if (reply.code) throw systemError(reply.code, reply.message)
+    return Number(reply.message)
   }
 
   /** Kills everything this service still runs; resolves when it is gone. */
@@ -213,6 +232,18 @@ class E2BService {
     if (reply.code) throw systemError(reply.code, reply.message)
     return toResult(reply.outcome, call.readFiles)
   }
+}
+
+/** The e2b backend's settings, as strings for the binding. */
+function checkE2bOptions(options) {
+  const e2b = {}
+  for (const name of ['template', 'domain', 'apiUrl', 'sandboxUrl']) {
+    if (options[name] === undefined) continue
+    if (typeof options[name] !== 'string') throw invalid(`${name} must be a string, got ${describe(options[name])}`)
+    e2b[name] = options[name]
+  }
+  if (options.maxConcurrency !== undefined) e2b.maxConcurrency = String(checkNumber(options.maxConcurrency, 'maxConcurrency'))
+  return e2b
 }
 
 function checkStringArray(value, name) {

@@ -77,7 +77,7 @@ describe('bad input rejects with ERR_INVALID_ARG, as an Error of this realm', ()
 describe('backend selection', () => {
   const saved = { ...process.env }
   afterEach(() => {
-    for (const k of ['E2B_BACKEND', 'E2B_API_KEY', 'NODE_ENV']) {
+    for (const k of ['E2B_BACKEND', 'E2B_API_KEY', 'E2B_API_URL', 'NODE_ENV']) {
       if (saved[k] === undefined) delete process.env[k]
       else process.env[k] = saved[k]
     }
@@ -95,13 +95,27 @@ describe('backend selection', () => {
     await expect(new E2BService().executePython('print(1)')).resolves.toMatchObject({ backend: 'local' })
   })
 
-  test('an API key selects the e2b backend, which this version rejects clearly', async () => {
+  test('an API key selects the e2b backend; an unreachable API rejects clearly', async () => {
     process.env.E2B_API_KEY = 'e2b_123'
+    process.env.E2B_API_URL = 'http://127.0.0.1:9'
     delete process.env.E2B_BACKEND
-    await expect(new E2BService().executePython('print(1)')).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED' })
+    const call = new E2BService().executePython('print(1)', { timeoutMs: 10000 })
+    await expect(call).rejects.toMatchObject({ code: 'ERR_E2B_UNAVAILABLE' })
+    await expect(call).rejects.toHaveProperty('message', expect.stringContaining('127.0.0.1:9'))
+    delete process.env.E2B_API_URL
     await expect(new E2BService({ backend: 'local' }).executePython('print(1)')).resolves.toMatchObject({
       stdout: '1\n',
     })
+  })
+
+  test('the e2b backend without a key is not configured, and says how to fix it', async () => {
+    delete process.env.E2B_API_KEY
+    const call = new E2BService({ backend: 'e2b' }).executePython('print(1)')
+    await expect(call).rejects.toMatchObject({ code: 'ERR_NOT_CONFIGURED' })
+    await expect(call).rejects.toHaveProperty('message', expect.stringContaining('E2B_API_KEY'))
+    expect(() => new E2BService({ backend: 'e2b', apiKey: 'e2b_1', apiUrl: 'ftp://x' })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG' }),
+    )
   })
 
   test('a missing interpreter is reported with the fix', async () => {

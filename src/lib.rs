@@ -10,6 +10,7 @@ use e2b_native_core::{
     select_backend, Backend, BackendKind, Call, CancellationToken, Defaults, Error, Language,
     Outcome, SelectionEnv, Service, Sink, Unavailable,
 };
+use e2b_native_e2b::{E2bBackend, E2bConfig};
 use e2b_native_local::{LocalBackend, LocalConfig};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
@@ -26,6 +27,9 @@ pub struct NativeConfig {
     pub interpreters: Option<HashMap<String, String>>,
     /// Limits by name (`memoryBytes`, `processes`, ...).
     pub limits: Option<HashMap<String, f64>>,
+    /// e2b backend settings by name: `template`, `domain`, `apiUrl`, `sandboxUrl`, `maxConcurrency`.
+    #[napi(js_name = "e2b")]
+    pub e2b: Option<HashMap<String, String>>,
     /// `E2B_BACKEND`, `E2B_API_KEY`, `NODE_ENV`, `E2B_NATIVE_SANDBOX_HELPER` as
     /// the caller's `process.env` has them (Jest's differs from the real one).
     pub env: HashMap<String, String>,
@@ -131,6 +135,24 @@ impl NativeService {
         }
     }
 
+    /// Deletes remote sandboxes left by dead processes of this host; resolves
+    /// to how many.
+    #[napi]
+    pub async fn reap_orphans(&self) -> NativeReply {
+        match self.service.reap_orphans().await {
+            Ok(n) => NativeReply {
+                outcome: None,
+                code: None,
+                message: Some(n.to_string()),
+            },
+            Err(e) => NativeReply {
+                outcome: None,
+                code: Some(e.code().into()),
+                message: Some(e.to_string()),
+            },
+        }
+    }
+
     /// Kills every call of this service and resolves when they are gone.
     #[napi]
     pub async fn close(&self) {
@@ -166,10 +188,14 @@ pub async fn diagnose(helper: Option<String>) -> Vec<NativeCheck> {
         .collect()
 }
 
-/// Kills every sandbox of this process, synchronously (for `process.on('exit')`).
+/// Kills every sandbox of this process, synchronously (for `process.on('exit')`):
+/// local ones at once, remote ones best effort within a second (their TTL
+/// covers the rest).
 #[napi]
 pub fn kill_all() -> u32 {
-    e2b_native_local::kill_all() as u32
+    let local = e2b_native_local::kill_all();
+    let remote = e2b_native_e2b::kill_all_blocking(std::time::Duration::from_secs(1));
+    (local + remote) as u32
 }
 
 /// How many sandboxes this process has running right now.
@@ -218,18 +244,27 @@ fn to_service(config: NativeConfig) -> std::result::Result<Service, Error> {
     for (name, path) in config.interpreters.unwrap_or_default() {
         interpreters.insert(name.parse::<Language>()?, PathBuf::from(path));
     }
-    let backend: Arc<dyn Backend> = match select_backend(option, config.api_key.as_deref(), &selection) {
-        Ok(BackendKind::Local) => Arc::new(LocalBackend::new(LocalConfig {
-            helper: env("E2B_NATIVE_SANDBOX_HELPER").map(PathBuf::from).unwrap_or_else(default_helper),
-            interpreters,
-        })),
-        Ok(BackendKind::E2b) => Arc::new(Unavailable(Error::Unsupported(
-            "the e2b backend is not available in this version of e2b-native: choose the local sandbox \
-             with new E2BService({ backend: \"local\" }) or E2B_BACKEND=local"
-                .into(),
-        ))),
-        Err(e) => Arc::new(Unavailable(e)),
-    };
+    let backend: Arc<dyn Backend> =
+        match select_backend(option, config.api_key.as_deref(), &selection) {
+            Ok(BackendKind::Local) => Arc::new(LocalBackend::new(LocalConfig {
+                helper: env("E2B_NATIVE_SANDBOX_HELPER")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(default_helper),
+                interpreters,
+            })),
+            Ok(BackendKind::E2b) => {
+                let mut options = config.e2b.clone().unwrap_or_default();
+                if let Some(key) = &config.api_key {
+                    options.insert("apiKey".into(), key.clone());
+                }
+                match E2bConfig::new(&options, &config.env).and_then(E2bBackend::new) {
+                    Ok(backend) => Arc::new(backend),
+                    Err(e @ Error::InvalidArg(_)) => return Err(e),
+                    Err(e) => Arc::new(Unavailable(e)),
+                }
+            }
+            Err(e) => Arc::new(Unavailable(e)),
+        };
     Ok(Service::new(backend, defaults))
 }
 

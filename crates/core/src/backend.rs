@@ -16,6 +16,12 @@ pub trait Backend: Send + Sync {
         request: &'a Request,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Outcome, Error>>;
+
+    /// Deletes sandboxes this library left behind in a process that died;
+    /// returns how many. Only remote backends leave any.
+    fn reap_orphans(&self) -> BoxFuture<'_, Result<usize, Error>> {
+        Box::pin(async { Ok(0) })
+    }
 }
 
 /// A backend that cannot run anything, and says why on every call: a

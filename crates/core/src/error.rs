@@ -12,6 +12,12 @@ pub enum Error {
     InterpreterUnavailable(String),
     #[error("{0}")]
     Unsupported(String),
+    #[error("{0}")]
+    E2bAuth(String),
+    #[error("{0}")]
+    E2bRateLimit(String),
+    #[error("{0}")]
+    E2bUnavailable(String),
     #[error("the service was closed: create a new E2BService to run more code")]
     Closed,
     #[error("the operation was aborted")]
@@ -29,6 +35,9 @@ impl Error {
             Error::IsolationUnavailable(_) => "ERR_ISOLATION_UNAVAILABLE",
             Error::InterpreterUnavailable(_) => "ERR_INTERPRETER_UNAVAILABLE",
             Error::Unsupported(_) => "ERR_UNSUPPORTED",
+            Error::E2bAuth(_) => "ERR_E2B_AUTH",
+            Error::E2bRateLimit(_) => "ERR_E2B_RATE_LIMIT",
+            Error::E2bUnavailable(_) => "ERR_E2B_UNAVAILABLE",
             Error::Closed => "ERR_CLOSED",
             Error::Aborted => "ABORT_ERR",
             Error::Internal(_) => "ERR_INTERNAL",

@@ -16,7 +16,7 @@ pub use error::Error;
 pub use error_name::uncaught_error_name;
 pub use files::{work_dir_path, FileIn, WORK_DIR};
 pub use language::Language;
-pub use output::{OutputBuffer, Utf8Decoder};
+pub use output::{Capture, OutputBuffer, Utf8Decoder};
 pub use request::{
     validate_env, Limit, LimitSetting, Limits, Outcome, Request, Sink, DEFAULT_TIMEOUT,
     TIMEOUT_EXIT_CODE,

@@ -87,6 +87,47 @@ mod tests {
     }
 }
 
+/// One output stream of an execution: the bytes kept under the cap and, when
+/// the caller watches the stream, its text delivered as it comes.
+#[derive(Debug)]
+pub struct Capture {
+    pub kept: OutputBuffer,
+    sink: Option<crate::Sink>,
+    decoder: Utf8Decoder,
+}
+
+impl Capture {
+    pub fn new(cap: usize, sink: Option<crate::Sink>) -> Self {
+        Capture {
+            kept: OutputBuffer::new(cap),
+            sink,
+            decoder: Utf8Decoder::default(),
+        }
+    }
+
+    /// Takes a chunk. Returns whether the stream may go on — false once the
+    /// cap is passed on an unwatched stream (a watched stream keeps flowing to
+    /// its callback; only the kept copy stops) — and the delivery to await
+    /// before the next chunk.
+    pub fn push(&mut self, chunk: &[u8]) -> (bool, Option<crate::BoxFuture<'static, ()>>) {
+        let within = self.kept.push(chunk);
+        match &self.sink {
+            None => (within, None),
+            Some(sink) => {
+                let text = self.decoder.push(chunk);
+                (true, (!text.is_empty()).then(|| (sink.0)(text)))
+            }
+        }
+    }
+
+    /// The decoder's last bytes, for a watched stream that ended.
+    pub fn finish(&mut self) -> Option<crate::BoxFuture<'static, ()>> {
+        let sink = self.sink.as_ref()?;
+        let rest = self.decoder.finish();
+        (!rest.is_empty()).then(|| (sink.0)(rest))
+    }
+}
+
 /// Turns a byte stream into text chunks that never split a character: an
 /// incomplete sequence at the end of a chunk waits for the next one; invalid
 /// bytes become U+FFFD.

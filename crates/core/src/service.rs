@@ -136,6 +136,10 @@ impl Service {
         }
     }
 
+    pub async fn reap_orphans(&self) -> Result<usize, Error> {
+        self.backend.reap_orphans().await
+    }
+
     /// Kills every running call and resolves when all of them are gone.
     pub async fn close(&self) {
         self.closing.cancel();

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use e2b_native_core::CancellationToken;
 use e2b_native_core::{
-    uncaught_error_name, BoxFuture, Error, Language, Limit, Outcome, OutputBuffer, Request, Sink,
-    Utf8Decoder, TIMEOUT_EXIT_CODE,
+    uncaught_error_name, BoxFuture, Capture, Error, Language, Limit, Outcome, Request, Sink,
+    TIMEOUT_EXIT_CODE,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -84,8 +84,8 @@ pub async fn run(
     }
 
     let cap = request.limits.output_bytes;
-    let mut out = Capture::new(cap, request.on_stdout.clone());
-    let mut err = Capture::new(cap, request.on_stderr.clone());
+    let mut out = Stream::new(cap, request.on_stdout.clone());
+    let mut err = Stream::new(cap, request.on_stderr.clone());
     let (mut out_chunk, mut err_chunk) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
     let mut events_open = true;
     let mut ended: Option<Event> = None;
@@ -114,8 +114,8 @@ pub async fn run(
                 }
             },
             // The next chunk of a watched stream waits for its callback.
-            _ = Capture::delivered(&mut out.delivery), if out.delivery.is_some() => out.delivery = None,
-            _ = Capture::delivered(&mut err.delivery), if err.delivery.is_some() => err.delivery = None,
+            _ = Stream::delivered(&mut out.delivery), if out.delivery.is_some() => out.delivery = None,
+            _ = Stream::delivered(&mut err.delivery), if err.delivery.is_some() => err.delivery = None,
             line = events.next_line(), if events_open => match line {
                 Ok(Some(line)) => match serde_json::from_str::<Event>(&line) {
                     Ok(Event::Init { pid }) => guard.set_init(pid),
@@ -153,8 +153,11 @@ pub async fn run(
     let cgroup_hit = crate::cgroup::limit_hit(&cgroups);
     crate::cgroup::leave_and_remove(&cgroups);
 
-    let truncated = out.kept.truncated() || err.kept.truncated();
-    let (stdout, stderr) = (out.kept.into_string(), err.kept.into_string());
+    let truncated = out.capture.kept.truncated() || err.capture.kept.truncated();
+    let (stdout, stderr) = (
+        out.capture.kept.into_string(),
+        err.capture.kept.into_string(),
+    );
     if let (None, Some((path, reason))) = (stop, refused) {
         return Err(Error::invalid_arg(format!("readFiles: {path} {reason}")));
     }
@@ -197,71 +200,6 @@ pub async fn run(
     })
 }
 
-/// One output stream: the bytes kept under the cap, and, when the caller
-/// watches the stream, its decoder and the chunk being delivered.
-struct Capture {
-    kept: OutputBuffer,
-    open: bool,
-    sink: Option<Sink>,
-    decoder: Utf8Decoder,
-    delivery: Option<BoxFuture<'static, ()>>,
-}
-
-impl Capture {
-    fn new(cap: usize, sink: Option<Sink>) -> Self {
-        Capture {
-            kept: OutputBuffer::new(cap),
-            open: true,
-            sink,
-            decoder: Utf8Decoder::default(),
-            delivery: None,
-        }
-    }
-
-    fn ready(&self) -> bool {
-        self.open && self.delivery.is_none()
-    }
-
-    /// Takes one read; false when the cap was passed on an unwatched stream
-    /// (a watched stream keeps flowing to its callback, only the kept copy stops).
-    fn take(&mut self, read: std::io::Result<usize>, buffer: &[u8]) -> bool {
-        let n = match read {
-            Ok(n) if n > 0 => n,
-            _ => {
-                self.open = false;
-                return true;
-            }
-        };
-        let within = self.kept.push(&buffer[..n]);
-        if let Some(sink) = &self.sink {
-            let text = self.decoder.push(&buffer[..n]);
-            if !text.is_empty() {
-                self.delivery = Some((sink.0)(text));
-            }
-            return true;
-        }
-        within
-    }
-
-    async fn delivered(delivery: &mut Option<BoxFuture<'static, ()>>) {
-        if let Some(d) = delivery {
-            d.await;
-        }
-    }
-
-    /// Delivers what is pending and the decoder's last bytes.
-    async fn flush(&mut self) {
-        Self::delivered(&mut self.delivery).await;
-        self.delivery = None;
-        if let Some(sink) = &self.sink {
-            let rest = self.decoder.finish();
-            if !rest.is_empty() {
-                (sink.0)(rest).await;
-            }
-        }
-    }
-}
-
 /// Limits that show only in how the program ended: where no cgroup counts,
 /// an rlimit makes allocation fail; V8 aborts at its heap cap; RLIMIT_CPU
 /// sends SIGXCPU; a full tmpfs fails writes.
@@ -288,6 +226,56 @@ fn fallback_limit(
         Some(Limit::Disk)
     } else {
         None
+    }
+}
+
+/// A captured stream as the read loop sees it: open or not, and the chunk
+/// whose delivery to a callback must finish before the next read.
+struct Stream {
+    capture: Capture,
+    open: bool,
+    delivery: Option<BoxFuture<'static, ()>>,
+}
+
+impl Stream {
+    fn new(cap: usize, sink: Option<Sink>) -> Self {
+        Stream {
+            capture: Capture::new(cap, sink),
+            open: true,
+            delivery: None,
+        }
+    }
+
+    fn ready(&self) -> bool {
+        self.open && self.delivery.is_none()
+    }
+
+    /// Takes one read; false when the cap was passed on an unwatched stream.
+    fn take(&mut self, read: std::io::Result<usize>, buffer: &[u8]) -> bool {
+        match read {
+            Ok(n) if n > 0 => {
+                let (within, delivery) = self.capture.push(&buffer[..n]);
+                self.delivery = delivery;
+                within
+            }
+            _ => {
+                self.open = false;
+                true
+            }
+        }
+    }
+
+    async fn delivered(delivery: &mut Option<BoxFuture<'static, ()>>) {
+        if let Some(d) = delivery {
+            d.await;
+        }
+    }
+
+    /// Delivers what is pending and the decoder's last bytes.
+    async fn flush(&mut self) {
+        Self::delivered(&mut self.delivery).await;
+        self.delivery = self.capture.finish();
+        Self::delivered(&mut self.delivery).await;
     }
 }
 
