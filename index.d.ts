@@ -79,6 +79,18 @@ export interface ServiceOptions {
   interpreters?: Partial<Record<Language, string>>
   /** Resource limits of every sandbox. */
   limits?: Limits
+  /** Bounds installing packages, apart from `timeoutMs`. Default 300000. */
+  installTimeoutMs?: number
+  /** e2b: sandbox template. Default `code-interpreter-v1`. */
+  template?: string
+  /** e2b: `E2B_DOMAIN`, default `e2b.app`. */
+  domain?: string
+  /** e2b: control-plane URL; default `E2B_API_URL`, else `https://api.{domain}`. */
+  apiUrl?: string
+  /** e2b: one URL for every sandbox's services (self-hosted/debug); default `E2B_SANDBOX_URL`. */
+  sandboxUrl?: string
+  /** e2b: sandboxes at once; further calls wait. Default 20. */
+  maxConcurrency?: number
 }
 
 /** Options of one call. */
@@ -91,6 +103,8 @@ export interface ExecuteOptions {
   signal?: AbortSignal
   /** Limits of this call, over the constructor's. */
   limits?: Limits
+  /** Bounds installing this call's packages. */
+  installTimeoutMs?: number
   /**
    * Called with output as it is produced; each chunk is valid UTF-8 (a character is
    * never split). The result still carries the whole output, capped at `maxOutputBytes`;
@@ -111,7 +125,8 @@ export interface ExecuteOptions {
 /**
  * Failures of the system, not of the code, reject with an `Error` whose `code` is one of:
  * `ERR_INVALID_ARG`, `ERR_NOT_CONFIGURED`, `ERR_ISOLATION_UNAVAILABLE`,
- * `ERR_INTERPRETER_UNAVAILABLE`, `ERR_UNSUPPORTED`, `ERR_CLOSED`, `ERR_CALLBACK`, `ABORT_ERR`, `ERR_INTERNAL`.
+ * `ERR_INTERPRETER_UNAVAILABLE`, `ERR_E2B_AUTH`, `ERR_E2B_RATE_LIMIT`, `ERR_E2B_UNAVAILABLE`,
+ * `ERR_UNSUPPORTED`, `ERR_CLOSED`, `ERR_CALLBACK`, `ABORT_ERR`, `ERR_INTERNAL`.
  */
 export interface E2BNativeError extends Error {
   code: string
@@ -124,13 +139,19 @@ export declare class E2BService {
   executeCode(code: string, language?: Language, options?: ExecuteOptions): Promise<CodeExecutionResult>
   executePython(code: string, options?: ExecuteOptions): Promise<CodeExecutionResult>
   executeNode(code: string, options?: ExecuteOptions): Promise<CodeExecutionResult>
-  /** Installs `packages`, then runs `code` with them (not yet on the local backend: `ERR_UNSUPPORTED`). */
+  /**
+   * Checks every spec (`ERR_INVALID_ARG` naming a bad one), installs `packages`, then runs
+   * `code` with them; a failed install resolves with `error: "PackageInstallError"`.
+   * Not yet on the local backend (`ERR_UNSUPPORTED`).
+   */
   executeWithPackages(
     code: string,
     packages: string[],
     language?: 'python' | 'node',
     options?: ExecuteOptions,
   ): Promise<CodeExecutionResult>
+  /** e2b: deletes sandboxes left by dead processes of this host; resolves to how many. */
+  reapOrphans(): Promise<number>
   /** Each isolation layer and limit of the local backend on this host (`npm run doctor` prints it). */
   static diagnose(): Promise<{ ok: boolean; checks: DiagnosticCheck[] }>
   /** Kills every sandbox this service still runs; resolves when all are gone. Later calls reject with `ERR_CLOSED`. */

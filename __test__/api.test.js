@@ -36,6 +36,33 @@ describe('drop-in shape', () => {
   })
 })
 
+describe('package specs are checked before anything runs, and never reach a shell', () => {
+  test.each([
+    ['python', 'six; rm -rf /'],
+    ['python', '$(id)'],
+    ['python', '../local/pkg'],
+    ['python', '/abs/pkg.whl'],
+    ['python', 'https://example.com/x.whl'],
+    ['python', 'pkg @ https://example.com/x.whl'],
+    ['python', 'git+https://github.com/a/b'],
+    ['python', '-e .'],
+    ['python', '--index-url=http://evil'],
+    ['python', 'six==1.0 ; python_version<"3"'],
+    ['node', '../x'],
+    ['node', 'file:../x'],
+    ['node', 'github:user/repo'],
+    ['node', 'user/repo'],
+    ['node', 'https://example.com/x.tgz'],
+    ['node', '--registry=http://evil'],
+    ['node', 'lodash; id'],
+    ['node', 'npm:lodash@1'],
+  ])('%s %p → ERR_INVALID_ARG naming the spec', async (language, spec) => {
+    const call = e2bService.executeWithPackages('print(1)', ['six', spec], language)
+    await expect(call).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' })
+    await expect(call).rejects.toHaveProperty('message', expect.stringContaining(JSON.stringify(spec)))
+  })
+})
+
 describe('bad input rejects with ERR_INVALID_ARG, as an Error of this realm', () => {
   test.each([
     ['non-string code', () => e2bService.executeCode(5)],

@@ -22,6 +22,7 @@ pub struct NativeConfig {
     pub backend: Option<String>,
     pub api_key: Option<String>,
     pub timeout_ms: Option<f64>,
+    pub install_timeout_ms: Option<f64>,
     pub max_output_bytes: Option<f64>,
     /// Interpreter paths by language name.
     pub interpreters: Option<HashMap<String, String>>,
@@ -41,6 +42,7 @@ pub struct NativeCall {
     pub code: String,
     pub packages: Vec<String>,
     pub timeout_ms: Option<f64>,
+    pub install_timeout_ms: Option<f64>,
     pub env: Option<HashMap<String, String>>,
     pub limits: Option<HashMap<String, f64>>,
     pub files: Option<Vec<NativeFile>>,
@@ -217,6 +219,10 @@ fn to_service(config: NativeConfig) -> std::result::Result<Service, Error> {
     if let Some(ms) = config.timeout_ms {
         defaults.timeout = e2b_native_core::Request::timeout_from_ms(ms)?;
     }
+    if let Some(ms) = config.install_timeout_ms {
+        defaults.install_timeout =
+            e2b_native_core::Request::duration_from_ms("installTimeoutMs", ms)?;
+    }
     if let Some(bytes) = config.max_output_bytes {
         if !(bytes.is_finite()
             && bytes >= 1.0
@@ -274,6 +280,7 @@ fn to_call(call: NativeCall) -> Call {
         code: call.code,
         packages: call.packages,
         timeout_ms: call.timeout_ms,
+        install_timeout_ms: call.install_timeout_ms,
         env: call
             .env
             .unwrap_or_default()

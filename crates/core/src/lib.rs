@@ -8,6 +8,7 @@ mod error_name;
 mod files;
 mod language;
 mod output;
+mod packages;
 mod request;
 mod service;
 
@@ -17,6 +18,7 @@ pub use error_name::uncaught_error_name;
 pub use files::{work_dir_path, FileIn, WORK_DIR};
 pub use language::Language;
 pub use output::{Capture, OutputBuffer, Utf8Decoder};
+pub use packages::validate_packages;
 pub use request::{
     validate_env, Limit, LimitSetting, Limits, Outcome, Request, Sink, DEFAULT_TIMEOUT,
     TIMEOUT_EXIT_CODE,

@@ -19,6 +19,8 @@ impl std::fmt::Debug for Sink {
 
 /// The per-call timeout when none is given: it bounds the whole call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long installing a call's packages may take, apart from the timeout.
+pub const DEFAULT_INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// The longest timeout accepted; longer jobs belong in a queue, not a request.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
@@ -105,6 +107,10 @@ pub struct Request {
     /// Extra environment variables for the code, already validated.
     pub env: BTreeMap<String, String>,
     pub limits: Limits,
+    /// Packages to install before the code runs, already validated.
+    pub packages: Vec<String>,
+    /// Bounds the install step, apart from `timeout`.
+    pub install_timeout: Duration,
     /// Written into the work dir before the code runs.
     pub files: Vec<FileIn>,
     /// Work-dir paths (normalised) whose contents come back in the outcome.
@@ -121,6 +127,8 @@ impl Request {
             timeout: DEFAULT_TIMEOUT,
             env: BTreeMap::new(),
             limits: Limits::default(),
+            packages: Vec::new(),
+            install_timeout: DEFAULT_INSTALL_TIMEOUT,
             files: Vec::new(),
             read_files: Vec::new(),
             on_stdout: None,
@@ -130,15 +138,20 @@ impl Request {
 
     /// Checks a caller-given timeout in milliseconds.
     pub fn timeout_from_ms(ms: f64) -> Result<Duration, Error> {
+        Self::duration_from_ms("timeoutMs", ms)
+    }
+
+    /// Checks a caller-given duration option (`name`) in milliseconds.
+    pub fn duration_from_ms(name: &str, ms: f64) -> Result<Duration, Error> {
         if !ms.is_finite() || ms <= 0.0 || ms.fract() != 0.0 {
             return Err(Error::invalid_arg(format!(
-                "timeoutMs must be a positive whole number of milliseconds, got {ms}"
+                "{name} must be a positive whole number of milliseconds, got {ms}"
             )));
         }
         let timeout = Duration::from_millis(ms as u64);
         if timeout > MAX_TIMEOUT {
             return Err(Error::invalid_arg(format!(
-                "timeoutMs must be at most {} (24 hours), got {ms}",
+                "{name} must be at most {} (24 hours), got {ms}",
                 MAX_TIMEOUT.as_millis()
             )));
         }

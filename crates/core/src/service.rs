@@ -11,6 +11,7 @@ use crate::{validate_env, Backend, Error, Language, Limits, Outcome, Request, DE
 #[derive(Debug, Clone)]
 pub struct Defaults {
     pub timeout: Duration,
+    pub install_timeout: Duration,
     pub limits: Limits,
 }
 
@@ -18,6 +19,7 @@ impl Default for Defaults {
     fn default() -> Self {
         Defaults {
             timeout: DEFAULT_TIMEOUT,
+            install_timeout: crate::request::DEFAULT_INSTALL_TIMEOUT,
             limits: Limits::default(),
         }
     }
@@ -30,6 +32,7 @@ pub struct Call {
     pub code: String,
     pub packages: Vec<String>,
     pub timeout_ms: Option<f64>,
+    pub install_timeout_ms: Option<f64>,
     pub env: BTreeMap<String, String>,
     /// Per-call limits by their JavaScript names (`memoryBytes`, ...).
     pub limits: Vec<(String, f64)>,
@@ -67,14 +70,12 @@ impl Service {
 
     pub fn request(&self, call: Call) -> Result<Request, Error> {
         let language: Language = call.language.parse()?;
-        if !call.packages.is_empty() {
-            return Err(Error::Unsupported(
-                "installing packages is not supported by this version of the local backend: \
-                 call executeCode without packages, or install them in your code"
-                    .into(),
-            ));
-        }
+        crate::validate_packages(language, &call.packages)?;
         validate_env(&call.env)?;
+        let install_timeout = match call.install_timeout_ms {
+            Some(ms) => Request::duration_from_ms("installTimeoutMs", ms)?,
+            None => self.defaults.install_timeout,
+        };
         let timeout = match call.timeout_ms {
             Some(ms) => Request::timeout_from_ms(ms)?,
             None => self.defaults.timeout,
@@ -114,6 +115,8 @@ impl Service {
             timeout,
             env: call.env,
             limits,
+            packages: call.packages,
+            install_timeout,
             files,
             read_files,
             on_stdout: call.on_stdout,

@@ -85,7 +85,15 @@ impl E2bBackend {
         cancel: &CancellationToken,
     ) -> Result<Outcome, Error> {
         let started = Instant::now();
-        let deadline = started + request.timeout;
+        // Installing packages has its own budget; the code's own timeout is
+        // enforced again inside `run` once the install is done.
+        let budget = request.timeout
+            + if request.packages.is_empty() {
+                Duration::ZERO
+            } else {
+                request.install_timeout
+            };
+        let deadline = started + budget;
         let mut collected = Collected::new(request);
         let _slot = tokio::select! {
             slot = self.slots.acquire() => slot.map_err(|_| Error::Closed)?,
@@ -162,6 +170,107 @@ impl E2bBackend {
             )
             .await?;
         }
+        if !request.packages.is_empty() && !self.install(&envd, request, collected).await? {
+            return Ok(None);
+        }
+        let code_deadline = (Instant::now() + request.timeout).min(deadline);
+        let run = self.run_code(created, &envd, request, code_deadline, collected);
+        match tokio::time::timeout_at(code_deadline, run).await {
+            Ok(stopped) => stopped,
+            Err(_) => Ok(Some(Limit::Time)),
+        }
+    }
+
+    /// Installs the call's packages with pip or npm, arguments as argv (no
+    /// shell). Returns false, with the installer's output and status recorded,
+    /// when the install failed or ran past `installTimeoutMs`.
+    async fn install(
+        &self,
+        envd: &Target,
+        request: &Request,
+        collected: &mut Collected,
+    ) -> Result<bool, Failure> {
+        let (cmd, fixed): (&str, &[&str]) = match request.language {
+            Language::Python => (
+                "python3",
+                &[
+                    "-m",
+                    "pip",
+                    "install",
+                    "--no-input",
+                    "--disable-pip-version-check",
+                ],
+            ),
+            _ => (
+                "npm",
+                &[
+                    "install",
+                    "--no-save",
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=error",
+                ],
+            ),
+        };
+        let args: Vec<String> = fixed
+            .iter()
+            .map(|s| s.to_string())
+            .chain(request.packages.iter().cloned())
+            .collect();
+        let mut output = e2b_native_core::OutputBuffer::new(request.limits.output_bytes);
+        let mut status = None;
+        let install = async {
+            let lifetime = request.install_timeout + Duration::from_secs(1);
+            let mut process = envd::start(envd, cmd, &args, &BTreeMap::new(), lifetime).await?;
+            while let Some(piece) = process.next().await? {
+                match piece {
+                    Piece::Stdout(bytes) | Piece::Stderr(bytes) => {
+                        output.push(&bytes);
+                    }
+                    Piece::Exit(code) => status = Some(code),
+                    Piece::Crash { .. } => {}
+                }
+            }
+            Ok::<(), Failure>(())
+        };
+        let timed_out = match tokio::time::timeout(request.install_timeout, install).await {
+            Ok(result) => {
+                result?;
+                false
+            }
+            Err(_) => true,
+        };
+        if !timed_out && status == Some(0) {
+            return Ok(true);
+        }
+        let mut text = output.into_string();
+        if timed_out {
+            text.push_str(&format!(
+                "\ninstalling {} timed out after {} ms (installTimeoutMs)\n",
+                request.packages.join(" "),
+                request.install_timeout.as_millis()
+            ));
+        }
+        collected.install_failed(
+            if timed_out {
+                TIMEOUT_EXIT_CODE
+            } else {
+                status.unwrap_or(1)
+            },
+            text,
+        );
+        Ok(false)
+    }
+
+    /// Runs the code itself; returns the limit that stopped it early, if any.
+    async fn run_code(
+        &self,
+        created: &Created,
+        envd: &Target,
+        request: &Request,
+        deadline: Instant,
+        collected: &mut Collected,
+    ) -> Result<Option<Limit>, Failure> {
         let stopped = match request.language {
             Language::Python => {
                 let target = self.target(created, interpreter::PORT, &self.http1);
@@ -332,6 +441,8 @@ struct Collected {
     exit: Option<i32>,
     crash: Option<String>,
     files: Vec<(String, Vec<u8>)>,
+    /// The installer's status and output, when the packages failed to install.
+    install_failure: Option<(i32, String)>,
 }
 
 impl Collected {
@@ -343,7 +454,12 @@ impl Collected {
             exit: None,
             crash: None,
             files: Vec::new(),
+            install_failure: None,
         }
+    }
+
+    fn install_failed(&mut self, status: i32, output: String) {
+        self.install_failure = Some((status, output));
     }
 
     /// Takes one piece; false once the output limit stops the run.
@@ -403,6 +519,20 @@ impl Collected {
     }
 
     fn outcome(self, request: &Request, limit: Option<Limit>, started: Instant) -> Outcome {
+        if let (None, Some((status, output))) = (limit, &self.install_failure) {
+            return Outcome {
+                stdout: String::new(),
+                stderr: output.clone(),
+                exit_code: if *status == 0 { 1 } else { *status },
+                error: Some("PackageInstallError".into()),
+                timed_out: false,
+                truncated: false,
+                limit: None,
+                duration: started.elapsed(),
+                backend: "e2b",
+                files: Vec::new(),
+            };
+        }
         let truncated = self.out.kept.truncated() || self.err.kept.truncated();
         let stderr = self.err.kept.into_string();
         let exit_code = match limit {

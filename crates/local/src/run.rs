@@ -286,6 +286,13 @@ pub fn spec(
     request: &Request,
     host_id_when_root: u32,
 ) -> Result<Spec, Error> {
+    if !request.packages.is_empty() {
+        return Err(Error::Unsupported(
+            "installing packages is not supported by the local backend yet: use the e2b backend, \
+             or call executeWithPackages without packages"
+                .into(),
+        ));
+    }
     // Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN).
     const MAX_CODE: usize = 128 * 1024 - 1;
     if request.code.len() > MAX_CODE {
@@ -365,5 +372,6 @@ pub fn spec(
         read_files: request.read_files.clone(),
         read_file_cap: request.limits.output_bytes as u64,
         host_id_when_root,
+        session: false,
     })
 }
