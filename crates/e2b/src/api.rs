@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::retry::Failure;
+use crate::retry::{send, Failure};
 use crate::E2bConfig;
 
 /// Every request to the control plane gives up after this long.
@@ -48,19 +48,6 @@ impl Api {
             .timeout(REQUEST_TIMEOUT)
     }
 
-    async fn send(builder: reqwest::RequestBuilder) -> Result<reqwest::Response, Failure> {
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| Failure::from_reqwest(&e))?;
-        let status = response.status().as_u16();
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let body = response.text().await.unwrap_or_default();
-        Err(Failure::from_status(status, &body))
-    }
-
     /// POST /sandboxes with a TTL, tags and a template.
     pub async fn create(
         &self,
@@ -73,7 +60,7 @@ impl Api {
             "metadata": metadata,
             "secure": true,
         });
-        let response = Self::send(
+        let response = send(
             self.request(reqwest::Method::POST, "/sandboxes")
                 .json(&body),
         )
@@ -87,8 +74,7 @@ impl Api {
 
     /// DELETE /sandboxes/{id}; a sandbox already gone (404) is fine.
     pub async fn kill(&self, sandbox_id: &str) -> Result<(), Failure> {
-        match Self::send(self.request(reqwest::Method::DELETE, &format!("/sandboxes/{sandbox_id}")))
-            .await
+        match send(self.request(reqwest::Method::DELETE, &format!("/sandboxes/{sandbox_id}"))).await
         {
             Ok(_) | Err(Failure::Rejected(404, _)) => Ok(()),
             Err(f) => Err(f),
@@ -113,7 +99,7 @@ impl Api {
             if let Some(token) = &next {
                 query.push(("nextToken", token.clone()));
             }
-            let response = Self::send(
+            let response = send(
                 self.request(reqwest::Method::GET, "/v2/sandboxes")
                     .query(&query),
             )

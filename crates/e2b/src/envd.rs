@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::retry::Failure;
+use crate::retry::{send, Failure};
 
 pub const PORT: u16 = 49983;
 
@@ -68,26 +68,19 @@ pub async fn start(
     body.push(0);
     body.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     body.extend_from_slice(&payload);
-    let response = target
-        .request(reqwest::Method::POST, "/process.Process/Start")
-        .header("Content-Type", "application/connect+json")
-        .header("Connect-Protocol-Version", "1")
-        .header(
-            "Connect-Timeout-Ms",
-            lifetime.as_millis().max(1).to_string(),
-        )
-        .header("Keepalive-Ping-Interval", "50")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| Failure::from_reqwest(&e))?;
-    if !response.status().is_success() {
-        let status = response.status().as_u16();
-        return Err(Failure::from_status(
-            status,
-            &response.text().await.unwrap_or_default(),
-        ));
-    }
+    let response = send(
+        target
+            .request(reqwest::Method::POST, "/process.Process/Start")
+            .header("Content-Type", "application/connect+json")
+            .header("Connect-Protocol-Version", "1")
+            .header(
+                "Connect-Timeout-Ms",
+                lifetime.as_millis().max(1).to_string(),
+            )
+            .header("Keepalive-Ping-Interval", "50")
+            .body(body),
+    )
+    .await?;
     Ok(ProcessStream {
         response,
         buffer: Vec::new(),
@@ -181,40 +174,26 @@ fn take_envelope(buffer: &mut Vec<u8>) -> Option<(u8, Vec<u8>)> {
 pub async fn write_file(target: &Target, path: &str, content: Vec<u8>) -> Result<(), Failure> {
     let part = reqwest::multipart::Part::bytes(content).file_name(path.to_string());
     let form = reqwest::multipart::Form::new().part("file", part);
-    let response = target
-        .request(reqwest::Method::POST, "/files")
-        .query(&[("path", path)])
-        .multipart(form)
-        .send()
-        .await
-        .map_err(|e| Failure::from_reqwest(&e))?;
-    match response.status().as_u16() {
-        200..=299 => Ok(()),
-        status => Err(Failure::from_status(
-            status,
-            &response.text().await.unwrap_or_default(),
-        )),
-    }
+    send(
+        target
+            .request(reqwest::Method::POST, "/files")
+            .query(&[("path", path)])
+            .multipart(form),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Reads a file through envd's /files; `None` if it does not exist.
 pub async fn read_file(target: &Target, path: &str, cap: u64) -> Result<Option<Vec<u8>>, Failure> {
-    let mut response = target
+    let request = target
         .request(reqwest::Method::GET, "/files")
-        .query(&[("path", path)])
-        .send()
-        .await
-        .map_err(|e| Failure::from_reqwest(&e))?;
-    match response.status().as_u16() {
-        404 => return Ok(None),
-        200..=299 => {}
-        status => {
-            return Err(Failure::from_status(
-                status,
-                &response.text().await.unwrap_or_default(),
-            ))
-        }
-    }
+        .query(&[("path", path)]);
+    let mut response = match send(request).await {
+        Ok(response) => response,
+        Err(Failure::Rejected(404, _)) => return Ok(None),
+        Err(failure) => return Err(failure),
+    };
     let mut content = Vec::new();
     while let Some(chunk) = response
         .chunk()

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::envd::{Piece, Target};
-use crate::retry::Failure;
+use crate::retry::{send, Failure};
 
 pub const PORT: u16 = 49999;
 
@@ -16,19 +16,12 @@ pub async fn execute(
     env: &BTreeMap<String, String>,
 ) -> Result<Lines, Failure> {
     let body = json!({ "code": code, "language": "python", "env_vars": env });
-    let response = target
-        .request(reqwest::Method::POST, "/execute")
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| Failure::from_reqwest(&e))?;
-    if !response.status().is_success() {
-        let status = response.status().as_u16();
-        return Err(Failure::from_status(
-            status,
-            &response.text().await.unwrap_or_default(),
-        ));
-    }
+    let response = send(
+        target
+            .request(reqwest::Method::POST, "/execute")
+            .json(&body),
+    )
+    .await?;
     Ok(Lines {
         response,
         buffer: Vec::new(),

@@ -61,6 +61,20 @@ impl Failure {
     }
 }
 
+/// Sends a request; any answer but 2xx becomes the [`Failure`] its status means.
+pub async fn send(builder: reqwest::RequestBuilder) -> Result<reqwest::Response, Failure> {
+    let response = builder
+        .send()
+        .await
+        .map_err(|e| Failure::from_reqwest(&e))?;
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap_or_default();
+    Err(Failure::from_status(status, &body))
+}
+
 const ATTEMPTS: u32 = 6;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(4);
