@@ -129,8 +129,8 @@ impl E2bBackend {
         let guard = Remote::new(&self.api, &created.sandbox_id);
 
         let stop = {
-            let run = self.run(&created, request, deadline, &mut collected);
-            tokio::pin!(run);
+            // Boxed so that dropping it closes its HTTP stream before the DELETE.
+            let mut run = Box::pin(self.run(&created, request, deadline, &mut collected));
             tokio::select! {
                 ran = &mut run => match ran {
                     Ok(stop) => stop,
@@ -295,7 +295,7 @@ impl E2bBackend {
                 // envd kills the process at its deadline too, a second after ours.
                 let lifetime =
                     deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
-                let mut process = envd::start(&envd, cmd, &args, &request.env, lifetime).await?;
+                let mut process = envd::start(envd, cmd, &args, &request.env, lifetime).await?;
                 loop {
                     match process.next().await? {
                         Some(piece) => {
@@ -312,7 +312,7 @@ impl E2bBackend {
             let cap = request.limits.output_bytes as u64;
             for path in &request.read_files {
                 if let Some(content) =
-                    envd::read_file(&envd, &format!("{WORK_DIR}/{path}"), cap).await?
+                    envd::read_file(envd, &format!("{WORK_DIR}/{path}"), cap).await?
                 {
                     collected.files.push((path.clone(), content));
                 }
