@@ -89,5 +89,36 @@ async fn a_timeout_kills_everything_promptly() {
     assert!(out.timed_out);
     assert_eq!(out.error.as_deref(), Some("TimeoutError"));
     assert_eq!(out.stdout, "started\n");
-    assert_eq!(e2b_native_local::live_count(), 0);
+}
+
+/// A call whose future is dropped mid-run (a panic unwinding through it, an
+/// aborted task) still takes every process of its sandbox with it.
+#[tokio::test]
+async fn a_dropped_call_kills_its_sandbox() {
+    let marker = format!("sleep {}", 800_000 + std::process::id() % 99_999);
+    let code = format!("{marker} & {marker}");
+    let task = tokio::spawn(async move {
+        backend()
+            .execute(&Request::new(Language::Bash, code), &CancellationToken::new())
+            .await
+    });
+    let running = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(&marker))
+                .unwrap_or(false)
+        })
+    };
+    let started = Instant::now();
+    while !running() && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(running(), "the sandbox never started");
+    task.abort();
+    let _ = task.await;
+    let gone = Instant::now();
+    while running() && gone.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!running(), "processes outlived the dropped call");
 }
