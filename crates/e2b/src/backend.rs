@@ -21,6 +21,8 @@ use crate::E2bConfig;
 
 /// E2B kills a sandbox this long after the call's own deadline, if we could not.
 const TTL_MARGIN: Duration = Duration::from_secs(60);
+/// How long to keep looking for a sandbox whose create we gave up on.
+const SWEEP_BOUND: Duration = Duration::from_secs(45);
 /// How long a DELETE may keep being retried after the call.
 const KILL_BOUND: Duration = Duration::from_secs(10);
 /// The exit status reported for a program stopped by the output limit.
@@ -333,16 +335,23 @@ impl E2bBackend {
         }
     }
 
-    /// Kills, in the background, any sandbox a failed create left behind.
+    /// Kills, in the background, any sandbox a failed create left behind. A
+    /// create we gave up on may still complete on E2B's side, so look again for
+    /// a while (its TTL ends it if this process is gone first).
     fn sweep_call(&self, call: &str) {
         let api = self.api.clone();
         let filter: BTreeMap<String, String> = [(TAG_CALL.to_string(), call.to_string())].into();
         tokio::spawn(async move {
-            let deadline = Instant::now() + KILL_BOUND;
-            if let Ok(found) = with_retries(deadline, |_| api.list(&filter)).await {
-                for sandbox in found {
-                    let _ = with_retries(deadline, |_| api.kill(&sandbox.sandbox_id)).await;
+            let mut wait = Duration::from_millis(250);
+            let until = Instant::now() + SWEEP_BOUND;
+            while Instant::now() < until {
+                if let Ok(found) = api.list(&filter).await {
+                    for sandbox in found {
+                        let _ = with_retries(until, |_| api.kill(&sandbox.sandbox_id)).await;
+                    }
                 }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(8));
             }
         });
     }
