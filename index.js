@@ -278,15 +278,8 @@ function toResult(o, readFiles) {
   if (o.limit != null) result.limit = o.limit
   result.durationMs = Math.round(o.durationMs * 1000) / 1000
   result.backend = o.backend
-  if (readFiles) {
-    // Keyed by the path as the caller wrote it; files the code did not write are absent.
-    const byPath = new Map(o.files.map((f) => [f.path, f.content]))
-    result.files = {}
-    for (const path of readFiles) {
-      const normal = path.replace(/^\/home\/user(\/|$)/, '').split('/').filter((p) => p && p !== '.').join('/')
-      if (byPath.has(normal)) result.files[path] = byPath.get(normal)
-    }
-  }
+  // Keyed by the paths as the caller wrote them; files the code did not write are absent.
+  if (readFiles) result.files = Object.fromEntries(o.files.map((f) => [f.path, f.content]))
   return result
 }
 

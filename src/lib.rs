@@ -113,11 +113,12 @@ impl NativeService {
         let mut call = to_call(call);
         call.on_stdout = on_stdout.map(to_sink);
         call.on_stderr = on_stderr.map(to_sink);
+        let asked = call.read_files.clone();
         let result = self.service.execute(call, token).await;
         lock(&self.calls).remove(&id);
         match result {
             Ok(outcome) => NativeReply {
-                outcome: Some(to_js_outcome(outcome)),
+                outcome: Some(to_js_outcome(outcome, &asked)),
                 code: None,
                 message: None,
             },
@@ -310,7 +311,8 @@ fn to_sink(callback: OutputCallback) -> Sink {
     }))
 }
 
-fn to_js_outcome(o: Outcome) -> NativeOutcome {
+/// `asked`: the readFiles paths as the caller wrote them, which key the files.
+fn to_js_outcome(o: Outcome, asked: &[String]) -> NativeOutcome {
     NativeOutcome {
         stdout: o.stdout,
         stderr: o.stderr,
@@ -321,12 +323,15 @@ fn to_js_outcome(o: Outcome) -> NativeOutcome {
         limit: o.limit.map(|l| l.as_str().to_string()),
         duration_ms: o.duration.as_secs_f64() * 1000.0,
         backend: o.backend.into(),
-        files: o
-            .files
-            .into_iter()
-            .map(|(path, content)| NativeFile {
-                path,
-                content: content.into(),
+        files: asked
+            .iter()
+            .filter_map(|path| {
+                let normal = e2b_native_core::work_dir_path(path).ok()?;
+                let (_, content) = o.files.iter().find(|(p, _)| *p == normal)?;
+                Some(NativeFile {
+                    path: path.clone(),
+                    content: content.clone().into(),
+                })
             })
             .collect(),
     }
