@@ -11,6 +11,8 @@ pub mod protocol;
 mod registry;
 mod run;
 pub mod sandbox;
+pub mod session;
+pub mod session_protocol;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -37,6 +37,10 @@ pub struct Spec {
     pub read_file_cap: u64,
     /// The unprivileged host uid/gid a root caller's sandboxes run as.
     pub host_id_when_root: u32,
+    /// A long-lived sandbox (`e2b-native serve`): instead of running
+    /// `program`, init serves requests on fd 3 (see `session_protocol`).
+    #[serde(default)]
+    pub session: bool,
 }
 
 /// A file for the work dir: a path relative to it, base64 content.

@@ -45,7 +45,7 @@ fn prepare(spec: &Spec, cgroup_limits: bool) -> Setup<()> {
 /// Per-process limits. Where the memory and pids cgroups hold the sandbox they
 /// bound it exactly and count what was hit; elsewhere RLIMIT_NPROC (counted per
 /// user namespace, so for this sandbox alone) and RLIMIT_AS stand in.
-fn limits(spec: &Spec, cgroup_limits: bool) -> Setup<()> {
+pub(super) fn limits(spec: &Spec, cgroup_limits: bool) -> Setup<()> {
     let mut limits = vec![
         (Resource::RLIMIT_CORE, 0, "RLIMIT_CORE"),
         (Resource::RLIMIT_NOFILE, spec.open_files, "RLIMIT_NOFILE"),
@@ -71,7 +71,7 @@ fn limits(spec: &Spec, cgroup_limits: bool) -> Setup<()> {
 
 /// Clears the bounding and ambient sets, forbids gaining privileges through
 /// exec (setuid bits, file capabilities), and empties every capability set.
-fn drop_capabilities() -> Setup<()> {
+pub(super) fn drop_capabilities() -> Setup<()> {
     for cap in 0..=63 {
         // SAFETY: prctl with integer arguments only.
         if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) } != 0 {
@@ -112,7 +112,7 @@ fn drop_capabilities() -> Setup<()> {
     Ok(())
 }
 
-fn exec(spec: &Spec) -> Setup<std::convert::Infallible> {
+pub(super) fn exec(spec: &Spec) -> Setup<std::convert::Infallible> {
     let cstr = |s: &str| CString::new(s).context("exec", || "argument contains a NUL byte".into());
     let argv = spec
         .argv

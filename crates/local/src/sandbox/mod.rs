@@ -15,6 +15,8 @@ mod net;
 mod report;
 mod rootfs;
 mod seccomp;
+mod session;
+mod session_files;
 mod workfiles;
 
 use std::io::Read;
@@ -85,7 +87,10 @@ fn run(reporter: &Reporter) -> Setup<()> {
     }
     let cgroup_limits = cgroups.is_ok();
     let host = namespaces::drop_to_sandbox_user(&spec)?;
-    let init = namespaces::spawn_init(&host, || init::main(&spec, reporter, cgroup_limits))?;
+    let init = namespaces::spawn_init(&host, || match spec.session {
+        true => session::main(&spec, reporter, cgroup_limits),
+        false => init::main(&spec, reporter, cgroup_limits),
+    })?;
     reporter.send(&Event::Init { pid: init.as_raw() });
     // init reports how the program ended; the helper only waits, so that the
     // host sees the helper exit after the whole pid namespace is gone.
