@@ -273,20 +273,10 @@ impl E2bBackend {
         deadline: Instant,
         collected: &mut Collected,
     ) -> Result<Option<Limit>, Failure> {
-        let stopped = match request.language {
+        let mut output = match request.language {
             Language::Python => {
                 let target = self.target(created, interpreter::PORT, &self.http1);
-                let mut lines = interpreter::execute(&target, &request.code, &request.env).await?;
-                loop {
-                    match lines.next().await? {
-                        Some(piece) => {
-                            if !collected.take(piece).await {
-                                break Some(Limit::Output);
-                            }
-                        }
-                        None => break None,
-                    }
-                }
+                Output::Lines(interpreter::execute(&target, &request.code, &request.env).await?)
             }
             Language::Node | Language::Bash => {
                 let (cmd, flag) = match request.language {
@@ -297,17 +287,14 @@ impl E2bBackend {
                 // envd kills the process at its deadline too, a second after ours.
                 let lifetime =
                     deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
-                let mut process = envd::start(envd, cmd, &args, &request.env, lifetime).await?;
-                loop {
-                    match process.next().await? {
-                        Some(piece) => {
-                            if !collected.take(piece).await {
-                                break Some(Limit::Output);
-                            }
-                        }
-                        None => break None,
-                    }
-                }
+                Output::Process(envd::start(envd, cmd, &args, &request.env, lifetime).await?)
+            }
+        };
+        let stopped = loop {
+            match output.next().await? {
+                Some(piece) if !collected.take(piece).await => break Some(Limit::Output),
+                Some(_) => {}
+                None => break None,
             }
         };
         if stopped.is_none() {
@@ -399,6 +386,21 @@ impl Backend for E2bBackend {
 
     fn reap_orphans(&self) -> BoxFuture<'_, Result<usize, Error>> {
         Box::pin(E2bBackend::reap_orphans(self))
+    }
+}
+
+/// Where a program's output comes from: the interpreter's lines or envd's stream.
+enum Output {
+    Lines(interpreter::Lines),
+    Process(envd::ProcessStream),
+}
+
+impl Output {
+    async fn next(&mut self) -> Result<Option<Piece>, Failure> {
+        match self {
+            Output::Lines(lines) => lines.next().await,
+            Output::Process(process) => process.next().await,
+        }
     }
 }
 
