@@ -292,8 +292,11 @@ impl E2bBackend {
         };
         let stopped = loop {
             match output.next().await? {
-                Some(piece) if !collected.take(piece).await => break Some(Limit::Output),
-                Some(_) => {}
+                Some(piece) => {
+                    if !collected.take(piece).await {
+                        break Some(Limit::Output);
+                    }
+                }
                 None => break None,
             }
         };
