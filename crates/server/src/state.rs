@@ -1,0 +1,364 @@
+//! The server's sandboxes: creation under the concurrency limit, lookup for
+//! the three surfaces, TTLs, and killing (DELETE, expiry, shutdown).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use axum::http::StatusCode;
+use e2b_native_core::Language;
+use e2b_native_local::session::{Session, SessionConfig};
+use e2b_native_local::{LocalBackend, LocalConfig, DEFAULT_HOST_ID_WHEN_ROOT};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ServerConfig;
+use crate::http::ApiError;
+use crate::interpreter::Contexts;
+use crate::log::Logger;
+
+/// The ID the SDKs use in debug mode, where they create nothing.
+pub const DEBUG_SANDBOX_ID: &str = "debug_sandbox_id";
+/// The envd version the sandboxes report: it gates SDK features.
+pub const ENVD_VERSION: &str = "0.6.13";
+/// E2B's constant (deprecated) client ID.
+pub const CLIENT_ID: &str = "6532622b";
+/// How long a killed sandbox may take to be gone.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
+/// The interpreters the sandboxes run, found once.
+#[derive(Debug, Clone)]
+pub struct Runtimes {
+    pub python: Option<PathBuf>,
+    pub node: Option<PathBuf>,
+    /// PATH, HOME, USER, LOGNAME, SHELL, LANG for every process.
+    pub base_env: Vec<(String, String)>,
+}
+
+pub struct App {
+    pub config: ServerConfig,
+    pub log: Logger,
+    pub session: SessionConfig,
+    pub runtimes: Runtimes,
+    pub debug_sandbox: bool,
+    registry: Mutex<Registry>,
+    debug_creation: tokio::sync::Mutex<()>,
+    pub closing: CancellationToken,
+}
+
+#[derive(Default)]
+struct Registry {
+    live: HashMap<String, Arc<Sandbox>>,
+    /// Slots taken by creations in progress.
+    reserved: usize,
+}
+
+/// When a sandbox is killed.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    pub at: Instant,
+    pub wall: SystemTime,
+}
+
+impl Deadline {
+    pub fn after(seconds: u64) -> Self {
+        let d = Duration::from_secs(seconds);
+        Deadline {
+            at: Instant::now() + d,
+            wall: SystemTime::now() + d,
+        }
+    }
+}
+
+/// A process started through envd's `process.Process/Start`.
+#[derive(Debug, Clone)]
+pub struct ProcessInfo {
+    pub cmd: String,
+    pub args: Vec<String>,
+    pub envs: BTreeMap<String, String>,
+    pub cwd: Option<String>,
+    pub tag: Option<String>,
+}
+
+pub struct Sandbox {
+    pub id: String,
+    pub template_id: String,
+    pub alias: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub env_vars: BTreeMap<String, String>,
+    pub access_token: Option<String>,
+    pub started_at: SystemTime,
+    /// `None`: no timeout (the debug sandbox).
+    deadline: watch::Sender<Option<Deadline>>,
+    pub session: Session,
+    pub processes: Mutex<HashMap<i32, ProcessInfo>>,
+    pub contexts: Contexts,
+}
+
+/// What `POST /sandboxes` asked for, checked.
+pub struct NewSandbox {
+    pub template_id: String,
+    pub timeout_secs: u64,
+    pub metadata: BTreeMap<String, String>,
+    pub env_vars: BTreeMap<String, String>,
+    pub secure: bool,
+}
+
+impl Sandbox {
+    pub fn deadline(&self) -> Option<Deadline> {
+        *self.deadline.borrow()
+    }
+
+    /// Sets the deadline to now + `seconds` (it may shorten it).
+    pub fn set_timeout(&self, seconds: u64) {
+        self.deadline.send_replace(Some(Deadline::after(seconds)));
+    }
+
+    /// Moves the deadline to now + `seconds` unless it is already later.
+    pub fn extend(&self, seconds: u64) {
+        let new = Deadline::after(seconds);
+        self.deadline.send_if_modified(|d| match d {
+            Some(old) if old.at >= new.at => false,
+            None => false,
+            other => {
+                *other = Some(new);
+                true
+            }
+        });
+    }
+
+    /// The environment of every process: the base, then the sandbox's own.
+    pub fn env(&self, runtimes: &Runtimes) -> BTreeMap<String, String> {
+        let mut env: BTreeMap<String, String> = runtimes.base_env.iter().cloned().collect();
+        env.extend(self.env_vars.clone());
+        env
+    }
+}
+
+impl App {
+    pub fn new(config: ServerConfig) -> Result<App, String> {
+        config.validate()?;
+        let backend = LocalBackend::new(LocalConfig {
+            helper: config.helper.clone(),
+            interpreters: config.interpreters.clone(),
+        });
+        let python = backend.interpreter(Language::Python).ok();
+        let node = backend.interpreter(Language::Node).ok();
+        let bash = backend.interpreter(Language::Bash).ok();
+        if bash.is_none() {
+            return Err(
+                "no bash found: commands run through /bin/bash, as in E2B's sandboxes".into(),
+            );
+        }
+        let mut extra_binds = Vec::new();
+        let mut path = String::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        for found in [&python, &node, &bash].into_iter().flatten() {
+            if let Some(prefix) = &found.extra_bind {
+                extra_binds.push(prefix.clone());
+                if let Some(dir) = found.path.parent() {
+                    path = format!("{}:{path}", dir.display());
+                }
+            }
+        }
+        let base_env = [
+            ("PATH", path.as_str()),
+            ("HOME", e2b_native_local::protocol::SANDBOX_HOME),
+            ("USER", "user"),
+            ("LOGNAME", "user"),
+            ("SHELL", "/bin/bash"),
+            ("LANG", "C.UTF-8"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let debug_sandbox = config
+            .debug_sandbox
+            .unwrap_or_else(|| config.host.is_loopback());
+        // CPU time per process: the configured limit, else 24 hours (see Session).
+        let limits = config.limits.clone();
+        Ok(App {
+            log: Logger {
+                level: config.log_level,
+            },
+            session: SessionConfig {
+                helper: config.helper.clone(),
+                limits,
+                extra_binds,
+                host_id_when_root: DEFAULT_HOST_ID_WHEN_ROOT,
+            },
+            runtimes: Runtimes {
+                python: python.map(|i| i.path),
+                node: node.map(|i| i.path),
+                base_env,
+            },
+            debug_sandbox,
+            registry: Mutex::new(Registry::default()),
+            debug_creation: tokio::sync::Mutex::new(()),
+            closing: CancellationToken::new(),
+            config,
+        })
+    }
+
+    /// Builds a sandbox and starts its clock.
+    pub async fn create(
+        self: &Arc<Self>,
+        new: NewSandbox,
+        id: Option<String>,
+    ) -> Result<Arc<Sandbox>, ApiError> {
+        {
+            let mut registry = lock(&self.registry);
+            if self.closing.is_cancelled() {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the server is shutting down",
+                ));
+            }
+            if registry.live.len() + registry.reserved >= self.config.max_sandboxes {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "You have reached the maximum number of concurrent sandboxes ({}) of this \
+                         server; kill one, or start the server with a larger --max-sandboxes",
+                        self.config.max_sandboxes
+                    ),
+                ));
+            }
+            registry.reserved += 1;
+        }
+        let started = Session::start(self.session.clone()).await;
+        let mut registry = lock(&self.registry);
+        registry.reserved -= 1;
+        let session = started
+            .map_err(|e| ApiError::internal(format!("the sandbox could not be created: {e}")))?;
+        if self.closing.is_cancelled() {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is shutting down",
+            ));
+        }
+        let debug = id.is_some();
+        let id = id.unwrap_or_else(crate::util::sandbox_id);
+        let deadline = (!debug).then(|| Deadline::after(new.timeout_secs));
+        let sandbox = Arc::new(Sandbox {
+            id: id.clone(),
+            alias: Some(new.template_id.clone()),
+            template_id: new.template_id,
+            metadata: new.metadata,
+            env_vars: new.env_vars,
+            access_token: new.secure.then(|| crate::util::hex_token(24)),
+            started_at: SystemTime::now(),
+            deadline: watch::Sender::new(deadline),
+            session,
+            processes: Mutex::new(HashMap::new()),
+            contexts: Contexts::default(),
+        });
+        registry.live.insert(id.clone(), sandbox.clone());
+        drop(registry);
+        self.log.info(format_args!(
+            "sandbox {id} created (template {}, timeout {})",
+            sandbox.template_id,
+            if debug {
+                "none".to_string()
+            } else {
+                format!("{} s", new.timeout_secs)
+            }
+        ));
+        tokio::spawn(watch_sandbox(self.clone(), sandbox.clone()));
+        Ok(sandbox)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Sandbox>> {
+        lock(&self.registry).live.get(id).cloned()
+    }
+
+    pub fn list(&self) -> Vec<Arc<Sandbox>> {
+        lock(&self.registry).live.values().cloned().collect()
+    }
+
+    /// The sandbox a data-plane request is for; the debug sandbox is made on
+    /// first use.
+    pub async fn sandbox_for_data_plane(
+        self: &Arc<Self>,
+        id: Option<&str>,
+    ) -> Result<Arc<Sandbox>, ApiError> {
+        let Some(id) = id else {
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "missing E2b-Sandbox-Id header: point E2B_SANDBOX_URL at this server",
+            ));
+        };
+        if let Some(sandbox) = self.get(id) {
+            return Ok(sandbox);
+        }
+        if id != DEBUG_SANDBOX_ID || !self.debug_sandbox {
+            return Err(ApiError::sandbox_gone(id));
+        }
+        let _one_at_a_time = self.debug_creation.lock().await;
+        if let Some(sandbox) = self.get(id) {
+            return Ok(sandbox);
+        }
+        let new = NewSandbox {
+            template_id: "debug".into(),
+            timeout_secs: 0,
+            metadata: BTreeMap::new(),
+            env_vars: BTreeMap::new(),
+            secure: false,
+        };
+        self.create(new, Some(id.to_string())).await
+    }
+
+    /// Removes the sandbox and kills it; true if it was there. Returns once
+    /// every process of it is gone.
+    pub async fn kill(&self, id: &str, why: &str) -> bool {
+        let Some(sandbox) = lock(&self.registry).live.remove(id) else {
+            return false;
+        };
+        self.log.info(format_args!("sandbox {id} killed ({why})"));
+        sandbox.session.kill();
+        let _ = tokio::time::timeout(KILL_WAIT, sandbox.session.gone()).await;
+        true
+    }
+
+    /// Kills every sandbox and refuses new ones.
+    pub async fn shutdown(&self) {
+        self.closing.cancel();
+        let all: Vec<String> = lock(&self.registry).live.keys().cloned().collect();
+        futures_util::future::join_all(all.iter().map(|id| self.kill(id, "server shutdown"))).await;
+    }
+}
+
+/// Kills the sandbox when its time is up; forgets it if it died by itself.
+async fn watch_sandbox(app: Arc<App>, sandbox: Arc<Sandbox>) {
+    let mut deadline = sandbox.deadline.subscribe();
+    loop {
+        let current = *deadline.borrow_and_update();
+        let expired = async {
+            match current {
+                Some(d) => tokio::time::sleep_until(d.at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = expired => {
+                app.kill(&sandbox.id, "its timeout passed").await;
+                return;
+            }
+            changed = deadline.changed() => if changed.is_err() { return },
+            _ = sandbox.session.gone() => {
+                let mut registry = lock(&app.registry);
+                if registry.live.get(&sandbox.id).is_some_and(|s| Arc::ptr_eq(s, &sandbox)) {
+                    registry.live.remove(&sandbox.id);
+                    drop(registry);
+                    app.log.warn(format_args!("sandbox {} ended by itself", sandbox.id));
+                }
+                return;
+            }
+        }
+    }
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
