@@ -9,6 +9,17 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** A running server; `close()` kills its sandboxes and stops it. */
+export declare class NativeServer {
+  get url(): string
+  get apiKeys(): Array<string>
+  /**
+   * Kills every sandbox of the server and stops listening; resolves once
+   * they are gone. Closing twice is harmless.
+   */
+  close(): Promise<void>
+}
+
 export declare class NativeService {
   constructor(config: NativeConfig)
   /**
@@ -45,6 +56,7 @@ export interface NativeCall {
   code: string
   packages: Array<string>
   timeoutMs?: number
+  installTimeoutMs?: number
   env?: Record<string, string>
   limits?: Record<string, number>
   files?: Array<NativeFile>
@@ -64,6 +76,7 @@ export interface NativeConfig {
   backend?: string
   apiKey?: string
   timeoutMs?: number
+  installTimeoutMs?: number
   maxOutputBytes?: number
   /** Interpreter paths by language name. */
   interpreters?: Record<string, string>
@@ -102,3 +115,26 @@ export interface NativeReply {
   code?: string
   message?: string
 }
+
+/** Options of `startServer`, already type-checked by `index.js`. */
+export interface NativeServerOptions {
+  host?: string
+  port?: number
+  apiKeys?: Array<string>
+  maxSandboxes?: number
+  maxTimeoutMs?: number
+  /** Limits by name (`memoryBytes`, `processes`, ...), as for E2BService. */
+  limits?: Record<string, number>
+  /** Interpreter paths by language name. */
+  interpreters?: Record<string, string>
+  debugSandbox?: boolean
+  logLevel?: string
+  /** `E2B_NATIVE_SANDBOX_HELPER` as the caller's `process.env` has it. */
+  helper?: string
+}
+
+/**
+ * Starts `e2b-native serve` on napi's tokio runtime. Failures reject with
+ * `"<code>\0<message>"` for `index.js` to turn into a coded Error.
+ */
+export declare function startServer(options: NativeServerOptions): Promise<NativeServer>

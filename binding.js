@@ -835,7 +835,9 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeServer = nativeBinding.NativeServer
 module.exports.NativeService = nativeBinding.NativeService
 module.exports.diagnose = nativeBinding.diagnose
 module.exports.killAll = nativeBinding.killAll
 module.exports.liveSandboxes = nativeBinding.liveSandboxes
+module.exports.startServer = nativeBinding.startServer

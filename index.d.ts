@@ -164,3 +164,45 @@ export declare const e2bService: E2BService
 
 /** How many sandboxes this process has running right now (all services). */
 export declare function liveSandboxes(): number
+
+/** Options of `startServer` (the CLI, `npx e2b-native serve`, takes the same as flags). */
+export interface ServerOptions {
+  /** Address to listen on. Default `127.0.0.1`. */
+  host?: string
+  /** Port; `0` picks a free one. Default 3000. */
+  port?: number
+  /** The API key clients must send (`e2b_` + hex, as the SDKs require). Default: one is generated. */
+  apiKey?: string
+  /** More accepted API keys. */
+  apiKeys?: string[]
+  /** Sandboxes running at once; past it creation answers 429. Default 20. */
+  maxSandboxes?: number
+  /** The longest sandbox timeout accepted, in ms. Default 3600000 (1 hour). */
+  maxTimeoutMs?: number
+  /** Limits of each sandbox, as for `E2BService` (memory, processes and disk for the whole sandbox). */
+  limits?: Limits
+  /** Interpreter binaries; by default found on PATH (shims skipped). */
+  interpreters?: Partial<Record<Language, string>>
+  /** Serve the SDKs' debug mode (`E2B_DEBUG=true`, sandbox `debug_sandbox_id`). Default: when listening on loopback. */
+  debugSandbox?: boolean
+  /** Log lines on stderr; `debug` adds one per request. Default `warn` (the CLI: `info`). */
+  logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent'
+}
+
+/** A running `e2b-native serve`. */
+export interface E2BServer {
+  /** `http://host:port`: both `E2B_API_URL` and `E2B_SANDBOX_URL`. */
+  url: string
+  /** The first accepted API key (`E2B_API_KEY`). */
+  apiKey: string
+  apiKeys: string[]
+  /** Kills every sandbox, stops listening, resolves once they are gone. */
+  close(): Promise<void>
+}
+
+/**
+ * Starts E2B's API (control plane, envd, code interpreter) on one port over local
+ * sandboxes, for the official E2B SDKs. Rejects with `ERR_INVALID_ARG`,
+ * `ERR_ISOLATION_UNAVAILABLE` (no sandbox can be built here) or `ERR_LISTEN`.
+ */
+export declare function startServer(options?: ServerOptions): Promise<E2BServer>

@@ -283,6 +283,64 @@ function toResult(o, readFiles) {
   return result
 }
 
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent']
+
+/**
+ * Starts `e2b-native serve` in this process: E2B's control plane, envd and code
+ * interpreter on one port, over local sandboxes (see the README).
+ * @param {import('./index').ServerOptions} [options]
+ * @returns {Promise<import('./index').E2BServer>}
+ */
+async function startServer(options) {
+  options = checkOptions(options, 'startServer()')
+  for (const name of ['host', 'apiKey', 'logLevel']) {
+    if (options[name] !== undefined && typeof options[name] !== 'string') {
+      throw invalid(`${name} must be a string, got ${describe(options[name])}`)
+    }
+  }
+  if (options.logLevel !== undefined && !LOG_LEVELS.includes(options.logLevel)) {
+    throw invalid(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${describe(options.logLevel)}`)
+  }
+  if (options.debugSandbox !== undefined && typeof options.debugSandbox !== 'boolean') {
+    throw invalid(`debugSandbox must be a boolean, got ${describe(options.debugSandbox)}`)
+  }
+  const whole = (value, name, min, max) => {
+    checkNumber(value, name)
+    if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
+      throw invalid(`${name} must be a whole number from ${min} to ${max}, got ${value}`)
+    }
+    return value
+  }
+  const apiKeys = checkStringArray(options.apiKeys, 'apiKeys') || []
+  if (options.apiKey !== undefined) apiKeys.unshift(options.apiKey)
+  const native = {
+    host: options.host,
+    port: whole(options.port, 'port', 0, 65535),
+    apiKeys,
+    maxSandboxes: whole(options.maxSandboxes, 'maxSandboxes', 1, 100000),
+    maxTimeoutMs: whole(options.maxTimeoutMs, 'maxTimeoutMs', 1000, 30 * 86400 * 1000),
+    limits: checkNumberRecord(options.limits, 'limits'),
+    interpreters: checkStringRecord(options.interpreters, 'interpreters'),
+    debugSandbox: options.debugSandbox,
+    logLevel: options.logLevel || 'warn',
+    helper: typeof process.env.E2B_NATIVE_SANDBOX_HELPER === 'string' ? process.env.E2B_NATIVE_SANDBOX_HELPER : undefined,
+  }
+  let server
+  try {
+    server = await require('./binding.js').startServer(native)
+  } catch (error) {
+    rethrowNative(error)
+  }
+  installExitHook()
+  let closed
+  return {
+    url: server.url,
+    apiKey: server.apiKeys[0],
+    apiKeys: server.apiKeys,
+    close: () => (closed = closed || server.close()),
+  }
+}
+
 const e2bService = new E2BService()
 
-module.exports = { E2BService, e2bService, liveSandboxes }
+module.exports = { E2BService, e2bService, liveSandboxes, startServer }

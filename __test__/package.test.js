@@ -44,6 +44,7 @@ describeIf('the packed package', () => {
         'edge.js',
         'binding.js',
         'binding.d.ts',
+        'bin/e2b-native.js',
         BINARY,
         HELPER,
       ].sort(),

@@ -16,6 +16,8 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
 
+mod serve;
+
 /// Constructor settings, already type-checked by `index.js`.
 #[napi(object)]
 pub struct NativeConfig {

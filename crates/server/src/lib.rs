@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use axum::Router;
 use tower::ServiceExt;
 
@@ -50,32 +51,73 @@ pub struct Server {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Why a server did not start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartError {
+    /// A setting is unusable (a malformed API key, a zero limit).
+    Config(String),
+    /// This host cannot build a sandbox (or lacks bash): the message says why.
+    Isolation(String),
+    /// The address cannot be listened on (a port in use).
+    Listen(String),
+}
+
+impl StartError {
+    /// The stable code the JavaScript API rejects with.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StartError::Config(_) => "ERR_INVALID_ARG",
+            StartError::Isolation(_) => "ERR_ISOLATION_UNAVAILABLE",
+            StartError::Listen(_) => "ERR_LISTEN",
+        }
+    }
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Config(m) | StartError::Isolation(m) | StartError::Listen(m) => {
+                f.write_str(m)
+            }
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
 /// Starts a server on the current tokio runtime: checks that a sandbox can
 /// be built on this host, binds, and serves until [`Server::close`].
-pub async fn start(mut config: ServerConfig) -> Result<Server, String> {
+pub async fn start(mut config: ServerConfig) -> Result<Server, StartError> {
+    config.validate().map_err(StartError::Config)?;
     if config.api_keys.is_empty() {
         config.api_keys.push(util::api_key());
     }
-    let app = Arc::new(App::new(config)?);
+    let app = Arc::new(App::new(config).map_err(StartError::Isolation)?);
     // Fail now, not at the first request, if this host cannot build one.
     let probe = e2b_native_local::session::Session::start(app.session.clone())
         .await
-        .map_err(|e| format!("cannot build a sandbox on this host: {e}"))?;
+        .map_err(|e| StartError::Isolation(format!("cannot build a sandbox on this host: {e}")))?;
     probe.kill();
     probe.gone().await;
 
     let addr = SocketAddr::new(app.config.host, app.config.port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        format!(
+        StartError::Listen(format!(
             "cannot listen on {addr}: {e}{}",
             if e.kind() == std::io::ErrorKind::AddrInUse {
-                " (choose another --port, or 0 for any free one)"
+                " (choose another port, or 0 for any free one)"
             } else {
                 ""
             }
-        )
+        ))
     })?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Listen(e.to_string()))?;
+    // Small NDJSON lines and envelopes must not wait for delayed ACKs.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let router = router(app.clone());
     let stop = tokio_util::sync::CancellationToken::new();
     let stopped = stop.clone();

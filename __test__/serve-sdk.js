@@ -1,0 +1,241 @@
+'use strict'
+// Runs one scenario of the official E2B SDK (@e2b/code-interpreter) against
+// `e2b-native serve`, in a plain Node process as users run it (Jest cannot
+// load the SDK: it requires an ES-only package), configured only through
+// E2B_API_URL, E2B_SANDBOX_URL, E2B_API_KEY and E2B_DEBUG. Prints what it saw
+// as one JSON object; serve.test.js asserts on it.
+//
+//   node __test__/serve-sdk.js <scenario>
+
+const sdk = require('@e2b/code-interpreter')
+const { Sandbox } = sdk
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** The SDK's error class name and message, or the value. */
+async function outcome(promise) {
+  try {
+    return { ok: await promise }
+  } catch (error) {
+    return { error: error.constructor.name, message: String(error.message), exitCode: error.exitCode, stderr: error.stderr }
+  }
+}
+
+async function until(probe, ms = 20000) {
+  const end = Date.now() + ms
+  let value = await probe()
+  while (!value && Date.now() < end) {
+    await sleep(100)
+    value = await probe()
+  }
+  return value
+}
+
+const scenarios = {
+  async basics() {
+    const seen = {}
+    const sbx = await Sandbox.create({ metadata: { suite: 'serve-basics', owner: 'jest' } })
+    seen.id = sbx.sandboxId
+    const info = await sbx.getInfo()
+    seen.info = { metadata: info.metadata, state: info.state, envdVersion: info.envdVersion }
+
+    // Python: state across calls, output, the last expression, an exception.
+    await sbx.runCode('x = 40\nnames = ["a"]')
+    const r = await sbx.runCode('print("hello", flush=True)\nnames.append("b")\nx + 2')
+    seen.python = { text: r.text, stdout: r.logs.stdout.join(''), error: r.error, count: r.executionCount }
+    const s = await sbx.runCode("'-'.join(names)")
+    seen.pythonString = s.text
+    const e = await sbx.runCode('def f():\n    return 1 / 0\nf()')
+    seen.pythonError = { name: e.error && e.error.name, value: e.error && e.error.value, traceback: e.error && e.error.traceback }
+    seen.afterError = (await sbx.runCode('x')).text
+    const stderr = await sbx.runCode('import sys\nsys.stderr.write("warn\\n")\nNone')
+    seen.pythonStderr = { stderr: stderr.logs.stderr.join(''), results: stderr.results.length }
+
+    // JavaScript, in its own persistent context.
+    await sbx.runCode('const items = [1, 2, 3]; globalThis.total = 10', { language: 'javascript' })
+    const js = await sbx.runCode('console.log("js says hi"); items.length + total', { language: 'js' })
+    seen.javascript = { text: js.text, stdout: js.logs.stdout.join('') }
+    const jsError = await sbx.runCode('undefinedThing.x', { language: 'javascript' })
+    seen.javascriptError = jsError.error && jsError.error.name
+    const ctx = await sbx.createCodeContext({ language: 'python' })
+    await sbx.runCode('x = "other"', { context: ctx })
+    seen.contexts = {
+      own: (await sbx.runCode('x', { context: ctx })).text,
+      default: (await sbx.runCode('x')).text,
+      listed: (await sbx.listCodeContexts()).some((c) => c.id === ctx.id),
+    }
+
+    // Commands: output, exit codes, the sandbox user and home.
+    const ok = await sbx.commands.run('echo out; echo err >&2; whoami; pwd')
+    seen.command = { exitCode: ok.exitCode, stdout: ok.stdout, stderr: ok.stderr }
+    seen.failing = await outcome(sbx.commands.run('echo oops >&2; exit 3'))
+    seen.envs = (await sbx.commands.run('echo $GREETING', { envs: { GREETING: 'hi there' } })).stdout
+
+    // Files, shared with commands and code.
+    await sbx.files.write('/home/user/data/note.txt', 'written by files.write\n')
+    seen.read = await sbx.files.read('/home/user/data/note.txt')
+    seen.cat = (await sbx.commands.run('cat data/note.txt')).stdout
+    seen.fromPython = (await sbx.runCode('open("data/note.txt").read().strip()')).text
+    await sbx.commands.run('echo from bash > made.txt')
+    seen.readBack = await sbx.files.read('made.txt')
+    seen.missing = await outcome(sbx.files.read('/home/user/nope.txt'))
+    seen.exists = [await sbx.files.exists('/home/user/made.txt'), await sbx.files.exists('/home/user/nope.txt')]
+
+    // Listing by metadata, timeout, kill.
+    const page = await Sandbox.list({ query: { metadata: { suite: 'serve-basics' } } }).nextItems()
+    seen.listed = page.map((p) => p.sandboxId)
+    const other = await Sandbox.list({ query: { metadata: { suite: 'no-such-suite' } } }).nextItems()
+    seen.listedOther = other.length
+    await sbx.setTimeout(120000)
+    seen.endAfterSetTimeout = (await sbx.getInfo()).endAt.getTime() - Date.now()
+    seen.killed = await sbx.kill()
+    seen.runningAfterKill = await sbx.isRunning()
+    seen.killedAgain = await Sandbox.kill(sbx.sandboxId)
+    return seen
+  },
+
+  async commandTimeout() {
+    const sbx = await Sandbox.create()
+    const timedOut = await outcome(sbx.commands.run('sleep 30', { timeoutMs: 1000 }))
+    const gone = await until(async () => (await sbx.commands.list()).length === 0)
+    const background = await sbx.commands.run('sleep 30', { background: true })
+    const killed = await sbx.commands.kill(background.pid)
+    const waited = await outcome(background.wait())
+    const after = (await sbx.runCode('1 + 1')).text
+    await sbx.kill()
+    return { timedOut, gone, killed, waited, after }
+  },
+
+  async ttl() {
+    const short = await Sandbox.create({ timeoutMs: 2000 })
+    const extended = await Sandbox.create({ timeoutMs: 2000 })
+    await extended.setTimeout(60000)
+    const expired = await until(async () => !(await short.isRunning()))
+    const listed = (await Sandbox.list().nextItems()).map((s) => s.sandboxId)
+    const result = {
+      expired,
+      shortListed: listed.includes(short.sandboxId),
+      extendedRunning: await extended.isRunning(),
+      extendedWorks: (await extended.commands.run('echo alive')).stdout,
+      afterExpiry: await outcome(short.runCode('1')),
+      infoAfterExpiry: await outcome(Sandbox.getInfo(short.sandboxId)),
+    }
+    await extended.kill()
+    return result
+  },
+
+  async disconnect() {
+    const sbx = await Sandbox.create()
+    const code = 'import time\nn = 0\nfor i in range(400):\n    n += 1\n    time.sleep(0.05)\nfinished = True'
+    const aborted = await outcome(sbx.runCode(code, { timeoutMs: 1000 }))
+    const first = (await sbx.runCode('n')).text
+    await sleep(500)
+    const second = (await sbx.runCode('n')).text
+    const finished = (await sbx.runCode('"finished" in globals()')).text
+    const js = await outcome(sbx.runCode('let spins = 0; while (true) { spins++ }', { language: 'javascript', timeoutMs: 1000 }))
+    const jsAfter = (await sbx.runCode('spins > 0', { language: 'javascript' })).text
+    await sbx.kill()
+    return { aborted, first, second, finished, js, jsAfter }
+  },
+
+  async many() {
+    const sandboxes = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => Sandbox.create({ metadata: { suite: 'serve-many', index: String(i) } })),
+    )
+    const values = await Promise.all(sandboxes.map((s, i) => s.runCode(`secret = ${i}\nsecret * 10`)))
+    await Promise.all(sandboxes.map((s, i) => s.files.write(`/home/user/mine-${i}.txt`, String(i))))
+    const homes = await Promise.all(sandboxes.map((s) => s.commands.run('ls /home/user')))
+    const pids = await Promise.all(sandboxes.map((s) => s.commands.run('ls /proc | grep -E "^[0-9]+$" | wc -l')))
+    const listed = []
+    const paginator = Sandbox.list({ query: { metadata: { suite: 'serve-many' } }, limit: 4 })
+    let pages = 0
+    while (paginator.hasNext) {
+      listed.push(...(await paginator.nextItems()).map((s) => s.sandboxId))
+      pages += 1
+    }
+    const killed = await Promise.all(sandboxes.map((s) => s.kill()))
+    return {
+      ids: sandboxes.map((s) => s.sandboxId),
+      values: values.map((v) => v.text),
+      homes: homes.map((h) => h.stdout.trim()),
+      processCounts: pids.map((p) => Number(p.stdout.trim())),
+      listed,
+      pages,
+      killed,
+    }
+  },
+
+  async errors() {
+    const wrongKey = { apiKey: 'e2b_0000000000000000000000000000000000000000' }
+    const unknown = 'iaaaaaaaaaaaaaaaaaaaa'
+    const sbx = await Sandbox.create()
+    await sbx.kill()
+    return {
+      createWrongKey: await outcome(Sandbox.create(wrongKey)),
+      listWrongKey: await outcome(Sandbox.list(wrongKey).nextItems()),
+      connectUnknown: await outcome(Sandbox.connect(unknown)),
+      infoUnknown: await outcome(Sandbox.getInfo(unknown)),
+      setTimeoutUnknown: await outcome(Sandbox.setTimeout(unknown, 10000)),
+      killUnknown: await Sandbox.kill(unknown),
+      runCodeKilled: await outcome(sbx.runCode('1')),
+      commandKilled: await outcome(sbx.commands.run('true')),
+      classes: {
+        AuthenticationError: typeof sdk.AuthenticationError,
+        SandboxNotFoundError: typeof sdk.SandboxNotFoundError,
+      },
+    }
+  },
+
+  async limits() {
+    const opts = { timeoutMs: 30000 }
+    const first = await Sandbox.create(opts)
+    const second = await Sandbox.create(opts)
+    const third = await outcome(Sandbox.create(opts))
+    await first.kill()
+    const again = await Sandbox.create(opts)
+    const tooLong = await outcome(Sandbox.create({ timeoutMs: 3600 * 1000 * 24 }))
+    await Promise.all([second.kill(), again.kill()])
+    return { third, again: again.sandboxId.length, tooLong }
+  },
+
+  async debug() {
+    const sbx = await Sandbox.create()
+    await sbx.runCode('counter = 1')
+    const python = await sbx.runCode('counter += 1\nprint("debug mode")\ncounter')
+    const javascript = await sbx.runCode('[1, 2].map((n) => n * 2)', { language: 'javascript' })
+    const command = await sbx.commands.run('echo from debug; echo to stderr >&2')
+    const failing = await outcome(sbx.commands.run('exit 7'))
+    return {
+      id: sbx.sandboxId,
+      python: { text: python.text, stdout: python.logs.stdout.join('') },
+      javascript: javascript.text,
+      command: { exitCode: command.exitCode, stdout: command.stdout, stderr: command.stderr },
+      failing,
+      killed: await sbx.kill(),
+    }
+  },
+
+  async cli() {
+    const sbx = await Sandbox.create()
+    const code = await sbx.runCode('6 * 7')
+    const command = await sbx.commands.run('echo cli')
+    await sbx.kill()
+    return { text: code.text, stdout: command.stdout }
+  },
+}
+
+const name = process.argv[2]
+if (!scenarios[name]) {
+  process.stderr.write(`unknown scenario ${name}\n`)
+  process.exit(2)
+}
+scenarios[name]().then(
+  (seen) => {
+    process.stdout.write(JSON.stringify(seen))
+    process.exit(0)
+  },
+  (error) => {
+    process.stderr.write(`${error && error.stack}\n`)
+    process.exit(1)
+  },
+)
