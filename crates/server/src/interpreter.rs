@@ -257,6 +257,16 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
+/// Starts a context's kernel ahead of its first execution.
+pub async fn warm(app: Arc<App>, sandbox: Arc<Sandbox>, context: Arc<Context>) {
+    let mut slot = context.kernel.lock().await;
+    if slot.is_none() {
+        if let Ok(kernel) = Kernel::start(&app, &sandbox, &context).await {
+            *slot = Some(kernel);
+        }
+    }
+}
+
 // ---- /contexts ---------------------------------------------------------------
 
 #[derive(Debug, Default, Deserialize)]

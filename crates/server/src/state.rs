@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ServerConfig;
 use crate::http::ApiError;
 use crate::interpreter::Contexts;
+use crate::kernel::KernelKind;
 use crate::log::Logger;
 
 /// The ID the SDKs use in debug mode, where they create nothing.
@@ -256,6 +257,27 @@ impl App {
         });
         registry.live.insert(id.clone(), sandbox.clone());
         drop(registry);
+        // The code interpreter's default contexts exist from the start (their
+        // kernels start on first use); Python's is warmed up now, except for
+        // the `base` template, which has no code interpreter in E2B.
+        let home = e2b_native_local::protocol::SANDBOX_HOME.to_string();
+        if self.runtimes.python.is_some() {
+            let python = sandbox
+                .contexts
+                .create(KernelKind::Python, "python", home.clone(), true);
+            if sandbox.template_id != "base" {
+                tokio::spawn(crate::interpreter::warm(
+                    self.clone(),
+                    sandbox.clone(),
+                    python,
+                ));
+            }
+        }
+        if self.runtimes.node.is_some() {
+            sandbox
+                .contexts
+                .create(KernelKind::JavaScript, "javascript", home, true);
+        }
         self.log.info(format_args!(
             "sandbox {id} created (template {}, timeout {})",
             sandbox.template_id,
