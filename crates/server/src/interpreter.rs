@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -31,6 +31,8 @@ const KEEPALIVE: Duration = Duration::from_secs(1);
 /// finish before it is killed (and restarted on the next execution).
 const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
 const CHUNK: usize = 64 << 10;
+/// The largest `/execute` body (the code and its env).
+const MAX_CODE: usize = 16 << 20;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -39,6 +41,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/contexts", post(create_context).get(list_contexts))
         .route("/contexts/{id}", delete(delete_context))
         .route("/contexts/{id}/restart", post(restart_context))
+        .layer(DefaultBodyLimit::max(MAX_CODE))
         .with_state(app)
 }
 
@@ -168,7 +171,7 @@ async fn run(
         ("stdout", &kernel.stdout, &mut out),
         ("stderr", &kernel.stderr, &mut err),
     ] {
-        let text = decoder.push(&stream::drain(pipe, 64 << 20)) + &decoder.finish();
+        let text = decoder.push(&stream::drain(pipe, 1 << 20)) + &decoder.finish();
         if !text.is_empty() {
             let _ = tx.send(output(kind, text)).await;
         }
@@ -193,9 +196,23 @@ async fn follow(sandbox: &Sandbox, kernel: &mut Kernel, tx: &mpsc::Sender<Bytes>
     tokio::pin!(quiet);
     loop {
         let frame = tokio::select! {
-            reply = kernel::reply(&mut kernel.replies) => match reply {
+            reply = kernel::reply(&mut kernel.replies, &mut kernel.partial) => match reply {
                 None => return Outcome::Died("the kernel exited or broke its protocol".into()),
-                Some(reply) => match reply.get("type").and_then(Value::as_str) {
+                Some(reply) => {
+                    // What the code wrote before a result, an error or the
+                    // end comes before it (the code runs after `started`).
+                    let started = reply.get("type").and_then(Value::as_str) == Some("started");
+                    for (kind, pipe, decoder) in [("stdout", &kernel.stdout, &mut out), ("stderr", &kernel.stderr, &mut err)] {
+                        if started {
+                            break;
+                        }
+                        let text = decoder.push(&stream::drain(pipe, 1 << 20));
+                        if !text.is_empty() && attached {
+                            // A client that left is noticed below (tx.closed()).
+                            let _ = tx.send(output(kind, text)).await;
+                        }
+                    }
+                    match reply.get("type").and_then(Value::as_str) {
                     Some("done") => return Outcome::Done,
                     Some("started") => line(json!({
                         "type": "number_of_executions",
@@ -209,7 +226,8 @@ async fn follow(sandbox: &Sandbox, kernel: &mut Kernel, tx: &mpsc::Sender<Bytes>
                         "traceback": reply.get("traceback").and_then(Value::as_str).unwrap_or(""),
                     })),
                     _ => continue,
-                },
+                    }
+                }
             },
             n = kernel.stdout.read(&mut out_buf) => match n {
                 Ok(n) if n > 0 => match out.push(&out_buf[..n]) {

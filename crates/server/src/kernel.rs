@@ -137,6 +137,8 @@ pub struct Kernel {
     pub pid: i32,
     requests: pipe::Sender,
     pub replies: BufReader<pipe::Receiver>,
+    /// A reply line read in part.
+    pub partial: Vec<u8>,
     pub stdout: pipe::Receiver,
     pub stderr: pipe::Receiver,
     pub ended: Ended,
@@ -197,6 +199,7 @@ impl Kernel {
             pid: process.pid,
             requests,
             replies: BufReader::new(replies),
+            partial: Vec::new(),
             stdout: process.stdout,
             stderr: process.stderr,
             ended: process.ended,
@@ -216,16 +219,27 @@ impl Kernel {
 }
 
 /// A kernel's next reply; `None` when it closed its end or sent something
-/// unusable.
-pub async fn reply(replies: &mut BufReader<pipe::Receiver>) -> Option<serde_json::Value> {
-    let mut line = Vec::new();
-    let n = replies
-        .take(MAX_REPLY)
-        .read_until(b'\n', &mut line)
-        .await
-        .ok()?;
-    if n == 0 || line.last() != Some(&b'\n') {
-        return None;
+/// unusable. Cancel-safe: a partly read line waits in `partial`.
+pub async fn reply(
+    replies: &mut BufReader<pipe::Receiver>,
+    partial: &mut Vec<u8>,
+) -> Option<serde_json::Value> {
+    loop {
+        let room = MAX_REPLY.saturating_sub(partial.len() as u64);
+        if room == 0 {
+            return None;
+        }
+        let n = (&mut *replies)
+            .take(room)
+            .read_until(b'\n', partial)
+            .await
+            .ok()?;
+        if partial.last() == Some(&b'\n') {
+            let line = std::mem::take(partial);
+            return serde_json::from_slice(&line).ok();
+        }
+        if n == 0 {
+            return None;
+        }
     }
-    serde_json::from_slice(&line).ok()
 }
