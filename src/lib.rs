@@ -16,7 +16,7 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
 
-mod serve;
+pub mod serve;
 
 /// Constructor settings, already type-checked by `index.js`.
 #[napi(object)]
