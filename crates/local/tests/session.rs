@@ -243,3 +243,29 @@ async fn killing_the_session_kills_every_process_in_it() {
         .count();
     assert_eq!(sleepers, 0);
 }
+
+#[tokio::test]
+async fn programs_hold_no_descriptor_of_init_or_the_host_and_cannot_touch_init() {
+    let s = session().await;
+    // 0, 1, 2, and the directory ls itself opened.
+    let (out, _, _) = run(&s, "ls /proc/self/fd | tr '\\n' ' '").await;
+    assert_eq!(out, "0 1 2 3 ");
+    let (_, err, status) = run(&s, "ls /proc/1/fd").await;
+    assert!(err.contains("Permission denied"), "{err}");
+    assert_ne!(status, ExitStatus::Code(0));
+    let (_, err, _) = run(&s, "echo x > /proc/1/mem").await;
+    assert!(err.contains("Permission denied"), "{err}");
+    // Signals from inside to pid 1 are ignored: the sandbox keeps serving.
+    run(&s, "kill -9 1; kill -TERM 1").await;
+    let (out, _, _) = run(&s, "echo alive").await;
+    assert_eq!(out, "alive\n");
+    let (out, _, _) = run(
+        &s,
+        "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status",
+    )
+    .await;
+    assert_eq!(
+        out,
+        "CapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n"
+    );
+}
