@@ -54,6 +54,9 @@ async fn programs_run_as_the_sandbox_user_and_files_persist() {
         (out.as_str(), err.as_str(), status),
         ("1000\n/home/user\n", "oops\n", ExitStatus::Code(3))
     );
+    // SIGPIPE has its default action (the helper's Rust runtime ignores it).
+    let (out, err, _) = run(&s, "yes | head -1").await;
+    assert_eq!((out.as_str(), err.as_str()), ("y\n", ""));
     run(&s, "echo kept > note.txt").await;
     let (out, _, _) = run(&s, "cat /home/user/note.txt").await;
     assert_eq!(out, "kept\n");
