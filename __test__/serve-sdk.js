@@ -170,7 +170,12 @@ const scenarios = {
     const unknown = 'iaaaaaaaaaaaaaaaaaaaa'
     const sbx = await Sandbox.create()
     await sbx.kill()
+    const victim = await Sandbox.create()
+    const running = outcome(victim.runCode('import time\ntime.sleep(30)', { timeoutMs: 0 }))
+    await sleep(500)
+    await Sandbox.kill(victim.sandboxId)
     return {
+      killedMidRun: await running,
       createWrongKey: await outcome(Sandbox.create(wrongKey)),
       listWrongKey: await outcome(Sandbox.list(wrongKey).nextItems()),
       connectUnknown: await outcome(Sandbox.connect(unknown)),

@@ -168,6 +168,7 @@ test("wrong key and unknown sandboxes fail with the SDK's own error classes", as
   expect(seen.setTimeoutUnknown.error).toBe('SandboxNotFoundError')
   expect(seen.killUnknown).toBe(false)
   expect(seen.runCodeKilled.error).toBe('TimeoutError')
+  expect(seen.killedMidRun.error).toBe('TimeoutError') // killed under a running execution
   expect(seen.commandKilled.error).toMatch(/Error$/)
 })
 

@@ -182,6 +182,12 @@ async fn run(
             .signal(kernel.pid, libc::SIGKILL, true)
             .await;
         *slot = None;
+        // A kernel dies first when its whole sandbox is being killed.
+        let gone = tokio::time::timeout(Duration::from_secs(1), sandbox.session.gone());
+        if gone.await.is_ok() {
+            let _ = tx.send(stream::ABORT).await;
+            return;
+        }
         let _ = tx.send(error("ContextRestarting", &why)).await;
     }
     let _ = tx.send(line(json!({ "type": "end_of_execution" }))).await;
