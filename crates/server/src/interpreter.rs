@@ -182,9 +182,14 @@ async fn run(
             .signal(kernel.pid, libc::SIGKILL, true)
             .await;
         *slot = None;
-        // A kernel dies first when its whole sandbox is being killed.
-        let gone = tokio::time::timeout(Duration::from_secs(1), sandbox.session.gone());
-        if gone.await.is_ok() {
+        // A kernel dies first when its whole sandbox is being killed: the
+        // server forgets a sandbox before killing it; one that died by
+        // itself is gone a moment later.
+        let forgotten = app
+            .get(&sandbox.id)
+            .is_none_or(|s| !Arc::ptr_eq(&s, &sandbox));
+        let gone = tokio::time::timeout(Duration::from_millis(300), sandbox.session.gone());
+        if forgotten || gone.await.is_ok() {
             let _ = tx.send(stream::ABORT).await;
             return;
         }
