@@ -29,8 +29,11 @@ export interface CodeExecutionResult {
   durationMs?: number
   /** The backend that ran the code. */
   backend?: 'local' | 'e2b'
-  /** With `readFiles`: each file the code left, keyed by the path as given. */
-  files?: Record<string, Buffer>
+  /**
+   * With `readFiles`: each file the code left, keyed by the path as given. Node
+   * `Buffer`s at runtime, typed as their base class so no `@types/node` is needed.
+   */
+  files?: Record<string, Uint8Array>
 }
 
 export type Language = 'python' | 'node' | 'bash'

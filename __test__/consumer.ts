@@ -23,7 +23,7 @@ async function withOptions(): Promise<number> {
     files: [{ path: 'in.txt', content: Buffer.from('x') }],
     readFiles: ['out.txt'],
   })
-  const out: Buffer | undefined = r.files?.['out.txt']
+  const out: Uint8Array | undefined = r.files?.['out.txt']
   const report = await E2BService.diagnose()
   console.log(out, report.ok, report.checks[0].status)
   await svc.executeNode('console.log(1)')
