@@ -96,3 +96,10 @@ test('concurrent sandboxes cannot see each other’s files', async () => {
   await writer
   expect(reader.stdout).not.toContain('mine')
 })
+
+test('the program starts as a fresh process: only stdio open, default signals', async () => {
+  const r = await svc.executeCode('ls /proc/self/fd | wc -l; yes | head -1; echo "status=${PIPESTATUS[0]}"; grep -E "^Sig(Blk|Ign)" /proc/self/status', 'bash')
+  // ls, wc: 0, 1, 2 and ls's own directory handle.
+  expect(r.stdout).toBe('4\ny\nstatus=141\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n')
+  expect(r.stderr).toBe('')
+})

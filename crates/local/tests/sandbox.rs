@@ -99,13 +99,20 @@ async fn a_dropped_call_kills_its_sandbox() {
     let code = format!("{marker} & {marker}");
     let task = tokio::spawn(async move {
         backend()
-            .execute(&Request::new(Language::Bash, code), &CancellationToken::new())
+            .execute(
+                &Request::new(Language::Bash, code),
+                &CancellationToken::new(),
+            )
             .await
     });
     let running = || {
         std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
             std::fs::read(e.path().join("cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(&marker))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(&marker)
+                })
                 .unwrap_or(false)
         })
     };

@@ -2,10 +2,12 @@
 //! gone for good, then exec of the interpreter with exactly the spec's env.
 
 use std::ffi::CString;
+use std::os::fd::RawFd;
 
 use nix::fcntl::{open, OFlag};
 use nix::sys::prctl;
 use nix::sys::resource::{setrlimit, Resource};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
 use nix::unistd::{chdir, dup2_stdin, execve, setsid};
 
@@ -13,7 +15,7 @@ use super::{Context, Reporter, Setup};
 use crate::protocol::{Event, Spec, SANDBOX_HOME};
 
 pub fn run(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> ! {
-    let error = match prepare(spec, cgroup_limits).and_then(|()| exec(spec)) {
+    let error = match prepare(spec, cgroup_limits, reporter).and_then(|()| exec(spec)) {
         Err(e) => e,
         Ok(never) => match never {},
     };
@@ -25,7 +27,10 @@ pub fn run(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> ! {
     unsafe { libc::_exit(127) }
 }
 
-fn prepare(spec: &Spec, cgroup_limits: bool) -> Setup<()> {
+fn prepare(spec: &Spec, cgroup_limits: bool, reporter: &Reporter) -> Setup<()> {
+    reset_signals()?;
+    // Nothing of init's or the host's but stdio; the report socket closes at exec.
+    close_from(3, reporter.as_raw_fd());
     // A new session: no controlling terminal to push keystrokes into (TIOCSTI).
     setsid().context("process", || "setsid".into())?;
     let null = open(
@@ -40,6 +45,42 @@ fn prepare(spec: &Spec, cgroup_limits: bool) -> Setup<()> {
     drop_capabilities()?;
     super::landlock::restrict()?;
     super::seccomp::install()
+}
+
+/// The signal state of a fresh process: nothing blocked, nothing ignored.
+/// Ignored signals survive exec, and the helper inherits Node's (SIGXFSZ) and
+/// Rust's (SIGPIPE).
+pub(super) fn reset_signals() -> Setup<()> {
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .context("process", || "clearing the signal mask".into())?;
+    // The kernel's struct sigaction: handler, flags, restorer, mask. Raw,
+    // because glibc refuses to touch the signals it reserves (32, 33).
+    let default = [libc::SIG_DFL, 0, 0, 0];
+    for number in 1..=64 {
+        if number != libc::SIGKILL && number != libc::SIGSTOP {
+            // SAFETY: installs the default disposition; no handler, no old action kept.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    number,
+                    default.as_ptr(),
+                    std::ptr::null::<u8>(),
+                    8usize,
+                )
+            };
+        }
+    }
+    Ok(())
+}
+
+/// Closes every descriptor from `low` up but `keep`.
+pub(super) fn close_from(low: RawFd, keep: RawFd) {
+    for (first, last) in [(low, keep - 1), (keep + 1, RawFd::MAX)] {
+        if first <= last {
+            // SAFETY: close_range only closes descriptors of this process.
+            unsafe { libc::syscall(libc::SYS_close_range, first as u32, last as u32, 0u32) };
+        }
+    }
 }
 
 /// Per-process limits. Where the memory and pids cgroups hold the sandbox they

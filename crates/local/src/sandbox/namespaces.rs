@@ -8,7 +8,7 @@ use nix::sched::{clone, CloneFlags};
 use nix::sys::prctl;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::{
-    getgid, getppid, getuid, pipe, read, setgroups, setresgid, setresuid, write, Gid, Pid, Uid,
+    getgid, getppid, getuid, read, setgroups, setresgid, setresuid, write, Gid, Pid, Uid,
 };
 
 use super::{Context, Setup, SetupError};
@@ -59,7 +59,8 @@ pub fn drop_to_sandbox_user(spec: &Spec) -> Setup<HostIds> {
 /// namespaces and maps its user; `init` runs in the child and returns its
 /// exit status.
 pub fn spawn_init(host: &HostIds, init: impl FnMut() -> i32) -> Setup<Pid> {
-    let (ready_rx, ready_tx) = pipe().context("user namespace", || "pipe".into())?;
+    let (ready_rx, ready_tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .context("user namespace", || "pipe".into())?;
     let mut init = init;
     let mut child = move || -> isize {
         // Die with the helper; a helper that died before this line never

@@ -1,4 +1,4 @@
-use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::fcntl::{fcntl, FcntlArg};
 use nix::sys::socket::{getsockopt, sockopt};
@@ -21,6 +21,10 @@ impl Reporter {
         Ok(Reporter {
             fd: unsafe { OwnedFd::from_raw_fd(copy) },
         })
+    }
+
+    pub fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
     }
 
     /// Best effort: if the host is gone there is nobody left to tell.

@@ -20,7 +20,7 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, open, FcntlArg, FdFlag, OFlag};
 use nix::sys::prctl;
-use nix::sys::signal::{kill, signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{recvmsg, send, ControlMessageOwned, MsgFlags};
 use nix::sys::stat::Mode;
@@ -321,12 +321,7 @@ fn confine(
     first: RawFd,
     keep: RawFd,
 ) -> Setup<()> {
-    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
-        .context("process", || "clearing the signal mask".into())?;
-    // Rust ignores SIGPIPE in the helper; the child must not inherit that.
-    // SAFETY: restoring the default disposition installs no handler.
-    unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }
-        .context("process", || "SIGPIPE".into())?;
+    exec::reset_signals()?;
     setsid().context("process", || "setsid".into())?;
     // Move every source out of the way first: a target may be a source.
     let null = open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
@@ -356,13 +351,7 @@ fn confine(
     // Everything else init holds (its control socket, the descriptors as
     // received) and anything the host let the helper inherit: a file
     // operation does not exec, so FD_CLOEXEC alone would not do.
-    let last = *targets.last().expect("stdin at least");
-    for (low, high) in [(last + 1, keep - 1), (keep + 1, RawFd::MAX)] {
-        if low <= high {
-            // SAFETY: close_range only closes descriptors of this process.
-            unsafe { libc::syscall(libc::SYS_close_range, low as u32, high as u32, 0u32) };
-        }
-    }
+    exec::close_from(targets.last().expect("stdin at least") + 1, keep);
     chdir(SANDBOX_HOME).context("process", || format!("chdir {SANDBOX_HOME}"))?;
     exec::limits(spec, cgroup_limits)?;
     exec::drop_capabilities()?;
