@@ -10,7 +10,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { promisify } = require('node:util')
-const { E2BService } = require('..')
+const { E2BService, startServer } = require('..')
 
 const run = promisify(execFile)
 const N = Number(process.env.BENCH_N || 200)
@@ -79,6 +79,30 @@ async function memory(svc) {
   return { before, after, floodBase, peak, floodError: flood.error }
 }
 
+// Our e2b backend and the official SDK, each doing create → run print(1) →
+// kill against the same `e2b-native serve`.
+async function e2bRound() {
+  const server = await startServer({ port: 0, logLevel: 'silent' })
+  Object.assign(process.env, { E2B_API_URL: server.url, E2B_SANDBOX_URL: server.url, E2B_API_KEY: server.apiKey })
+  const { Sandbox } = require('@e2b/code-interpreter')
+  const ours = new E2BService({ backend: 'e2b', apiKey: server.apiKey, apiUrl: server.url, sandboxUrl: server.url })
+  const saved = N
+  const result = {}
+  result.ours = await measure(async () => {
+    const r = await ours.executePython('print(1)')
+    if (r.stdout !== '1\n') throw new Error(`unexpected output ${JSON.stringify(r)}`)
+  }, 1)
+  result.official = await measure(async () => {
+    const sbx = await Sandbox.create()
+    const execution = await sbx.runCode('print(1)')
+    if (execution.logs.stdout.join('') !== '1\n') throw new Error('unexpected output')
+    await sbx.kill()
+  }, 1)
+  await ours.close()
+  await server.close()
+  return { ...result, n: saved }
+}
+
 async function main() {
   const svc = new E2BService({ backend: 'local' })
   const bwrap = hasBwrap()
@@ -97,6 +121,7 @@ async function main() {
   }
   const mem = await memory(svc)
   await svc.close()
+  const e2b = await e2bRound()
 
   const f = (x) => (x == null ? '–' : x.toFixed(1))
   const mib = (b) => (b / 2 ** 20).toFixed(0)
@@ -130,6 +155,18 @@ ${table}
 | Node RSS after them | ${mib(mem.after)} MiB |
 | Node RSS before a 1 GiB output flood (Python, default 10 MiB cap) | ${mib(mem.floodBase)} MiB |
 | peak RSS during the flood (sampled every 5 ms) | ${mib(mem.peak)} MiB (the flood ended with \`${mem.floodError}\`) |
+
+## e2b backend against the official SDK, both on \`e2b-native serve\`
+
+Create a sandbox → run \`print(1)\` → kill, sequentially, against one loopback
+\`e2b-native serve\`: our e2b backend (\`executePython\`) beside
+\`@e2b/code-interpreter\` (\`Sandbox.create\`, \`runCode\`, \`kill\`).
+
+| client | p50 ms | p99 ms | calls/s |
+|---|---|---|---|
+| e2b-native, e2b backend | ${f(e2b.ours.p50)} | ${f(e2b.ours.p99)} | ${f(e2b.ours.perSecond)} |
+| official SDK | ${f(e2b.official.p50)} | ${f(e2b.official.p99)} | ${f(e2b.official.perSecond)} |
+| ratio ours/official (p50) | ${(e2b.ours.p50 / e2b.official.p50).toFixed(2)} | | |
 `
   fs.writeFileSync(path.join(__dirname, '..', 'BENCHMARKS.md'), doc)
   console.log(doc)
