@@ -245,3 +245,39 @@ test('a Node process killed with SIGKILL mid-call leaves a sandbox that reapOrph
   await expect(e2b.reapOrphans()).resolves.toBe(1)
   await expectNoSandboxes()
 })
+
+test('maxConcurrency queues calls beyond it', async () => {
+  const svc = client(server.url, { maxConcurrency: 1 })
+  let most = 0
+  let polling = true
+  const poll = (async () => {
+    while (polling) {
+      most = Math.max(most, await sandboxesOnServer())
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  })()
+  const results = await Promise.all([1, 2, 3].map((i) => svc.executeCode(`sleep 0.5; echo ${i}`, 'bash')))
+  polling = false
+  await poll
+  expect(results.map((r) => r.stdout)).toEqual(['1\n', '2\n', '3\n'])
+  expect(most).toBe(1)
+  await svc.close()
+  await expectNoSandboxes()
+})
+
+test('process.exit() mid-call deletes the remote sandbox on the way out', async () => {
+  const script = `
+    const { E2BService } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+    const svc = new E2BService({ backend: 'e2b', apiKey: '${KEY}', apiUrl: '${server.url}', sandboxUrl: '${server.url}' })
+    svc.executeCode('sleep 100', 'bash', { timeoutMs: 120000 })
+    const poll = setInterval(async () => {
+      const r = await fetch('${server.url}/v2/sandboxes', { headers: { 'X-API-Key': '${KEY}' } })
+      if ((await r.json()).length > 0) { clearInterval(poll); process.exit(0) }
+    }, 50)
+  `
+  const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' })
+  const code = await new Promise((r) => child.on('exit', r))
+  expect(code).toBe(0)
+  // Deleted by the exit hook, not by a reaper: check right away.
+  expect(await sandboxesOnServer()).toBe(0)
+})
