@@ -2,6 +2,7 @@
 //! `python3` is a shell script that would need its whole world in the sandbox
 //! (and costs ~80 ms): only ELF executables are accepted.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,31 @@ pub fn find(language: Language, explicit: Option<&Path>) -> Result<Interpreter, 
                 explicit.map(|p| format!(" at {}", p.display())).unwrap_or_default()
             ))
         })
+}
+
+/// The environment every sandboxed program starts with, as in E2B's sandboxes:
+/// the usual PATH (plus the directories of interpreters installed outside the
+/// system ones), HOME, USER, LOGNAME, SHELL and LANG. Nothing of the host's.
+pub fn sandbox_env<'a>(
+    interpreters: impl IntoIterator<Item = &'a Interpreter>,
+) -> BTreeMap<String, String> {
+    let mut path = String::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for interpreter in interpreters {
+        if let (Some(_), Some(dir)) = (&interpreter.extra_bind, interpreter.path.parent()) {
+            path = format!("{}:{path}", dir.display());
+        }
+    }
+    [
+        ("PATH", path.as_str()),
+        ("HOME", crate::protocol::SANDBOX_HOME),
+        ("USER", "user"),
+        ("LOGNAME", "user"),
+        ("SHELL", "/bin/bash"),
+        ("LANG", "C.UTF-8"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 fn is_elf_executable(path: &Path) -> bool {

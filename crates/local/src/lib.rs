@@ -20,7 +20,7 @@ use std::sync::Mutex;
 
 pub use e2b_native_core::CancellationToken;
 use e2b_native_core::{Backend, BoxFuture, Error, Language, Outcome, Request};
-pub use interpreters::Interpreter;
+pub use interpreters::{sandbox_env, Interpreter};
 pub use registry::{kill_all, live_count};
 
 /// Host uid/gid that a root caller's sandboxes run as: `nobody`.

@@ -321,24 +321,7 @@ pub fn spec(
         let heap_mib = (request.limits.memory_bytes >> 20) * 3 / 4;
         argv.insert(1, format!("--max-old-space-size={heap_mib}"));
     }
-    let mut path = String::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    if let Some(prefix) = &interpreter.extra_bind {
-        path = format!(
-            "{}:{path}",
-            interpreter.path.parent().unwrap_or(prefix).display()
-        );
-    }
-    let mut env: std::collections::BTreeMap<String, String> = [
-        ("PATH", path.as_str()),
-        ("HOME", crate::protocol::SANDBOX_HOME),
-        ("USER", "user"),
-        ("LOGNAME", "user"),
-        ("SHELL", "/bin/bash"),
-        ("LANG", "C.UTF-8"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let mut env = crate::interpreters::sandbox_env([interpreter]);
     env.extend(request.env.clone());
     Ok(Spec {
         program: interpreter.path.clone(),

@@ -153,27 +153,14 @@ impl App {
                 "no bash found: commands run through /bin/bash, as in E2B's sandboxes".into(),
             );
         }
-        let mut extra_binds = Vec::new();
-        let mut path = String::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        for found in [&python, &node, &bash].into_iter().flatten() {
-            if let Some(prefix) = &found.extra_bind {
-                extra_binds.push(prefix.clone());
-                if let Some(dir) = found.path.parent() {
-                    path = format!("{}:{path}", dir.display());
-                }
-            }
-        }
-        let base_env = [
-            ("PATH", path.as_str()),
-            ("HOME", e2b_native_local::protocol::SANDBOX_HOME),
-            ("USER", "user"),
-            ("LOGNAME", "user"),
-            ("SHELL", "/bin/bash"),
-            ("LANG", "C.UTF-8"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let found: Vec<_> = [&python, &node, &bash].into_iter().flatten().collect();
+        let extra_binds = found
+            .iter()
+            .filter_map(|i| i.extra_bind.clone())
+            .collect::<Vec<_>>();
+        let base_env = e2b_native_local::sandbox_env(found.iter().copied())
+            .into_iter()
+            .collect();
         let debug_sandbox = config
             .debug_sandbox
             .unwrap_or_else(|| config.host.is_loopback());
