@@ -96,12 +96,12 @@ pub async fn run(
     let mut refused = None;
     let mut killed = false;
     let mut grace_until = Deadline::now(); // armed when the sandbox is killed
-    if stop.is_some() {
-        guard.kill();
-        killed = true;
-        grace_until = Deadline::now() + KILL_GRACE;
-    }
     while out.open || err.open || events_open {
+        if stop.is_some() && !killed {
+            guard.kill();
+            killed = true;
+            grace_until = Deadline::now() + KILL_GRACE;
+        }
         tokio::select! {
             n = stdout.read(&mut out_chunk), if out.ready() => {
                 if !out.take(n, &out_chunk) && stop.is_none() {
@@ -137,11 +137,6 @@ pub async fn run(
             _ = cancel.cancelled(), if stop.is_none() => stop = Some(Stop::Cancelled),
             // A killed sandbox closes its pipes at once; never wait on one that doesn't.
             _ = sleep_until(grace_until), if stop.is_some() => break,
-        }
-        if stop.is_some() && !killed {
-            guard.kill();
-            killed = true;
-            grace_until = Deadline::now() + KILL_GRACE;
         }
     }
     for capture in [&mut out, &mut err] {
