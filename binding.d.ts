@@ -23,8 +23,13 @@ export declare class NativeServer {
 export declare class NativeService {
   constructor(config: NativeConfig)
   /**
-   * Runs one call; `id` lets `cancel(id)` stop it. The callbacks receive
-   * output as it is produced.
+   * Registers call `id`, synchronously, so that `cancel(id)` works from the
+   * moment `execute` is called, before its future first runs.
+   */
+  begin(id: number): void
+  /**
+   * Runs call `id` (registered by `begin`). The callbacks receive output as
+   * it is produced.
    */
   execute(call: NativeCall, id: number, onStdout?: OutputCallback | undefined | null, onStderr?: OutputCallback | undefined | null): Promise<NativeReply>
   /** Kills the sandbox of call `id`; its promise then rejects with ABORT_ERR. */
@@ -85,8 +90,8 @@ export interface NativeConfig {
   /** e2b backend settings by name: `template`, `domain`, `apiUrl`, `sandboxUrl`, `maxConcurrency`. */
   e2b?: Record<string, string>
   /**
-   * `E2B_BACKEND`, `E2B_API_KEY`, `NODE_ENV`, `E2B_NATIVE_SANDBOX_HELPER` as
-   * the caller's `process.env` has them (Jest's differs from the real one).
+   * `E2B_*`, `NODE_ENV` and `E2B_NATIVE_SANDBOX_HELPER` as the caller's
+   * `process.env` has them (Jest's differs from the real one).
    */
   env: Record<string, string>
 }

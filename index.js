@@ -219,6 +219,7 @@ class E2BService {
         }
       })
     const onAbort = () => this.#native.cancel(id)
+    this.#native.begin(id)
     signal && signal.addEventListener('abort', onAbort, { once: true })
     let reply
     try {

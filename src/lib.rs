@@ -33,8 +33,8 @@ pub struct NativeConfig {
     /// e2b backend settings by name: `template`, `domain`, `apiUrl`, `sandboxUrl`, `maxConcurrency`.
     #[napi(js_name = "e2b")]
     pub e2b: Option<HashMap<String, String>>,
-    /// `E2B_BACKEND`, `E2B_API_KEY`, `NODE_ENV`, `E2B_NATIVE_SANDBOX_HELPER` as
-    /// the caller's `process.env` has them (Jest's differs from the real one).
+    /// `E2B_*`, `NODE_ENV` and `E2B_NATIVE_SANDBOX_HELPER` as the caller's
+    /// `process.env` has them (Jest's differs from the real one).
     pub env: HashMap<String, String>,
 }
 
@@ -100,8 +100,15 @@ impl NativeService {
         })
     }
 
-    /// Runs one call; `id` lets `cancel(id)` stop it. The callbacks receive
-    /// output as it is produced.
+    /// Registers call `id`, synchronously, so that `cancel(id)` works from the
+    /// moment `execute` is called, before its future first runs.
+    #[napi]
+    pub fn begin(&self, id: u32) {
+        lock(&self.calls).insert(id, self.service.call_token());
+    }
+
+    /// Runs call `id` (registered by `begin`). The callbacks receive output as
+    /// it is produced.
     #[napi]
     pub async fn execute(
         &self,
@@ -110,8 +117,10 @@ impl NativeService {
         on_stdout: Option<OutputCallback>,
         on_stderr: Option<OutputCallback>,
     ) -> NativeReply {
-        let token = self.service.call_token();
-        lock(&self.calls).insert(id, token.clone());
+        let token = lock(&self.calls)
+            .entry(id)
+            .or_insert_with(|| self.service.call_token())
+            .clone();
         let mut call = to_call(call);
         call.on_stdout = on_stdout.map(to_sink);
         call.on_stderr = on_stderr.map(to_sink);
