@@ -76,6 +76,21 @@ pub fn create_and_join(memory_bytes: u64, processes: u64) -> Result<Vec<PathBuf>
     }
 }
 
+/// One sandbox's groups, removed when dropped — after a normal end as after a
+/// dropped call — on a thread of their own, since rmdir may have to wait for
+/// the last killed processes to exit.
+#[derive(Default)]
+pub struct Groups(pub Vec<PathBuf>);
+
+impl Drop for Groups {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            let dirs = std::mem::take(&mut self.0);
+            std::thread::spawn(move || remove(&dirs));
+        }
+    }
+}
+
 /// Host side, once the sandbox is gone: which limit, if any, was hit.
 pub fn limit_hit(dirs: &[PathBuf]) -> Option<Limit> {
     let counter = |dir: &Path, file: &str, key: &str| -> u64 {
@@ -102,18 +117,21 @@ pub fn limit_hit(dirs: &[PathBuf]) -> Option<Limit> {
     None
 }
 
-/// Removes the groups; a group still holding a process (the helper itself, on
-/// the error path) is left by moving that process to the parent first.
-pub fn leave_and_remove(dirs: &[PathBuf]) {
+/// Helper side, on its error path: moves the helper out of its groups, then
+/// removes them.
+fn leave_and_remove(dirs: &[PathBuf]) {
     for dir in dirs {
-        if let (Some(parent), Ok(procs)) =
-            (dir.parent(), fs::read_to_string(dir.join("cgroup.procs")))
-        {
-            for pid in procs.lines() {
-                let _ = fs::write(parent.join("cgroup.procs"), pid);
-            }
+        if let Some(parent) = dir.parent() {
+            let _ = fs::write(parent.join("cgroup.procs"), "0");
         }
-        // The last processes may still be exiting: give them a moment.
+    }
+    remove(dirs);
+}
+
+/// Removes the groups once their processes are gone; the last killed ones may
+/// still be exiting, so rmdir is retried for a moment.
+pub fn remove(dirs: &[PathBuf]) {
+    for dir in dirs {
         for _ in 0..50 {
             match fs::remove_dir(dir) {
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {

@@ -90,7 +90,7 @@ pub async fn run(
     let mut events_open = true;
     let mut ended: Option<Event> = None;
     let mut failure: Option<Event> = None;
-    let mut cgroups = Vec::new();
+    let mut cgroups = crate::cgroup::Groups::default();
     let mut disk_full = false;
     let mut files = Vec::new();
     let mut refused = None;
@@ -119,7 +119,7 @@ pub async fn run(
             line = events.next_line(), if events_open => match line {
                 Ok(Some(line)) => match serde_json::from_str::<Event>(&line) {
                     Ok(Event::Init { pid }) => guard.set_init(pid),
-                    Ok(Event::Cgroups { dirs }) => cgroups = dirs,
+                    Ok(Event::Cgroups { dirs }) => cgroups = crate::cgroup::Groups(dirs),
                     Ok(Event::DiskFull) => disk_full = true,
                     Ok(Event::File { path, content }) => {
                         use base64::Engine;
@@ -145,8 +145,8 @@ pub async fn run(
     let status = child.wait().await;
     guard.reaped();
 
-    let cgroup_hit = crate::cgroup::limit_hit(&cgroups);
-    crate::cgroup::leave_and_remove(&cgroups);
+    let cgroup_hit = crate::cgroup::limit_hit(&cgroups.0);
+    drop(cgroups);
 
     let truncated = out.capture.kept.truncated() || err.capture.kept.truncated();
     let (stdout, stderr) = (

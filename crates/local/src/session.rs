@@ -662,7 +662,7 @@ async fn supervise(
         }
     }
     inner.guard.reaped();
-    crate::cgroup::leave_and_remove(&cgroups);
+    crate::cgroup::remove(&cgroups);
     // Every waiter learns the sandbox is gone (its sender is dropped).
     lock(&inner.waiters).clear();
     inner.gone.cancel();
