@@ -23,6 +23,11 @@ export declare class NativeServer {
 export declare class NativeService {
   constructor(config: NativeConfig)
   /**
+   * How the local backend's warm pool stands (size 0 and no lanes for
+   * the e2b backend or a pool turned off).
+   */
+  poolStats(): NativePoolStats
+  /**
    * Registers call `id`, synchronously, so that `cancel(id)` works from the
    * moment `execute` is called, before its future first runs.
    */
@@ -53,7 +58,10 @@ export declare function diagnose(helper?: string | undefined | null): Promise<Ar
  */
 export declare function killAll(): number
 
-/** How many sandboxes this process has running right now. */
+/**
+ * How many sandboxes this process has running calls in right now (the warm
+ * pools' waiting sandboxes are not counted).
+ */
 export declare function liveSandboxes(): number
 
 export interface NativeCall {
@@ -90,6 +98,16 @@ export interface NativeConfig {
   /** e2b backend settings by name: `template`, `domain`, `apiUrl`, `sandboxUrl`, `maxConcurrency`. */
   e2b?: Record<string, string>
   /**
+   * Warm pool: sandboxes kept ready per language (0: off). Default 2, or
+   * `E2B_NATIVE_POOL_SIZE`.
+   */
+  poolSize?: number
+  /**
+   * Warm pool: a language's sandboxes are dropped after this long without
+   * a call. Default 30000.
+   */
+  poolIdleMs?: number
+  /**
    * `E2B_*`, `NODE_ENV` and `E2B_NATIVE_SANDBOX_HELPER` as the caller's
    * `process.env` has them (Jest's differs from the real one).
    */
@@ -99,6 +117,14 @@ export interface NativeConfig {
 export interface NativeFile {
   path: string
   content: Buffer
+}
+
+/** One language's warm pool. */
+export interface NativeLaneStats {
+  language: string
+  ready: number
+  starting: number
+  served: number
 }
 
 export interface NativeOutcome {
@@ -112,6 +138,13 @@ export interface NativeOutcome {
   durationMs: number
   backend: string
   files: Array<NativeFile>
+}
+
+export interface NativePoolStats {
+  /** Sandboxes kept ready per language; 0 when the pool is off. */
+  size: number
+  idleMs: number
+  lanes: Array<NativeLaneStats>
 }
 
 /** A call's answer as data: an outcome, or a failure with its stable code. */
@@ -137,6 +170,12 @@ export interface NativeServerOptions {
   /** `E2B_NATIVE_SANDBOX_HELPER` as the caller's `process.env` has it. */
   helper?: string
 }
+
+/**
+ * Host pids of the helpers of the sandboxes waiting in a warm pool (or being
+ * prepared for one); each such sandbox's processes descend from its helper.
+ */
+export declare function pooledSandboxPids(): Array<number>
 
 /**
  * Starts `e2b-native serve` on napi's tokio runtime. Failures reject with

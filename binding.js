@@ -840,4 +840,5 @@ module.exports.NativeService = nativeBinding.NativeService
 module.exports.diagnose = nativeBinding.diagnose
 module.exports.killAll = nativeBinding.killAll
 module.exports.liveSandboxes = nativeBinding.liveSandboxes
+module.exports.pooledSandboxPids = nativeBinding.pooledSandboxPids
 module.exports.startServer = nativeBinding.startServer

@@ -94,6 +94,38 @@ export interface ServiceOptions {
   sandboxUrl?: string
   /** e2b: sandboxes at once; further calls wait. Default 20. */
   maxConcurrency?: number
+  /**
+   * local: the warm pool, sandboxes prepared ahead of time (interpreter started)
+   * so that a call only hands over its code. Each serves one call and is then
+   * destroyed. `false` turns it off. Default `{ size: 2, idleMs: 30000 }`, the
+   * size from `E2B_NATIVE_POOL_SIZE` when set (0: off).
+   */
+  pool?: false | PoolOptions
+}
+
+export interface PoolOptions {
+  /** Sandboxes kept ready per language (python, node), 0 to 64. Default 2. */
+  size?: number
+  /** A language's ready sandboxes are dropped after this long without a call. Default 30000. */
+  idleMs?: number
+}
+
+/** One language's warm pool. */
+export interface PoolLaneStats {
+  /** Sandboxes ready and waiting for a call. */
+  ready: number
+  /** Sandboxes being prepared. */
+  starting: number
+  /** Calls this pool has served warm. */
+  served: number
+}
+
+export interface PoolStats {
+  /** Sandboxes kept ready per language; 0 when the pool is off (or the backend is e2b). */
+  size: number
+  idleMs: number
+  python?: PoolLaneStats
+  node?: PoolLaneStats
 }
 
 /** Options of one call. */
@@ -157,7 +189,12 @@ export declare class E2BService {
   reapOrphans(): Promise<number>
   /** Each isolation layer and limit of the local backend on this host (`npm run doctor` prints it). */
   static diagnose(): Promise<{ ok: boolean; checks: DiagnosticCheck[] }>
-  /** Kills every sandbox this service still runs; resolves when all are gone. Later calls reject with `ERR_CLOSED`. */
+  /** How the local backend's warm pool stands. */
+  poolStats(): PoolStats
+  /**
+   * Kills every sandbox this service still runs and empties its warm pool; resolves
+   * when all are gone. Later calls reject with `ERR_CLOSED`.
+   */
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
 }
@@ -165,8 +202,11 @@ export declare class E2BService {
 /** The shared instance, as the replaced module exported it. */
 export declare const e2bService: E2BService
 
-/** How many sandboxes this process has running right now (all services). */
+/** How many sandboxes this process has running calls in right now (all services); warm-pool sandboxes waiting for a call are not counted. */
 export declare function liveSandboxes(): number
+
+/** Host pids of the helper processes of the warm-pool sandboxes waiting for a call (all services); each sandbox's processes descend from its helper. */
+export declare function pooledSandboxPids(): number[]
 
 /** Options of `startServer` (the CLI, `npx e2b-native serve`, takes the same as flags). */
 export interface ServerOptions {

@@ -5,7 +5,7 @@
 // `instanceof Error` holds even inside Jest's sandboxed modules.
 
 require('./platform.js').assertSupported() // another OS, musl, Edge: say why, before the binding loads
-const { NativeService, killAll, liveSandboxes, diagnose } = require('./binding.js')
+const { NativeService, killAll, liveSandboxes, pooledSandboxPids, diagnose } = require('./binding.js')
 
 const LANGUAGES = ['python', 'node', 'bash']
 const PACKAGE_LANGUAGES = ['python', 'node']
@@ -18,6 +18,7 @@ const ENV_NAMES = [
   'E2B_SANDBOX_URL',
   'NODE_ENV',
   'E2B_NATIVE_SANDBOX_HELPER',
+  'E2B_NATIVE_POOL_SIZE',
 ]
 
 // Sandboxes must not outlive Node: `process.exit()` and uncaught exceptions
@@ -102,6 +103,7 @@ class E2BService {
     if (options.apiKey !== undefined && typeof options.apiKey !== 'string') {
       throw invalid(`apiKey must be a string, got ${describe(options.apiKey)}`)
     }
+    const pool = checkPoolOptions(options.pool)
     const env = {}
     for (const name of ENV_NAMES) {
       if (typeof process.env[name] === 'string') env[name] = process.env[name]
@@ -116,6 +118,8 @@ class E2BService {
         interpreters: checkStringRecord(options.interpreters, 'interpreters'),
         limits: checkNumberRecord(options.limits, 'limits'),
         e2b: checkE2bOptions(options),
+        poolSize: pool.size,
+        poolIdleMs: pool.idleMs,
         env,
       })
     } catch (error) {
@@ -166,7 +170,20 @@ class E2BService {
     return Number(reply.message)
   }
 
-  /** Kills everything this service still runs; resolves when it is gone. */
+  /**
+   * The local backend's warm pool: `{ size, idleMs, python: { ready, starting,
+   * served }, node: { ... } }` (size 0 when it is off or the backend is e2b).
+   */
+  poolStats() {
+    const stats = this.#native.poolStats()
+    const result = { size: stats.size, idleMs: stats.idleMs }
+    for (const lane of stats.lanes) {
+      result[lane.language] = { ready: lane.ready, starting: lane.starting, served: lane.served }
+    }
+    return result
+  }
+
+  /** Kills everything this service still runs and empties its warm pool; resolves when it is gone. */
   close() {
     return this.#native.close()
   }
@@ -235,6 +252,17 @@ class E2BService {
     if (reply.code) throw systemError(reply.code, reply.message)
     return toResult(reply.outcome, call.readFiles)
   }
+}
+
+/** `pool: false | { size, idleMs }`; Rust checks the ranges. */
+function checkPoolOptions(pool) {
+  if (pool === undefined) return {}
+  if (pool === false) return { size: 0 }
+  if (!isPlainObject(pool)) throw invalid(`pool must be false or an object { size, idleMs }, got ${describe(pool)}`)
+  for (const key of Object.keys(pool)) {
+    if (key !== 'size' && key !== 'idleMs') throw invalid(`pool: unknown option ${describe(key)}: use size or idleMs`)
+  }
+  return { size: checkNumber(pool.size, 'pool.size'), idleMs: checkNumber(pool.idleMs, 'pool.idleMs') }
 }
 
 /** The e2b backend's settings, as strings for the binding. */
@@ -344,4 +372,4 @@ async function startServer(options) {
 
 const e2bService = new E2BService()
 
-module.exports = { E2BService, e2bService, liveSandboxes, startServer }
+module.exports = { E2BService, e2bService, liveSandboxes, pooledSandboxPids, startServer }

@@ -2,5 +2,5 @@
 // so `import` and `require` share one module instance and one `e2bService`.
 import e2bNative from './index.js'
 
-export const { E2BService, e2bService, liveSandboxes, startServer } = e2bNative
+export const { E2BService, e2bService, liveSandboxes, pooledSandboxPids, startServer } = e2bNative
 export default e2bNative

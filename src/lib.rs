@@ -11,7 +11,7 @@ use e2b_native_core::{
     Outcome, SelectionEnv, Service, Sink, Unavailable,
 };
 use e2b_native_e2b::{E2bBackend, E2bConfig};
-use e2b_native_local::{LocalBackend, LocalConfig};
+use e2b_native_local::{LocalBackend, LocalConfig, PoolConfig};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
@@ -33,6 +33,12 @@ pub struct NativeConfig {
     /// e2b backend settings by name: `template`, `domain`, `apiUrl`, `sandboxUrl`, `maxConcurrency`.
     #[napi(js_name = "e2b")]
     pub e2b: Option<HashMap<String, String>>,
+    /// Warm pool: sandboxes kept ready per language (0: off). Default 2, or
+    /// `E2B_NATIVE_POOL_SIZE`.
+    pub pool_size: Option<f64>,
+    /// Warm pool: a language's sandboxes are dropped after this long without
+    /// a call. Default 30000.
+    pub pool_idle_ms: Option<f64>,
     /// `E2B_*`, `NODE_ENV` and `E2B_NATIVE_SANDBOX_HELPER` as the caller's
     /// `process.env` has them (Jest's differs from the real one).
     pub env: HashMap<String, String>,
@@ -82,10 +88,29 @@ pub struct NativeReply {
     pub message: Option<String>,
 }
 
+/// One language's warm pool.
+#[napi(object)]
+pub struct NativeLaneStats {
+    pub language: String,
+    pub ready: u32,
+    pub starting: u32,
+    pub served: f64,
+}
+
+#[napi(object)]
+pub struct NativePoolStats {
+    /// Sandboxes kept ready per language; 0 when the pool is off.
+    pub size: u32,
+    pub idle_ms: f64,
+    pub lanes: Vec<NativeLaneStats>,
+}
+
 #[napi]
 pub struct NativeService {
     service: Arc<Service>,
     calls: Arc<Mutex<HashMap<u32, CancellationToken>>>,
+    /// The local backend, when it is the one (for `poolStats`).
+    local: Option<Arc<LocalBackend>>,
 }
 
 #[napi]
@@ -93,11 +118,40 @@ impl NativeService {
     #[napi(constructor)]
     pub fn new(env: Env, config: NativeConfig) -> Result<Self> {
         register_cleanup_hook(&env);
-        let service = to_service(config).map_err(to_js_error)?;
+        let (service, local) = to_service(config).map_err(to_js_error)?;
         Ok(NativeService {
             service: Arc::new(service),
             calls: Arc::default(),
+            local,
         })
+    }
+
+    /// How the local backend's warm pool stands (size 0 and no lanes for
+    /// the e2b backend or a pool turned off).
+    #[napi]
+    pub fn pool_stats(&self) -> NativePoolStats {
+        let Some(local) = &self.local else {
+            return NativePoolStats {
+                size: 0,
+                idle_ms: 0.0,
+                lanes: Vec::new(),
+            };
+        };
+        let config = local.pool_config();
+        NativePoolStats {
+            size: config.size as u32,
+            idle_ms: config.idle.as_millis() as f64,
+            lanes: local
+                .pool_stats()
+                .into_iter()
+                .map(|l| NativeLaneStats {
+                    language: l.language.as_str().into(),
+                    ready: l.ready as u32,
+                    starting: l.starting as u32,
+                    served: l.served as f64,
+                })
+                .collect(),
+        }
     }
 
     /// Registers call `id`, synchronously, so that `cancel(id)` works from the
@@ -189,6 +243,7 @@ pub async fn diagnose(helper: Option<String>) -> Vec<NativeCheck> {
     let backend = LocalBackend::new(LocalConfig {
         helper: helper.map(PathBuf::from).unwrap_or_else(default_helper),
         interpreters: HashMap::new(),
+        pool: PoolConfig::off(),
     });
     e2b_native_local::diagnose::diagnose(&backend)
         .await
@@ -212,10 +267,21 @@ pub fn kill_all() -> u32 {
     (local + remote) as u32
 }
 
-/// How many sandboxes this process has running right now.
+/// How many sandboxes this process has running calls in right now (the warm
+/// pools' waiting sandboxes are not counted).
 #[napi]
 pub fn live_sandboxes() -> u32 {
     e2b_native_local::live_count() as u32
+}
+
+/// Host pids of the helpers of the sandboxes waiting in a warm pool (or being
+/// prepared for one); each such sandbox's processes descend from its helper.
+#[napi]
+pub fn pooled_sandbox_pids() -> Vec<u32> {
+    e2b_native_local::pooled_pids()
+        .into_iter()
+        .map(|p| p as u32)
+        .collect()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -226,7 +292,50 @@ fn to_js_error(e: Error) -> napi::Error {
     napi::Error::new(Status::InvalidArg, format!("{}\u{0}{}", e.code(), e))
 }
 
-fn to_service(config: NativeConfig) -> std::result::Result<Service, Error> {
+/// The warm pool's settings from the options, else `E2B_NATIVE_POOL_SIZE`.
+fn to_pool(
+    config: &NativeConfig,
+    limits: &e2b_native_core::Limits,
+) -> std::result::Result<PoolConfig, Error> {
+    let mut pool = PoolConfig {
+        limits: limits.clone(),
+        ..PoolConfig::default()
+    };
+    let from_env = config.env.get("E2B_NATIVE_POOL_SIZE");
+    let size = match (config.pool_size, from_env) {
+        (Some(size), _) => Some((size, "pool.size")),
+        (None, Some(text)) => Some((
+            text.trim().parse::<f64>().unwrap_or(f64::NAN),
+            "E2B_NATIVE_POOL_SIZE",
+        )),
+        (None, None) => None,
+    };
+    if let Some((size, name)) = size {
+        if !(size.is_finite()
+            && size >= 0.0
+            && size.fract() == 0.0
+            && size <= PoolConfig::MAX_SIZE as f64)
+        {
+            return Err(Error::invalid_arg(format!(
+                "{name} must be a whole number from 0 (no pool) to {}, got {}",
+                PoolConfig::MAX_SIZE,
+                match (config.pool_size, from_env) {
+                    (None, Some(text)) => format!("{text:?}"),
+                    _ => size.to_string(),
+                }
+            )));
+        }
+        pool.size = size as usize;
+    }
+    if let Some(ms) = config.pool_idle_ms {
+        pool.idle = e2b_native_core::Request::duration_from_ms("pool.idleMs", ms)?;
+    }
+    Ok(pool)
+}
+
+fn to_service(
+    config: NativeConfig,
+) -> std::result::Result<(Service, Option<Arc<LocalBackend>>), Error> {
     let mut defaults = Defaults::default();
     if let Some(ms) = config.timeout_ms {
         defaults.timeout = e2b_native_core::Request::timeout_from_ms(ms)?;
@@ -252,6 +361,7 @@ fn to_service(config: NativeConfig) -> std::result::Result<Service, Error> {
         .as_deref()
         .map(str::parse::<BackendKind>)
         .transpose()?;
+    let pool = to_pool(&config, &defaults.limits)?;
     let env = |name: &str| config.env.get(name).cloned();
     let selection = SelectionEnv {
         e2b_backend: env("E2B_BACKEND"),
@@ -262,14 +372,20 @@ fn to_service(config: NativeConfig) -> std::result::Result<Service, Error> {
     for (name, path) in config.interpreters.unwrap_or_default() {
         interpreters.insert(name.parse::<Language>()?, PathBuf::from(path));
     }
+    let mut local = None;
     let backend: Arc<dyn Backend> =
         match select_backend(option, config.api_key.as_deref(), &selection) {
-            Ok(BackendKind::Local) => Arc::new(LocalBackend::new(LocalConfig {
-                helper: env("E2B_NATIVE_SANDBOX_HELPER")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(default_helper),
-                interpreters,
-            })),
+            Ok(BackendKind::Local) => {
+                let backend = Arc::new(LocalBackend::new(LocalConfig {
+                    helper: env("E2B_NATIVE_SANDBOX_HELPER")
+                        .map(PathBuf::from)
+                        .unwrap_or_else(default_helper),
+                    interpreters,
+                    pool,
+                }));
+                local = Some(backend.clone());
+                backend
+            }
             Ok(BackendKind::E2b) => {
                 let mut options = config.e2b.clone().unwrap_or_default();
                 if let Some(key) = &config.api_key {
@@ -283,7 +399,7 @@ fn to_service(config: NativeConfig) -> std::result::Result<Service, Error> {
             }
             Err(e) => Arc::new(Unavailable(e)),
         };
-    Ok(Service::new(backend, defaults))
+    Ok((Service::new(backend, defaults), local))
 }
 
 fn to_call(call: NativeCall) -> Call {

@@ -22,6 +22,12 @@ pub trait Backend: Send + Sync {
     fn reap_orphans(&self) -> BoxFuture<'_, Result<usize, Error>> {
         Box::pin(async { Ok(0) })
     }
+
+    /// Releases what the backend keeps between calls (the local warm pool);
+    /// called once by `Service::close`, after the calls are gone.
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// A backend that cannot run anything, and says why on every call: a

@@ -148,5 +148,6 @@ impl Service {
         self.closing.cancel();
         self.running.close();
         self.running.wait().await;
+        self.backend.close().await;
     }
 }

@@ -7,6 +7,7 @@
 mod cgroup;
 pub mod diagnose;
 mod interpreters;
+pub mod pool;
 pub mod protocol;
 mod registry;
 mod run;
@@ -16,12 +17,13 @@ pub mod session_protocol;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub use e2b_native_core::CancellationToken;
 use e2b_native_core::{Backend, BoxFuture, Error, Language, Outcome, Request};
 pub use interpreters::{sandbox_env, Interpreter};
-pub use registry::{kill_all, live_count};
+pub use pool::{LaneStats, PoolConfig};
+pub use registry::{kill_all, live_count, pooled_pids};
 
 /// Host uid/gid that a root caller's sandboxes run as: `nobody`.
 pub const DEFAULT_HOST_ID_WHEN_ROOT: u32 = 65534;
@@ -32,25 +34,50 @@ pub struct LocalConfig {
     pub helper: PathBuf,
     /// Interpreter binaries chosen by the caller; the others are searched for.
     pub interpreters: HashMap<Language, PathBuf>,
+    /// The warm pool ([`PoolConfig::off`] for none).
+    pub pool: PoolConfig,
 }
 
 pub struct LocalBackend {
     config: LocalConfig,
     found: Mutex<HashMap<Language, Interpreter>>,
+    pool: Arc<pool::Pool>,
 }
 
 impl LocalBackend {
     pub fn new(config: LocalConfig) -> Self {
         static SWEEP: std::sync::Once = std::sync::Once::new();
         SWEEP.call_once(cgroup::sweep_stale);
+        let pool = pool::Pool::new(
+            config.pool.clone(),
+            config.helper.clone(),
+            DEFAULT_HOST_ID_WHEN_ROOT,
+        );
         LocalBackend {
             config,
             found: Mutex::new(HashMap::new()),
+            pool,
         }
     }
 
-    /// Runs `request` in a fresh sandbox that is gone when this returns.
-    /// `cancel` kills it early and yields [`Error::Aborted`].
+    pub fn pool_config(&self) -> &PoolConfig {
+        &self.config.pool
+    }
+
+    /// How the warm pool stands, per language.
+    pub fn pool_stats(&self) -> Vec<LaneStats> {
+        self.pool.stats()
+    }
+
+    /// Empties the warm pool and waits until its sandboxes are gone; it
+    /// prepares none afterwards.
+    pub async fn close_pool(&self) {
+        self.pool.close().await;
+    }
+
+    /// Runs `request` in a fresh sandbox that is gone when this returns: one
+    /// from the warm pool when it can serve the call exactly, else one built
+    /// now. `cancel` kills it early and yields [`Error::Aborted`].
     pub async fn execute(
         &self,
         request: &Request,
@@ -63,7 +90,10 @@ impl LocalBackend {
             request,
             DEFAULT_HOST_ID_WHEN_ROOT,
         )?;
-        run::run(&self.config.helper, spec, request, cancel).await
+        match self.pool.execute(&interpreter, spec, request, cancel).await {
+            Ok(outcome) => outcome,
+            Err(spec) => run::run(&self.config.helper, spec, request, cancel).await,
+        }
     }
 
     /// The interpreter for `language`, found once and remembered.
@@ -90,5 +120,9 @@ impl Backend for LocalBackend {
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Outcome, Error>> {
         Box::pin(LocalBackend::execute(self, request, cancel))
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.close_pool())
     }
 }

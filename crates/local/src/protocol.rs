@@ -41,6 +41,11 @@ pub struct Spec {
     /// `program`, init serves requests on fd 3 (see `session_protocol`).
     #[serde(default)]
     pub session: bool,
+    /// A pooled sandbox (`pool`): the spec comes as one line and the socket
+    /// stays open; init starts `program` with its stdin on a pipe, then waits
+    /// for a [`crate::pool::Go`] to feed it the code.
+    #[serde(default)]
+    pub warm: bool,
 }
 
 /// A file for the work dir: a path relative to it, base64 content.
@@ -69,6 +74,8 @@ pub enum Event {
     Exited { code: i32 },
     /// The code's process was killed by this signal.
     Signaled { signal: i32 },
+    /// A pooled sandbox is built and its interpreter started: it waits for its go.
+    Ready,
     /// The sandbox could not be built; `layer` names the isolation layer.
     Failed { layer: String, message: String },
 }

@@ -1,5 +1,6 @@
 //! Every sandbox this process has running, so that they can all be killed at
-//! once when Node exits, whatever way it exits.
+//! once when Node exits, whatever way it exits. A pool's sandboxes are here
+//! too, marked as pooled until a call takes one.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +13,8 @@ use nix::unistd::Pid;
 struct Pids {
     helper: Option<i32>,
     init: Option<i32>,
+    /// Waiting in a pool (or being prepared for one), not running a call.
+    pooled: bool,
 }
 
 static LIVE: Mutex<Option<HashMap<u64, Pids>>> = Mutex::new(None);
@@ -37,9 +40,20 @@ pub fn kill_all() -> usize {
     all.len()
 }
 
-/// How many sandboxes this process has running.
+/// How many sandboxes this process has running calls in (pooled ones wait).
 pub fn live_count() -> usize {
-    with_live(|live| live.len())
+    with_live(|live| live.values().filter(|p| !p.pooled).count())
+}
+
+/// The helper pids of the sandboxes waiting in a pool or being prepared for
+/// one: every process of such a sandbox descends from its helper.
+pub fn pooled_pids() -> Vec<i32> {
+    with_live(|live| {
+        live.values()
+            .filter(|p| p.pooled)
+            .filter_map(|p| p.helper)
+            .collect()
+    })
 }
 
 /// One sandbox's entry: kills it when dropped, whatever path drops it (return,
@@ -49,14 +63,39 @@ pub struct Guard {
 }
 
 impl Guard {
+    /// Spawns a helper with `spawn` and registers it, under the registry's
+    /// lock: whoever sees the process and then asks [`pooled_pids`] finds it.
+    pub fn spawn(
+        pooled: bool,
+        spawn: impl FnOnce() -> std::io::Result<tokio::process::Child>,
+    ) -> std::io::Result<(tokio::process::Child, Guard)> {
+        with_live(|live| {
+            let child = spawn()?;
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            let pids = Pids {
+                helper: child.id().map(|pid| pid as i32),
+                init: None,
+                pooled,
+            };
+            live.insert(id, pids);
+            Ok((child, Guard { id }))
+        })
+    }
+
     pub fn new(helper_pid: u32) -> Self {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let pids = Pids {
             helper: Some(helper_pid as i32),
             init: None,
+            pooled: false,
         };
         with_live(|live| live.insert(id, pids));
         Guard { id }
+    }
+
+    /// A pooled sandbox now runs a call.
+    pub fn serving(&self) {
+        with_live(|live| live.get_mut(&self.id).map(|p| p.pooled = false));
     }
 
     pub fn set_init(&self, pid: i32) {

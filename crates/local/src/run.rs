@@ -12,7 +12,8 @@ use e2b_native_core::{
     uncaught_error_name, BoxFuture, Capture, Error, Language, Limit, Outcome, Request, Sink,
     TIMEOUT_EXIT_CODE,
 };
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tokio::process::Command;
 use tokio::time::{sleep_until, Instant as Deadline};
@@ -33,6 +34,18 @@ enum Stop {
     Cancelled,
 }
 
+/// A started helper: its process, its registry entry, its pipes, the socket
+/// to it, and the cgroups it reported.
+pub(crate) struct Helper {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) guard: Guard,
+    stdout: tokio::process::ChildStdout,
+    stderr: tokio::process::ChildStderr,
+    pub(crate) events: Lines<BufReader<OwnedReadHalf>>,
+    pub(crate) to_helper: OwnedWriteHalf,
+    pub(crate) cgroups: crate::cgroup::Groups,
+}
+
 pub async fn run(
     helper: &Path,
     spec: Spec,
@@ -40,38 +53,71 @@ pub async fn run(
     cancel: &CancellationToken,
 ) -> Result<Outcome, Error> {
     let started = Instant::now();
-    let deadline = Deadline::from_std(started + request.timeout);
+    let helper = start(helper, false)?;
+    let spec_bytes = serde_json::to_vec(&spec).map_err(|e| Error::Internal(e.to_string()))?;
+    finish(helper, spec_bytes, started, request, cancel).await
+}
+
+/// Starts the helper with a socketpair as its stdin; `pooled` registers it as
+/// a pool's (see `registry`).
+pub(crate) fn start(helper: &Path, pooled: bool) -> Result<Helper, Error> {
     let (host_end, helper_end) = std::os::unix::net::UnixStream::pair()
         .map_err(|e| Error::Internal(format!("socketpair: {e}")))?;
-    let mut child = Command::new(helper)
+    let mut command = Command::new(helper);
+    command
         .stdin(Stdio::from(OwnedFd::from(helper_end)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env_clear()
         .current_dir("/")
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            Error::IsolationUnavailable(format!(
-                "cannot start the sandbox helper {}: {e}. Reinstall e2b-native so that the helper \
-                 sits beside its .node file, or set E2B_NATIVE_SANDBOX_HELPER to its path",
-                helper.display()
-            ))
-        })?;
-    let guard = Guard::new(child.id().unwrap_or_default());
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let mut stderr = child.stderr.take().expect("stderr is piped");
+        .kill_on_drop(true);
+    let (mut child, guard) = Guard::spawn(pooled, || command.spawn()).map_err(|e| {
+        Error::IsolationUnavailable(format!(
+            "cannot start the sandbox helper {}: {e}. Reinstall e2b-native so that the helper \
+             sits beside its .node file, or set E2B_NATIVE_SANDBOX_HELPER to its path",
+            helper.display()
+        ))
+    })?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
     host_end
         .set_nonblocking(true)
         .map_err(|e| Error::Internal(format!("socket: {e}")))?;
     let socket =
         UnixStream::from_std(host_end).map_err(|e| Error::Internal(format!("socket: {e}")))?;
-    let (events, mut to_helper) = socket.into_split();
-    let mut events = BufReader::new(events).lines();
+    let (events, to_helper) = socket.into_split();
+    Ok(Helper {
+        child,
+        guard,
+        stdout,
+        stderr,
+        events: BufReader::new(events).lines(),
+        to_helper,
+        cgroups: crate::cgroup::Groups::default(),
+    })
+}
 
-    let spec_bytes = serde_json::to_vec(&spec).map_err(|e| Error::Internal(e.to_string()))?;
+/// Sends `message` (the spec, or a pooled sandbox's go), then reads the
+/// output under its caps until the sandbox is gone.
+pub(crate) async fn finish(
+    helper: Helper,
+    message: Vec<u8>,
+    started: Instant,
+    request: &Request,
+    cancel: &CancellationToken,
+) -> Result<Outcome, Error> {
+    let deadline = Deadline::from_std(started + request.timeout);
+    let Helper {
+        mut child,
+        guard,
+        mut stdout,
+        mut stderr,
+        mut events,
+        mut to_helper,
+        mut cgroups,
+    } = helper;
     let send_spec = async {
-        to_helper.write_all(&spec_bytes).await?;
+        to_helper.write_all(&message).await?;
         to_helper.shutdown().await
     };
     let mut stop = None;
@@ -90,7 +136,6 @@ pub async fn run(
     let mut events_open = true;
     let mut ended: Option<Event> = None;
     let mut failure: Option<Event> = None;
-    let mut cgroups = crate::cgroup::Groups::default();
     let mut disk_full = false;
     let mut files = Vec::new();
     let mut refused = None;
@@ -129,7 +174,7 @@ pub async fn run(
                     Ok(Event::FileRefused { path, reason }) => refused = Some((path, reason)),
                     Ok(event @ (Event::Exited { .. } | Event::Signaled { .. })) => ended = Some(event),
                     Ok(event @ Event::Failed { .. }) => failure = Some(event),
-                    Err(_) => {}
+                    Ok(Event::Ready) | Err(_) => {}
                 },
                 _ => events_open = false,
             },
@@ -351,5 +396,6 @@ pub fn spec(
         read_file_cap: request.limits.output_bytes as u64,
         host_id_when_root,
         session: false,
+        warm: false,
     })
 }

@@ -144,6 +144,7 @@ impl App {
         let backend = LocalBackend::new(LocalConfig {
             helper: config.helper.clone(),
             interpreters: config.interpreters.clone(),
+            pool: e2b_native_local::PoolConfig::off(),
         });
         let python = backend.interpreter(Language::Python).ok();
         let node = backend.interpreter(Language::Node).ok();

@@ -2,7 +2,7 @@
 //! gone for good, then exec of the interpreter with exactly the spec's env.
 
 use std::ffi::CString;
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
 
 use nix::fcntl::{open, OFlag};
 use nix::sys::prctl;
@@ -14,8 +14,10 @@ use nix::unistd::{chdir, dup2_stdin, execve, setsid};
 use super::{Context, Reporter, Setup};
 use crate::protocol::{Event, Spec, SANDBOX_HOME};
 
-pub fn run(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> ! {
-    let error = match prepare(spec, cgroup_limits, reporter).and_then(|()| exec(spec)) {
+/// `stdin`: the program's stdin instead of /dev/null (a pooled sandbox's
+/// code pipe).
+pub fn run(spec: &Spec, reporter: &Reporter, cgroup_limits: bool, stdin: Option<RawFd>) -> ! {
+    let error = match prepare(spec, cgroup_limits, reporter, stdin).and_then(|()| exec(spec)) {
         Err(e) => e,
         Ok(never) => match never {},
     };
@@ -27,19 +29,31 @@ pub fn run(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> ! {
     unsafe { libc::_exit(127) }
 }
 
-fn prepare(spec: &Spec, cgroup_limits: bool, reporter: &Reporter) -> Setup<()> {
+fn prepare(
+    spec: &Spec,
+    cgroup_limits: bool,
+    reporter: &Reporter,
+    stdin: Option<RawFd>,
+) -> Setup<()> {
     reset_signals()?;
+    if let Some(fd) = stdin {
+        // SAFETY: init passed a descriptor it keeps open across the fork.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        dup2_stdin(fd).context("process", || "stdin from the code pipe".into())?;
+    }
     // Nothing of init's or the host's but stdio; the report socket closes at exec.
     close_from(3, reporter.as_raw_fd());
     // A new session: no controlling terminal to push keystrokes into (TIOCSTI).
     setsid().context("process", || "setsid".into())?;
-    let null = open(
-        "/dev/null",
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .context("process", || "opening /dev/null".into())?;
-    dup2_stdin(&null).context("process", || "stdin from /dev/null".into())?;
+    if stdin.is_none() {
+        let null = open(
+            "/dev/null",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .context("process", || "opening /dev/null".into())?;
+        dup2_stdin(&null).context("process", || "stdin from /dev/null".into())?;
+    }
     chdir(SANDBOX_HOME).context("process", || format!("chdir {SANDBOX_HOME}"))?;
     limits(spec, cgroup_limits)?;
     drop_capabilities()?;

@@ -20,7 +20,7 @@ pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
     let _ = prctl::set_dumpable(false);
     // SAFETY: init is single-threaded; the child only sets itself up and execs.
     let program = match unsafe { fork() } {
-        Ok(ForkResult::Child) => exec::run(spec, reporter, cgroup_limits),
+        Ok(ForkResult::Child) => exec::run(spec, reporter, cgroup_limits, None),
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => {
             reporter.send(&Event::Failed {
@@ -30,6 +30,12 @@ pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
             return 1;
         }
     };
+    wait_program(spec, reporter, program)
+}
+
+/// Reaps until `program` ends, then reports the disk, the files read back and
+/// how it ended; returns init's exit status.
+pub(super) fn wait_program(spec: &Spec, reporter: &Reporter, program: nix::unistd::Pid) -> i32 {
     loop {
         // Reap orphans too: init inherits every process whose parent died.
         match waitpid(None, None) {

@@ -17,6 +17,7 @@ mod rootfs;
 mod seccomp;
 mod session;
 mod session_files;
+mod warm;
 mod workfiles;
 
 use std::io::Read;
@@ -87,9 +88,10 @@ fn run(reporter: &Reporter) -> Setup<()> {
     }
     let cgroup_limits = cgroups.is_ok();
     let host = namespaces::drop_to_sandbox_user(&spec)?;
-    let init = namespaces::spawn_init(&host, || match spec.session {
-        true => session::main(&spec, reporter, cgroup_limits),
-        false => init::main(&spec, reporter, cgroup_limits),
+    let init = namespaces::spawn_init(&host, || match (spec.session, spec.warm) {
+        (true, _) => session::main(&spec, reporter, cgroup_limits),
+        (false, true) => warm::main(&spec, reporter, cgroup_limits),
+        (false, false) => init::main(&spec, reporter, cgroup_limits),
     })?;
     reporter.send(&Event::Init { pid: init.as_raw() });
     // init reports how the program ended; the helper only waits, so that the
@@ -108,13 +110,32 @@ fn run(reporter: &Reporter) -> Setup<()> {
     }
 }
 
+/// Reads the spec: up to EOF (a one-shot run), or one line, which is all the
+/// host sends before init reports (a pooled sandbox, whose socket stays open
+/// for its go; compact JSON holds no newline).
 fn read_spec() -> Setup<Spec> {
     // SAFETY: fd 0 is open (Reporter checked it); ManuallyDrop keeps it open.
     let mut stdin = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) });
     let mut bytes = Vec::new();
-    stdin
-        .read_to_end(&mut bytes)
-        .context("protocol", || "reading the sandbox spec".into())?;
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        match stdin.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                bytes.extend_from_slice(&chunk[..n]);
+                if bytes.last() == Some(&b'\n') {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(SetupError::new(
+                    "protocol",
+                    format!("reading the sandbox spec: {e}"),
+                ))
+            }
+        }
+    }
     debug_assert_eq!(stdin.as_raw_fd(), 0);
     serde_json::from_slice(&bytes).context("protocol", || "parsing the sandbox spec".into())
 }

@@ -1,0 +1,115 @@
+//! What a pooled sandbox's interpreter runs while it waits, and what it is
+//! fed. The bootstrap blocks reading its stdin (a pipe that init holds), puts
+//! /dev/null in its place, sets the call's extra environment, then runs the
+//! code as `python3 -c` / `node -e` would: Python in `__main__` with
+//! `sys.argv == ['-c']`, compiled as `<string>`, tracebacks without the
+//! bootstrap's frame, SystemExit and KeyboardInterrupt ending the process as
+//! they would; Node in the main context as `[eval]`, with `require`,
+//! `module`, `__filename` as `-e` gives them. It leaves no name behind.
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::SpecFile;
+
+/// What the host sends a pooled sandbox, once, to run one call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Go {
+    /// The code.
+    pub code: String,
+    /// Variables added to the environment before the code runs.
+    pub env: Vec<(String, String)>,
+    /// RLIMIT_CPU of the program, seconds.
+    pub cpu_seconds: u64,
+    /// Written into the work dir before the code runs.
+    pub files: Vec<SpecFile>,
+    /// Work-dir paths read back after the program ends.
+    pub read_files: Vec<String>,
+    /// The largest file read back.
+    pub read_file_cap: u64,
+}
+
+/// The bytes the bootstrap reads: `KEY=VALUE\0` per variable, `\0`, the code.
+/// Neither names, values nor code hold a NUL (the host checks).
+pub fn payload(env: &[(String, String)], code: &str) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(code.len() + 64);
+    for (key, value) in env {
+        bytes.extend_from_slice(key.as_bytes());
+        bytes.push(b'=');
+        bytes.extend_from_slice(value.as_bytes());
+        bytes.push(0);
+    }
+    bytes.push(0);
+    bytes.extend_from_slice(code.as_bytes());
+    bytes
+}
+
+/// Python's bootstrap, for `python3 -u -c`.
+pub const PYTHON: &str = r#"def _e2b_boot():
+    import os, sys
+    del globals()['_e2b_boot']
+    chunks = []
+    while True:
+        chunk = os.read(0, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    null = os.open('/dev/null', os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    data = b''.join(chunks)
+    del chunks
+    end = 0
+    while data[end:end + 1] != b'\0':
+        nul = data.index(b'\0', end)
+        key, _, value = data[end:nul].partition(b'=')
+        os.environb[key] = value
+        end = nul + 1
+    source = data[end + 1:].decode()
+    del data
+    sys.orig_argv[-1] = source
+    try:
+        code = compile(source, '<string>', 'exec')
+    except SyntaxError as e:
+        sys.excepthook(type(e), e, e.with_traceback(None).__traceback__)
+        raise SystemExit(1)
+    try:
+        exec(code, globals())
+    except SystemExit:
+        raise
+    except BaseException as e:
+        e.__traceback__ = e.__traceback__.tb_next
+        sys.excepthook(type(e), e, e.__traceback__)
+        if isinstance(e, KeyboardInterrupt):
+            import signal
+            sys.stdout.flush()
+            sys.stderr.flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        raise SystemExit(1)
+_e2b_boot()
+"#;
+
+/// Node's bootstrap, for `node -e`: one block (its `const`s are not globals).
+pub const NODE: &str = "{ const fs = require('fs'), vm = require('vm'); \
+const data = fs.readFileSync(0); fs.closeSync(0); fs.openSync('/dev/null', 'r'); \
+let end = 0; while (data[end] !== 0) { const nul = data.indexOf(0, end), \
+entry = data.toString('utf8', end, nul), eq = entry.indexOf('='); \
+process.env[entry.slice(0, eq)] = entry.slice(eq + 1); end = nul + 1 } \
+const code = data.toString('utf8', end + 1); \
+process.execArgv[process.execArgv.length - 1] = code; \
+new vm.Script(code, { filename: '[eval]' }).runInThisContext({ displayErrors: true }) }";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_frames_env_then_code() {
+        assert_eq!(payload(&[], "print(1)"), b"\0print(1)");
+        let env = [
+            ("A".to_string(), "1".to_string()),
+            ("B".into(), "x=y".into()),
+        ];
+        assert_eq!(payload(&env, "c"), b"A=1\0B=x=y\0\0c");
+    }
+}

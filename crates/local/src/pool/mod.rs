@@ -1,0 +1,452 @@
+//! The warm pool: sandboxes prepared ahead of time, per language, so that a
+//! call finds its namespaces, root, cgroups, limits and interpreter ready and
+//! only has to hand over its code.
+//!
+//! A pooled sandbox is a one-shot sandbox whose spec says `warm`: the helper
+//! builds it exactly as for a cold call (same isolation, same limits), but
+//! init starts the interpreter on a bootstrap ([`bootstrap`]) that waits on
+//! its stdin, and the helper's socket stays open. A call takes one sandbox,
+//! sends it a [`Go`] (code, env, files, CPU limit), and reads its output as a
+//! cold call does (`run::finish`). Each sandbox serves exactly one call and
+//! is gone when the call returns; nothing can pass from one call to the next.
+//!
+//! Taking one starts a replacement in the background; a lane unused for
+//! `idle` is emptied; `close()` empties them all and waits. Pooled sandboxes
+//! are in the registry (marked pooled), so `kill_all` takes them at exit, and
+//! no timer or task here keeps Node alive.
+
+mod bootstrap;
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use e2b_native_core::{Error, Language, Limits, Outcome, Request};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Notify;
+
+pub use bootstrap::{payload, Go};
+
+use crate::interpreters::Interpreter;
+use crate::protocol::{Event, Spec};
+use crate::run::{self, Helper};
+use crate::CancellationToken;
+
+/// The pool's settings; `size` 0 turns it off.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Sandboxes kept ready per language (python, node).
+    pub size: usize,
+    /// A language's sandboxes are dropped after this long without a call.
+    pub idle: Duration,
+    /// The limits pooled sandboxes are built with: calls with other limits
+    /// run cold.
+    pub limits: Limits,
+}
+
+impl PoolConfig {
+    pub const DEFAULT_SIZE: usize = 2;
+    pub const DEFAULT_IDLE: Duration = Duration::from_secs(30);
+    /// The most sandboxes a pool keeps per language.
+    pub const MAX_SIZE: usize = 64;
+
+    /// No pool: every call builds its sandbox.
+    pub fn off() -> Self {
+        PoolConfig {
+            size: 0,
+            ..PoolConfig::default()
+        }
+    }
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            size: Self::DEFAULT_SIZE,
+            idle: Self::DEFAULT_IDLE,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// How a language's lane stands, for `poolStats()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneStats {
+    pub language: Language,
+    /// Ready and waiting for a call.
+    pub ready: usize,
+    /// Being prepared.
+    pub starting: usize,
+    /// Calls this lane has served.
+    pub served: u64,
+}
+
+/// How long a sandbox may take to get ready before it is given up.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a drained sandbox may take to end before it is killed.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// RLIMIT_CPU while a sandbox waits: the go lowers it to the call's (a
+/// process may lower its hard limit, never raise it).
+const WAITING_CPU_SECONDS: u64 = 1 << 32;
+
+struct Lane {
+    /// The spec every sandbox of this lane is built from.
+    template: Spec,
+    ready: VecDeque<Helper>,
+    starting: usize,
+    last_used: Instant,
+    served: u64,
+}
+
+struct State {
+    lanes: HashMap<Language, Lane>,
+    closed: bool,
+    /// Whether the idle watcher runs.
+    watching: bool,
+}
+
+pub struct Pool {
+    config: PoolConfig,
+    helper: PathBuf,
+    host_id_when_root: u32,
+    state: Mutex<State>,
+    /// Signalled whenever a preparation ends (for `close`).
+    prepared: Notify,
+}
+
+impl Pool {
+    pub fn new(config: PoolConfig, helper: PathBuf, host_id_when_root: u32) -> Arc<Self> {
+        Arc::new(Pool {
+            config,
+            helper,
+            host_id_when_root,
+            state: Mutex::new(State {
+                lanes: HashMap::new(),
+                closed: false,
+                watching: false,
+            }),
+            prepared: Notify::new(),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn config(&self) -> &PoolConfig {
+        &self.config
+    }
+
+    /// Runs `request` (whose cold spec is `spec`) in a pooled sandbox if the
+    /// pool can serve it exactly and has one ready; `Err(spec)` gives the
+    /// spec back for a cold run. Either way the lane is refilled.
+    pub async fn execute(
+        self: &Arc<Self>,
+        interpreter: &Interpreter,
+        spec: Spec,
+        request: &Request,
+        cancel: &CancellationToken,
+    ) -> Result<Result<Outcome, Error>, Spec> {
+        let started = Instant::now();
+        let Some(helper) = self.take(interpreter, &spec, request) else {
+            return Err(spec);
+        };
+        helper.guard.serving();
+        let go = Go {
+            code: request.code.clone(),
+            env: request
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            cpu_seconds: spec.cpu_seconds,
+            files: spec.files,
+            read_files: spec.read_files,
+            read_file_cap: spec.read_file_cap,
+        };
+        let go = serde_json::to_vec(&go).expect("a go serializes");
+        Ok(run::finish(helper, go, started, request, cancel).await)
+    }
+
+    /// A ready sandbox for `request`, if it can be served warm; starts the
+    /// lane's refill.
+    fn take(
+        self: &Arc<Self>,
+        interpreter: &Interpreter,
+        spec: &Spec,
+        request: &Request,
+    ) -> Option<Helper> {
+        if self.config.size == 0 || !matches!(request.language, Language::Python | Language::Node) {
+            return None;
+        }
+        let mut state = self.state();
+        if state.closed {
+            return None;
+        }
+        let lane = state.lanes.entry(request.language).or_insert_with(|| Lane {
+            template: self.template(request.language, interpreter),
+            ready: VecDeque::new(),
+            starting: 0,
+            last_used: Instant::now(),
+            served: 0,
+        });
+        if !servable(&lane.template, spec, request) {
+            return None;
+        }
+        lane.last_used = Instant::now();
+        let mut taken = None;
+        while let Some(mut helper) = lane.ready.pop_front() {
+            // One that ended while it waited (killed from outside) is dropped.
+            if matches!(helper.child.try_wait(), Ok(None)) {
+                taken = Some(helper);
+                break;
+            }
+        }
+        if taken.is_some() {
+            lane.served += 1;
+        }
+        self.refill(&mut state, request.language);
+        taken
+    }
+
+    /// The warm spec of `language`: a cold spec for an empty program with the
+    /// pool's limits, running the bootstrap.
+    fn template(&self, language: Language, interpreter: &Interpreter) -> Spec {
+        let mut request = Request::new(language, "");
+        request.limits = self.config.limits.clone();
+        let mut spec = run::spec(language, interpreter, &request, self.host_id_when_root)
+            .expect("an empty program has a spec");
+        let boot = match language {
+            Language::Node => bootstrap::NODE,
+            _ => bootstrap::PYTHON,
+        };
+        *spec.argv.last_mut().expect("argv ends with the code") = boot.to_string();
+        spec.cpu_seconds = WAITING_CPU_SECONDS;
+        spec.warm = true;
+        spec
+    }
+
+    /// Starts preparations until `language`'s lane will hold `size`.
+    fn refill(self: &Arc<Self>, state: &mut State, language: Language) {
+        let Some(lane) = state.lanes.get_mut(&language) else {
+            return;
+        };
+        while lane.ready.len() + lane.starting < self.config.size {
+            lane.starting += 1;
+            let template = lane.template.clone();
+            let pool = Arc::downgrade(self);
+            let helper = self.helper.clone();
+            tokio::spawn(async move {
+                let prepared = tokio::time::timeout(PREPARE_TIMEOUT, prepare(&helper, &template))
+                    .await
+                    .unwrap_or_else(|_| Err("timed out".into()));
+                Pool::prepared(pool, language, prepared).await;
+            });
+        }
+        if !state.watching {
+            state.watching = true;
+            tokio::spawn(watch_idle(Arc::downgrade(self)));
+        }
+    }
+
+    /// A preparation ended: its sandbox joins the lane, unless the pool is
+    /// gone, closed, or the lane went idle meanwhile.
+    async fn prepared(pool: Weak<Pool>, language: Language, prepared: Result<Helper, String>) {
+        let Some(pool) = pool.upgrade() else {
+            return; // dropping the helper kills it
+        };
+        let unwanted = {
+            let mut state = pool.state();
+            let closed = state.closed;
+            let lane = state
+                .lanes
+                .get_mut(&language)
+                .expect("lanes are never removed");
+            lane.starting -= 1;
+            match prepared {
+                Ok(helper) if !closed && lane.last_used.elapsed() < pool.config.idle => {
+                    lane.ready.push_back(helper);
+                    None
+                }
+                Ok(helper) => Some(helper),
+                // The next call runs cold, says what is wrong, and tries again.
+                Err(_) => None,
+            }
+        };
+        if let Some(helper) = unwanted {
+            drain(helper).await;
+        }
+        pool.prepared.notify_waiters();
+    }
+
+    /// Empties every lane and waits for the sandboxes being prepared; no
+    /// sandbox is prepared after this.
+    pub async fn close(&self) {
+        loop {
+            let notified = self.prepared.notified();
+            let (helpers, starting) = {
+                let mut state = self.state();
+                state.closed = true;
+                let helpers: Vec<Helper> = state
+                    .lanes
+                    .values_mut()
+                    .flat_map(|lane| lane.ready.drain(..))
+                    .collect();
+                let starting: usize = state.lanes.values().map(|l| l.starting).sum();
+                (helpers, starting)
+            };
+            for helper in helpers {
+                drain(helper).await;
+            }
+            if starting == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub fn stats(&self) -> Vec<LaneStats> {
+        let state = self.state();
+        [Language::Python, Language::Node]
+            .into_iter()
+            .map(|language| {
+                let lane = state.lanes.get(&language);
+                LaneStats {
+                    language,
+                    ready: lane.map_or(0, |l| l.ready.len()),
+                    starting: lane.map_or(0, |l| l.starting),
+                    served: lane.map_or(0, |l| l.served),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Whether a sandbox built from `template` runs `spec` exactly as a cold one
+/// would: same interpreter, flags and limits, nothing the interpreter reads
+/// at start-up in the env, and (Node) nothing that makes `-e` run the code as
+/// an ES module, which Node decides when it compiles it.
+fn servable(template: &Spec, spec: &Spec, request: &Request) -> bool {
+    let flags = |s: &Spec| s.argv[..s.argv.len() - 1].to_vec();
+    template.program == spec.program
+        && flags(template) == flags(spec)
+        && template.env == sandbox_env_of(spec, request)
+        && template.extra_binds == spec.extra_binds
+        && template.disk_bytes == spec.disk_bytes
+        && template.memory_bytes == spec.memory_bytes
+        && template.address_space_fallback == spec.address_space_fallback
+        && template.processes == spec.processes
+        && template.open_files == spec.open_files
+        && template.host_id_when_root == spec.host_id_when_root
+        && !spec.session
+        && request.packages.is_empty()
+        && request.env.keys().all(|name| !read_at_startup(name))
+        && (request.language != Language::Node
+            || !["import", "export", "await"]
+                .iter()
+                .any(|word| request.code.contains(word)))
+}
+
+/// The spec's env without the call's own variables: the sandbox's base env.
+fn sandbox_env_of(spec: &Spec, request: &Request) -> Vec<(String, String)> {
+    spec.env
+        .iter()
+        .filter(|(name, _)| !request.env.contains_key(name))
+        .cloned()
+        .collect()
+}
+
+/// Variables an interpreter (or the C library under it) reads when it
+/// starts, or that change the sandbox's base env: a call that sets one runs
+/// cold, so that it takes effect as it would there.
+fn read_at_startup(name: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "PYTHON", "NODE", "UV_", "LC_", "LD_", "MALLOC", "GLIBC", "SSL_",
+    ];
+    const NAMES: &[&str] = &[
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "HOME",
+        "PATH",
+        "TMPDIR",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "OPENSSL_CONF",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p)) || NAMES.contains(&name)
+}
+
+/// Starts a pooled sandbox and waits until it reports ready.
+async fn prepare(helper: &std::path::Path, template: &Spec) -> Result<Helper, String> {
+    let mut helper = run::start(helper, true).map_err(|e| e.to_string())?;
+    let mut line = serde_json::to_vec(template).map_err(|e| e.to_string())?;
+    line.push(b'\n');
+    helper
+        .to_helper
+        .write_all(&line)
+        .await
+        .map_err(|e| e.to_string())?;
+    loop {
+        let line = match helper.events.next_line().await {
+            Ok(Some(line)) => line,
+            _ => return Err("the helper ended before its sandbox was ready".into()),
+        };
+        match serde_json::from_str::<Event>(&line) {
+            Ok(Event::Cgroups { dirs }) => helper.cgroups = crate::cgroup::Groups(dirs),
+            Ok(Event::Init { pid }) => helper.guard.set_init(pid),
+            Ok(Event::Ready) => return Ok(helper),
+            Ok(Event::Failed { layer, message }) => return Err(format!("{layer}: {message}")),
+            _ => {}
+        }
+    }
+}
+
+/// Ends a pooled sandbox that never got its go: closing its socket makes init
+/// exit, which takes the interpreter with it; killed if it does not end.
+async fn drain(mut helper: Helper) {
+    let _ = helper.to_helper.shutdown().await;
+    if tokio::time::timeout(DRAIN_GRACE, helper.child.wait())
+        .await
+        .is_err()
+    {
+        helper.guard.kill();
+        let _ = helper.child.wait().await;
+    }
+    // Dropping the guard removes it from the registry; the cgroups go too.
+}
+
+/// Empties the lanes that saw no call for `idle`; ends when all are empty.
+async fn watch_idle(pool: Weak<Pool>) {
+    loop {
+        let (expired, next) = {
+            let Some(pool) = pool.upgrade() else { return };
+            let idle = pool.config.idle;
+            let mut state = pool.state();
+            let mut expired = Vec::new();
+            let mut next: Option<Duration> = None;
+            for lane in state.lanes.values_mut() {
+                let quiet = lane.last_used.elapsed();
+                if quiet >= idle {
+                    expired.extend(lane.ready.drain(..));
+                } else if !lane.ready.is_empty() || lane.starting > 0 {
+                    let left = idle - quiet;
+                    next = Some(next.map_or(left, |n| n.min(left)));
+                }
+            }
+            if next.is_none() {
+                state.watching = false;
+            }
+            (expired, next)
+        };
+        for helper in expired {
+            drain(helper).await;
+        }
+        match next {
+            Some(wait) => tokio::time::sleep(wait + Duration::from_millis(5)).await,
+            None => return,
+        }
+    }
+}

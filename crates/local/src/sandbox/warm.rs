@@ -1,0 +1,106 @@
+//! Init of a pooled sandbox. It builds the root as for a one-shot run and
+//! starts the interpreter at once, with the same limits, capabilities,
+//! Landlock and seccomp as ever, but with its stdin on a pipe that init holds:
+//! the interpreter runs a small bootstrap (`pool::bootstrap`) that blocks
+//! reading it. When the host sends the go (the code, env, files, CPU limit),
+//! init writes the files, sets the CPU limit, feeds the pipe and closes it,
+//! then reaps and reports as a one-shot init does. One go per sandbox: init
+//! exits when the program ends, and the pid namespace goes with it.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+
+use nix::fcntl::OFlag;
+use nix::sys::prctl;
+use nix::unistd::{fork, pipe2, ForkResult, Pid};
+
+use super::{exec, init, rootfs, workfiles, Reporter, SetupError};
+use crate::pool::{payload, Go};
+use crate::protocol::{Event, Spec};
+
+pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
+    let failed = |e: SetupError| {
+        reporter.send(&Event::Failed {
+            layer: e.layer.into(),
+            message: e.message,
+        });
+        1
+    };
+    if let Err(e) = rootfs::build(spec) {
+        return failed(e);
+    }
+    let (code_out, code_in) = match pipe2(OFlag::O_CLOEXEC) {
+        Ok(pipe) => pipe,
+        Err(e) => return failed(SetupError::new("process", format!("pipe: {e}"))),
+    };
+    // The program (same uid, no capabilities) must not be able to ptrace init.
+    let _ = prctl::set_dumpable(false);
+    // SAFETY: init is single-threaded; the child only sets itself up and execs.
+    let program = match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            exec::run(spec, reporter, cgroup_limits, Some(code_out.as_raw_fd()))
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => return failed(SetupError::new("pid namespace", format!("fork: {e}"))),
+    };
+    drop(code_out);
+    reporter.send(&Event::Ready);
+    // The go, or EOF when the pool drops this sandbox: then init exits and
+    // takes the waiting interpreter with it.
+    let Some(go) = read_go() else {
+        return 0;
+    };
+    let spec = Spec {
+        files: go.files,
+        read_files: go.read_files,
+        read_file_cap: go.read_file_cap,
+        ..spec.clone()
+    };
+    if let Err(e) = workfiles::write(&spec) {
+        return failed(e);
+    }
+    if let Err(e) = cpu_limit(program, go.cpu_seconds) {
+        return failed(e);
+    }
+    // A program that died before its go sees EPIPE here (init ignores
+    // SIGPIPE, as the helper it was cloned from); it is reported as it ended.
+    let mut pipe = std::fs::File::from(code_in);
+    let _ = pipe.write_all(&payload(&go.env, &go.code));
+    drop(pipe);
+    init::wait_program(&spec, reporter, program)
+}
+
+/// The go, read to EOF from the socket to the host (fd 0); `None` if the
+/// host closed it without one.
+fn read_go() -> Option<Go> {
+    // SAFETY: fd 0 is the socket to the host, open in init as in the helper;
+    // ManuallyDrop leaves it open.
+    let mut socket = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) });
+    let mut bytes = Vec::new();
+    socket.read_to_end(&mut bytes).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// RLIMIT_CPU of the waiting program, now that the call's timeout is known.
+fn cpu_limit(program: Pid, seconds: u64) -> Result<(), SetupError> {
+    let limit = libc::rlimit {
+        rlim_cur: seconds,
+        rlim_max: seconds + 1,
+    };
+    // SAFETY: prlimit reads `limit` and writes nothing (no old limit asked).
+    let done = unsafe {
+        libc::prlimit(
+            program.as_raw(),
+            libc::RLIMIT_CPU,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    if done != 0 {
+        return Err(SetupError::new(
+            "limits",
+            format!("RLIMIT_CPU = {seconds}: {}", nix::errno::Errno::last()),
+        ));
+    }
+    Ok(())
+}
