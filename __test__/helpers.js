@@ -2,8 +2,13 @@
 // Host-side observations for the tests: what a leaked sandbox would leave behind.
 const fs = require('node:fs')
 const os = require('node:os')
+const { pooledSandboxPids } = require('..')
 
-/** Pids of every live descendant of `root` (default: this process). */
+/**
+ * Pids of every live descendant of `root` (default: this process), but the
+ * warm pools' sandboxes waiting for a call (they belong to no call; each one
+ * serves exactly one and is then destroyed — see pool.test.js).
+ */
 function descendants(root = process.pid) {
   const children = new Map()
   for (const entry of fs.readdirSync('/proc')) {
@@ -19,10 +24,13 @@ function descendants(root = process.pid) {
       // exited while we looked
     }
   }
+  // Asked after reading /proc: a pooled helper seen there is registered by now.
+  const pooled = new Set(pooledSandboxPids())
   const found = []
   const queue = [root]
   while (queue.length) {
     for (const child of children.get(queue.pop()) || []) {
+      if (pooled.has(child)) continue
       found.push(child)
       queue.push(child)
     }
