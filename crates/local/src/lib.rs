@@ -90,9 +90,10 @@ impl LocalBackend {
             request,
             DEFAULT_HOST_ID_WHEN_ROOT,
         )?;
-        match self.pool.execute(&interpreter, spec, request, cancel).await {
-            Ok(outcome) => outcome,
-            Err(spec) => run::run(&self.config.helper, spec, request, cancel).await,
+        let (warm, _refill) = self.pool.take(&interpreter, &spec, request);
+        match warm {
+            Some(helper) => pool::Pool::run(helper, spec, request, cancel).await,
+            None => run::run(&self.config.helper, spec, request, cancel).await,
         }
     }
 

@@ -30,7 +30,8 @@ pub use bootstrap::{payload, Go};
 
 use crate::interpreters::Interpreter;
 use crate::protocol::{Event, Spec};
-use crate::run::{self, Helper};
+use crate::run;
+pub(crate) use crate::run::Helper;
 use crate::CancellationToken;
 
 /// The pool's settings; `size` 0 turns it off.
@@ -106,7 +107,7 @@ struct State {
     watching: bool,
 }
 
-pub struct Pool {
+pub(crate) struct Pool {
     config: PoolConfig,
     helper: PathBuf,
     host_id_when_root: u32,
@@ -116,7 +117,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(config: PoolConfig, helper: PathBuf, host_id_when_root: u32) -> Arc<Self> {
+    pub(crate) fn new(config: PoolConfig, helper: PathBuf, host_id_when_root: u32) -> Arc<Self> {
         Arc::new(Pool {
             config,
             helper,
@@ -134,24 +135,60 @@ impl Pool {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn config(&self) -> &PoolConfig {
-        &self.config
-    }
-
-    /// Runs `request` (whose cold spec is `spec`) in a pooled sandbox if the
-    /// pool can serve it exactly and has one ready; `Err(spec)` gives the
-    /// spec back for a cold run. Either way the lane is refilled.
-    pub async fn execute(
+    /// Takes a ready sandbox for `request` (whose cold spec is `spec`) if the
+    /// pool can serve it exactly. When it could, the returned [`Refill`]
+    /// refills the lane once the call is over (the call runs first: preparing
+    /// sandboxes meanwhile would slow it), warm or cold.
+    pub fn take(
         self: &Arc<Self>,
         interpreter: &Interpreter,
+        spec: &Spec,
+        request: &Request,
+    ) -> (Option<Helper>, Option<Refill>) {
+        if self.config.size == 0 || !matches!(request.language, Language::Python | Language::Node) {
+            return (None, None);
+        }
+        let mut state = self.state();
+        if state.closed {
+            return (None, None);
+        }
+        let lane = state.lanes.entry(request.language).or_insert_with(|| Lane {
+            template: self.template(request.language, interpreter),
+            ready: VecDeque::new(),
+            starting: 0,
+            last_used: Instant::now(),
+            served: 0,
+        });
+        if !servable(&lane.template, spec, request) {
+            return (None, None);
+        }
+        lane.last_used = Instant::now();
+        let mut taken = None;
+        while let Some(mut helper) = lane.ready.pop_front() {
+            // One that ended while it waited (killed from outside) is dropped.
+            if matches!(helper.child.try_wait(), Ok(None)) {
+                taken = Some(helper);
+                break;
+            }
+        }
+        if taken.is_some() {
+            lane.served += 1;
+        }
+        let refill = Refill {
+            pool: Arc::downgrade(self),
+            language: request.language,
+        };
+        (taken, Some(refill))
+    }
+
+    /// Runs `request` in `helper`, a sandbox [`Pool::take`] gave.
+    pub async fn run(
+        helper: Helper,
         spec: Spec,
         request: &Request,
         cancel: &CancellationToken,
-    ) -> Result<Result<Outcome, Error>, Spec> {
+    ) -> Result<Outcome, Error> {
         let started = Instant::now();
-        let Some(helper) = self.take(interpreter, &spec, request) else {
-            return Err(spec);
-        };
         helper.guard.serving();
         let go = Go {
             code: request.code.clone(),
@@ -166,48 +203,7 @@ impl Pool {
             read_file_cap: spec.read_file_cap,
         };
         let go = serde_json::to_vec(&go).expect("a go serializes");
-        Ok(run::finish(helper, go, started, request, cancel).await)
-    }
-
-    /// A ready sandbox for `request`, if it can be served warm; starts the
-    /// lane's refill.
-    fn take(
-        self: &Arc<Self>,
-        interpreter: &Interpreter,
-        spec: &Spec,
-        request: &Request,
-    ) -> Option<Helper> {
-        if self.config.size == 0 || !matches!(request.language, Language::Python | Language::Node) {
-            return None;
-        }
-        let mut state = self.state();
-        if state.closed {
-            return None;
-        }
-        let lane = state.lanes.entry(request.language).or_insert_with(|| Lane {
-            template: self.template(request.language, interpreter),
-            ready: VecDeque::new(),
-            starting: 0,
-            last_used: Instant::now(),
-            served: 0,
-        });
-        if !servable(&lane.template, spec, request) {
-            return None;
-        }
-        lane.last_used = Instant::now();
-        let mut taken = None;
-        while let Some(mut helper) = lane.ready.pop_front() {
-            // One that ended while it waited (killed from outside) is dropped.
-            if matches!(helper.child.try_wait(), Ok(None)) {
-                taken = Some(helper);
-                break;
-            }
-        }
-        if taken.is_some() {
-            lane.served += 1;
-        }
-        self.refill(&mut state, request.language);
-        taken
+        run::finish(helper, go, started, request, cancel).await
     }
 
     /// The warm spec of `language`: a cold spec for an empty program with the
@@ -228,7 +224,11 @@ impl Pool {
     }
 
     /// Starts preparations until `language`'s lane will hold `size`.
-    fn refill(self: &Arc<Self>, state: &mut State, language: Language) {
+    fn refill(self: &Arc<Self>, language: Language) {
+        let mut state = self.state();
+        if state.closed {
+            return;
+        }
         let Some(lane) = state.lanes.get_mut(&language) else {
             return;
         };
@@ -320,6 +320,24 @@ impl Pool {
                 }
             })
             .collect()
+    }
+}
+
+/// Refills a lane when dropped, at the end of a call it could have served.
+pub struct Refill {
+    pool: Weak<Pool>,
+    language: Language,
+}
+
+impl Drop for Refill {
+    fn drop(&mut self) {
+        // Only on a runtime: a call dropped as the runtime shuts down refills nothing.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        if let Some(pool) = self.pool.upgrade() {
+            pool.refill(self.language);
+        }
     }
 }
 
