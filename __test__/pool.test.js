@@ -1,0 +1,318 @@
+'use strict'
+// The warm pool: sandboxes prepared ahead of time, each serving exactly one
+// call and destroyed after it, refilled in the background, emptied when idle
+// and by close(), never keeping Node alive. Results are the same as cold ones.
+const { spawn } = require('node:child_process')
+const fs = require('node:fs')
+const path = require('node:path')
+const { E2BService, liveSandboxes, pooledSandboxPids } = require('..')
+const { descendants, eventually } = require('./helpers')
+
+const svc = new E2BService({ backend: 'local', pool: { size: 2 } })
+const cold = new E2BService({ backend: 'local', pool: false })
+afterAll(() => Promise.all([svc.close(), cold.close()]))
+
+const TRIVIAL = { python: 'pass', node: '0' }
+
+/**
+ * Waits until `language`'s lane is full and idle, so that the next call is
+ * served warm. A lane fills after a call (the first call of a language runs
+ * cold and starts it).
+ */
+async function ready(service, language, size = 2) {
+  const lane = service.poolStats()[language]
+  if (lane === undefined || lane.ready + lane.starting < size) await service.executeCode(TRIVIAL[language], language)
+  const full = () => {
+    const lane = service.poolStats()[language]
+    return lane !== undefined && lane.ready === size && lane.starting === 0
+  }
+  expect(await eventually(full, 20000)).toBe(true)
+}
+
+/** Runs one call and checks whether the pool served it. */
+async function run(service, language, code, options) {
+  const lane = () => (service.poolStats()[language] || { served: 0 }).served
+  const before = lane()
+  const result = await service.executeCode(code, language, options)
+  return { result, warm: lane() > before }
+}
+
+function alive(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
+  } catch {
+    return false
+  }
+}
+
+const PY_MARKS = [
+  'import os',
+  'print(os.readlink("/proc/self/ns/pid"), os.readlink("/proc/self/ns/mnt"))',
+  'print(sorted(p for p in os.listdir("/proc") if p.isdigit()))',
+  'print([os.path.exists(p) for p in ("/tmp/left", "/home/user/left", "/dev/shm/left")], os.environ.get("LEFT"))',
+  'for p in ("/tmp/left", "/home/user/left", "/dev/shm/left"): open(p, "w").write("x")',
+  'os.environ["LEFT"] = "1"',
+  'import subprocess; subprocess.Popen(["sleep", "1000"], start_new_session=True)',
+].join('\n')
+
+test('each call gets its own sandbox: no file, process or env passes to the next', async () => {
+  const seen = new Set()
+  for (let i = 0; i < 4; i++) {
+    await ready(svc, 'python')
+    const { result, warm } = await run(svc, 'python', PY_MARKS)
+    expect(warm).toBe(true)
+    expect(result.exitCode).toBe(0)
+    const [namespaces, pids, left] = result.stdout.trim().split('\n')
+    expect(seen.has(namespaces)).toBe(false) // a new pid and mount namespace every time
+    seen.add(namespaces)
+    expect(pids).toBe("['1', '2']") // init and the program: nothing left by the last call
+    expect(left).toBe('[False, False, False] None')
+  }
+  expect(liveSandboxes()).toBe(0)
+  expect(descendants()).toEqual([])
+})
+
+test('node: globals, files and env do not carry over', async () => {
+  const code = `
+    const fs = require('fs')
+    console.log(typeof globalThis.leftBehind, fs.existsSync('/tmp/left'), process.env.LEFT)
+    globalThis.leftBehind = 1; fs.writeFileSync('/tmp/left', 'x'); process.env.LEFT = '1'
+    require('child_process').spawn('sleep', ['1000'], { detached: true, stdio: 'ignore' }).unref()
+  `
+  for (let i = 0; i < 3; i++) {
+    await ready(svc, 'node')
+    const { result, warm } = await run(svc, 'node', code)
+    expect(warm).toBe(true)
+    expect(result).toMatchObject({ stdout: 'undefined false undefined\n', exitCode: 0 })
+  }
+  expect(descendants()).toEqual([])
+})
+
+test('the pool refills in the background after each call', async () => {
+  await ready(svc, 'python')
+  const calls = await Promise.all([1, 2, 3].map((i) => svc.executePython(`print(${i})`)))
+  expect(calls.map((r) => r.stdout)).toEqual(['1\n', '2\n', '3\n'])
+  await ready(svc, 'python')
+  expect(svc.poolStats()).toMatchObject({ size: 2, idleMs: 30000, python: { ready: 2, starting: 0 } })
+})
+
+// The same program warm and cold: the same result. Node's stack traces are
+// compared up to their frames (a warm one shows the bootstrap's two).
+const SAME = {
+  python: [
+    'print(1)',
+    'print("é", end="")',
+    '1/0',
+    'def f():\n    raise ValueError("x")\nf()',
+    '1 +',
+    'import sys; sys.exit(3)',
+    'import sys; sys.exit("bye")',
+    'raise SystemExit(None)',
+    'raise KeyboardInterrupt',
+    'try:\n    1/0\nexcept Exception as e:\n    raise KeyError("k") from e',
+    'import sys; print(sys.argv, __name__, sys.stdin.read() == "", sys.orig_argv[-1][:6])',
+    'print(sorted(k for k in globals() if not k.startswith("__")))',
+    'import os; print(sorted(os.listdir("/proc/self/fd")), os.getcwd(), os.getuid())',
+    'import os; print(os.readlink("/proc/self/fd/0"))',
+    'x = 5\ndef g():\n    return x\nprint(g())',
+    'import sys; print(sys.flags.unbuffered, sys.path[0] == "")',
+    'import os; print(sorted(os.environ))',
+  ],
+  node: [
+    'console.log(1)',
+    'throw new Error("x")',
+    'null.x',
+    'process.exit(4)',
+    'Promise.reject(new TypeError("t"))',
+    '1 +',
+    'setTimeout(() => { throw new RangeError("late") }, 1)',
+    'console.log(typeof require, typeof module, __filename, __dirname, process.argv.length, process.execArgv.at(-1))',
+    'var v = 1; let l = 2; console.log(globalThis.v, typeof globalThis.l, this === globalThis)',
+    // Node opens a /dev/null of its own when it first builds process.stdout,
+    // which the warm bootstrap has done already: list fds after that.
+    'process.stdout; console.log(require("fs").readdirSync("/proc/self/fd"), require("fs").readlinkSync("/proc/self/fd/0"))',
+    'console.log(Object.keys(globalThis).sort().join())',
+    'process.stdin.on("data", () => {}).on("end", () => console.log("end"))',
+    'console.log(Object.keys(process.env).sort())',
+    'process.exitCode = 7',
+  ],
+}
+
+const headOf = (stderr) => stderr.split('\n').filter((line) => !line.startsWith('    at ')).join('\n')
+
+test.each(Object.entries(SAME).flatMap(([language, codes]) => codes.map((code) => [language, code])))(
+  '%s %j: warm and cold give the same result',
+  async (language, code) => {
+    await ready(svc, language)
+    const { result: warm, warm: wasWarm } = await run(svc, language, code)
+    const { result: coldResult } = await run(cold, language, code)
+    expect(wasWarm).toBe(true)
+    const view = (r) => ({ stdout: r.stdout, stderr: headOf(r.stderr), exitCode: r.exitCode, error: r.error })
+    expect(view(warm)).toEqual(view(coldResult))
+  },
+)
+
+test('env, files, readFiles, timeouts and cpuSeconds are served warm', async () => {
+  await ready(svc, 'python')
+  let { result, warm } = await run(svc, 'python', 'import os; print(os.environ["GREETING"], open("in.txt").read()); open("out.txt", "w").write("back")', {
+    env: { GREETING: 'hi' },
+    files: [{ path: 'in.txt', content: 'data' }],
+    readFiles: ['out.txt'],
+  })
+  expect(warm).toBe(true)
+  expect(result).toMatchObject({ stdout: 'hi data\n', exitCode: 0 })
+  expect(result.files['out.txt'].toString()).toBe('back')
+
+  await ready(svc, 'python')
+  ;({ result, warm } = await run(svc, 'python', 'import os; print(os.environ.get("GREETING"))'))
+  expect(warm).toBe(true)
+  expect(result.stdout).toBe('None\n')
+
+  await ready(svc, 'python')
+  ;({ result, warm } = await run(svc, 'python', 'print("started", flush=True)\nwhile True: pass', { timeoutMs: 500 }))
+  expect(warm).toBe(true)
+  expect(result).toMatchObject({ timedOut: true, exitCode: 124, stdout: 'started\n', error: 'TimeoutError' })
+
+  await ready(svc, 'python')
+  ;({ result, warm } = await run(svc, 'python', 'import resource; print(resource.getrlimit(resource.RLIMIT_CPU))', { limits: { cpuSeconds: 7 } }))
+  expect(warm).toBe(true)
+  expect(result.stdout).toBe('(7, 8)\n')
+  expect(descendants()).toEqual([])
+})
+
+test('an abort kills a warm sandbox', async () => {
+  await ready(svc, 'node')
+  const controller = new AbortController()
+  const call = svc.executeNode('setInterval(() => {}, 1000); console.log("up")', {
+    signal: controller.signal,
+    onStdout: () => controller.abort(),
+  })
+  await expect(call).rejects.toMatchObject({ code: 'ABORT_ERR' })
+  expect(descendants()).toEqual([])
+})
+
+test('calls the pool cannot serve exactly run cold, with the same results', async () => {
+  await ready(svc, 'python')
+  await ready(svc, 'node')
+  const cases = [
+    ['python', 'import resource; print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])', { limits: { openFiles: 100 } }, '100\n'],
+    ['python', 'import sys; print(sys.path[1])', { env: { PYTHONPATH: '/opt/x' } }, '/opt/x\n'],
+    ['node', 'console.log(process.env.NODE_OPTIONS)', { env: { NODE_OPTIONS: '--no-warnings' } }, '--no-warnings\n'],
+    ['node', 'const f = async () => 1; f().then(async (v) => console.log(await v))', undefined, '1\n'],
+    ['bash', 'echo $((6 * 7))', undefined, '42\n'],
+  ]
+  for (const [language, code, options, stdout] of cases) {
+    const { result, warm } = await run(svc, language, code, options)
+    expect({ code, warm, stdout: result.stdout }).toEqual({ code, warm: false, stdout })
+  }
+})
+
+test('pool: false turns it off; poolStats says so', async () => {
+  const r = await cold.executePython('print(1)')
+  expect(r.stdout).toBe('1\n')
+  expect(cold.poolStats()).toEqual({ size: 0, idleMs: 30000, python: { ready: 0, starting: 0, served: 0 }, node: { ready: 0, starting: 0, served: 0 } })
+})
+
+test('a lane unused for idleMs is emptied', async () => {
+  const quick = new E2BService({ backend: 'local', pool: { size: 1, idleMs: 300 } })
+  await quick.executePython('print(1)')
+  await ready(quick, 'python', 1)
+  const emptied = () => quick.poolStats().python.ready === 0 && quick.poolStats().python.starting === 0
+  expect(await eventually(emptied, 10000)).toBe(true)
+  await quick.close()
+})
+
+test('close() empties the pool and waits until its sandboxes are gone', async () => {
+  const own = new E2BService({ backend: 'local', pool: { size: 2 } })
+  await own.executeNode('console.log(1)')
+  await ready(own, 'node')
+  const before = new Set(pooledSandboxPids())
+  await own.close()
+  expect(own.poolStats().node).toEqual({ ready: 0, starting: 0, served: 0 })
+  const ours = [...before].filter((pid) => !pooledSandboxPids().includes(pid))
+  expect(ours.length).toBeGreaterThanOrEqual(2)
+  expect(ours.filter(alive)).toEqual([])
+  await expect(own.executePython('print(1)')).rejects.toMatchObject({ code: 'ERR_CLOSED' })
+})
+
+test.each([
+  [5, /pool must be false or an object/],
+  ['on', /pool must be false or an object/],
+  [{ size: -1 }, /pool.size must be a whole number from 0/],
+  [{ size: 1.5 }, /pool.size/],
+  [{ size: 65 }, /pool.size/],
+  [{ size: '2' }, /pool.size must be a finite number/],
+  [{ idleMs: 0 }, /pool.idleMs must be a positive whole number/],
+  [{ idleMs: Infinity }, /pool.idleMs/],
+  [{ sizes: 2 }, /pool: unknown option "sizes"/],
+])('invalid pool option %j is rejected', (pool, message) => {
+  let error
+  try {
+    new E2BService({ backend: 'local', pool })
+  } catch (e) {
+    error = e
+  }
+  expect(error).toBeInstanceOf(Error)
+  expect(error).toMatchObject({ code: 'ERR_INVALID_ARG', message: expect.stringMatching(message) })
+})
+
+test('E2B_NATIVE_POOL_SIZE sets the default size and is checked', () => {
+  const saved = process.env.E2B_NATIVE_POOL_SIZE
+  try {
+    process.env.E2B_NATIVE_POOL_SIZE = '0'
+    expect(new E2BService({ backend: 'local' }).poolStats().size).toBe(0)
+    process.env.E2B_NATIVE_POOL_SIZE = '3'
+    expect(new E2BService({ backend: 'local' }).poolStats().size).toBe(3)
+    expect(new E2BService({ backend: 'local', pool: { size: 1 } }).poolStats().size).toBe(1)
+    process.env.E2B_NATIVE_POOL_SIZE = 'many'
+    expect(() => new E2BService({ backend: 'local' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG', message: expect.stringContaining('E2B_NATIVE_POOL_SIZE') }))
+  } finally {
+    if (saved === undefined) delete process.env.E2B_NATIVE_POOL_SIZE
+    else process.env.E2B_NATIVE_POOL_SIZE = saved
+  }
+})
+
+// A Node process that fills its pools, prints every process it has, then ends.
+function runAndEnd(how) {
+  const script = `
+    const fs = require('fs')
+    const { e2bService } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+    function tree() {
+      const children = new Map()
+      for (const entry of fs.readdirSync('/proc')) {
+        if (!/^\\d+$/.test(entry)) continue
+        try {
+          const stat = fs.readFileSync('/proc/' + entry + '/stat', 'utf8')
+          const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+          if (!children.has(ppid)) children.set(ppid, [])
+          children.get(ppid).push(Number(entry))
+        } catch {}
+      }
+      const found = [], queue = [process.pid]
+      while (queue.length) for (const c of children.get(queue.pop()) || []) { found.push(c); queue.push(c) }
+      return found
+    }
+    ;(async () => {
+      await e2bService.executePython('print(1)')
+      await e2bService.executeNode('console.log(1)')
+      while (e2bService.poolStats().python.ready < 2 || e2bService.poolStats().node.ready < 2) {
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      console.log(JSON.stringify(tree()))
+      ${how === 'exit' ? 'process.exit(0)' : ''}
+    })()
+  `
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, E2B_BACKEND: 'local' } })
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, pids: JSON.parse(out || '[]') })))
+}
+
+test.each([['natural'], ['exit']])('a Node process with a full pool ends by itself (%s) and leaves no process', async (how) => {
+  const { code, pids } = await runAndEnd(how)
+  expect(code).toBe(0)
+  expect(pids.length).toBeGreaterThanOrEqual(4 * 3) // helper, init, interpreter per pooled sandbox
+  expect(await eventually(() => pids.filter(alive).length === 0)).toBe(true)
+  expect(pids.filter(alive)).toEqual([])
+})
