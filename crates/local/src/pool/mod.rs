@@ -468,3 +468,93 @@ async fn watch_idle(pool: Weak<Pool>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn python() -> Interpreter {
+        Interpreter {
+            path: "/usr/bin/python3".into(),
+            extra_bind: None,
+        }
+    }
+
+    fn template(language: Language) -> Spec {
+        Pool::new(PoolConfig::default(), "e2b-sandbox".into(), 65534).template(language, &python())
+    }
+
+    fn spec_of(request: &Request) -> Spec {
+        run::spec(request.language, &python(), request, 65534).unwrap()
+    }
+
+    #[test]
+    fn the_template_runs_the_bootstrap_with_the_cold_flags() {
+        let warm = template(Language::Python);
+        assert!(warm.warm && !warm.session);
+        assert_eq!(warm.argv[..3], ["python3", "-u", "-c"]);
+        assert_eq!(warm.argv[3], bootstrap::PYTHON);
+        let node = template(Language::Node);
+        assert_eq!(node.argv[0], "node");
+        assert!(node.argv[1].starts_with("--max-old-space-size="));
+        assert_eq!(node.argv.last().unwrap(), bootstrap::NODE);
+    }
+
+    #[test]
+    fn default_calls_are_servable() {
+        let mut request = Request::new(Language::Python, "print(1)");
+        request.env.insert("GREETING".into(), "hi".into());
+        request.timeout = Duration::from_secs(5);
+        request.limits.cpu_seconds = Some(3);
+        request.limits.output_bytes = 100;
+        assert!(servable(
+            &template(Language::Python),
+            &spec_of(&request),
+            &request
+        ));
+    }
+
+    #[test]
+    fn other_limits_startup_env_and_node_modules_are_not() {
+        let t = template(Language::Python);
+        let mut request = Request::new(Language::Python, "print(1)");
+        request.limits.memory_bytes *= 2;
+        assert!(!servable(&t, &spec_of(&request), &request));
+        let mut request = Request::new(Language::Python, "print(1)");
+        request.limits.open_files = 10;
+        assert!(!servable(&t, &spec_of(&request), &request));
+        for name in [
+            "PYTHONPATH",
+            "LANG",
+            "LC_ALL",
+            "HOME",
+            "PATH",
+            "TZ",
+            "LD_PRELOAD",
+        ] {
+            let mut request = Request::new(Language::Python, "print(1)");
+            request.env.insert(name.into(), "x".into());
+            assert!(!servable(&t, &spec_of(&request), &request), "{name}");
+        }
+        let t = template(Language::Node);
+        for code in [
+            "import('fs')",
+            "export {}",
+            "await 1",
+            "import fs from 'fs'",
+        ] {
+            let request = Request::new(Language::Node, code);
+            assert!(!servable(&t, &spec_of(&request), &request), "{code}");
+        }
+        let request = Request::new(Language::Node, "console.log(1)");
+        assert!(servable(&t, &spec_of(&request), &request));
+    }
+
+    #[test]
+    fn a_pool_of_size_zero_takes_nothing() {
+        let pool = Pool::new(PoolConfig::off(), "e2b-sandbox".into(), 65534);
+        let request = Request::new(Language::Python, "print(1)");
+        let (helper, refill) = pool.take(&python(), &spec_of(&request), &request);
+        assert!(helper.is_none() && refill.is_none());
+    }
+}
