@@ -1,7 +1,8 @@
 'use strict'
-// `npm run bench`: what one execution costs, seen from JS. The local sandbox
-// against a raw spawn of the same interpreter (no isolation) and against
-// bubblewrap with comparable isolation, sequential and at concurrency 8; then
+// `npm run bench`: what one execution costs, seen from JS. The local sandbox,
+// cold (pool off) and warm (pool on), against a raw spawn of the same
+// interpreter (no isolation) and against bubblewrap with comparable
+// isolation, sequential and at concurrency 8; then
 // the host's memory over many executions and under an output flood. Writes
 // BENCHMARKS.md. Needs Debian's `bubblewrap` for the bwrap column (skipped
 // without it).
@@ -47,21 +48,29 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 }
 
-async function measure(fn, concurrency) {
+// `pace`, awaited before each execution and not timed, lets the warm pool
+// refill between calls (sequential only).
+async function measure(fn, concurrency, pace) {
   for (let i = 0; i < 5; i++) await fn() // warm-up
   const times = []
   let next = 0
+  let paused = 0n
   const started = process.hrtime.bigint()
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next++ < N) {
+        if (pace) {
+          const p = process.hrtime.bigint()
+          await pace()
+          paused += process.hrtime.bigint() - p
+        }
         const t = process.hrtime.bigint()
         await fn()
         times.push(Number(process.hrtime.bigint() - t) / 1e6)
       }
     }),
   )
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9
+  const seconds = Number(process.hrtime.bigint() - started - paused) / 1e9
   times.sort((a, b) => a - b)
   return { p50: percentile(times, 50), p99: percentile(times, 99), perSecond: N / seconds }
 }
@@ -103,34 +112,64 @@ async function e2bRound() {
   return { ...result, n: saved }
 }
 
+const POOL_SIZE = 8
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** Resolves once `language`'s warm pool is full and idle. */
+async function refilled(svc, language) {
+  for (;;) {
+    const lane = svc.poolStats()[language]
+    if (!lane || (lane.ready === POOL_SIZE && lane.starting === 0)) return
+    await sleep(1)
+  }
+}
+
 async function main() {
-  const svc = new E2BService({ backend: 'local' })
+  const svc = new E2BService({ backend: 'local', pool: false })
+  const pooled = new E2BService({ backend: 'local', pool: { size: POOL_SIZE } })
   const bwrap = hasBwrap()
   const rows = []
+  const f = (x) => (x == null ? '–' : x.toFixed(1))
   for (const [language, code, binary, args] of PROGRAMS) {
-    for (const concurrency of [1, 8]) {
-      const ours = await measure(async () => {
-        const r = await svc.executeCode(code, language)
-        if (r.stdout !== '1\n') throw new Error(`unexpected output ${JSON.stringify(r)}`)
-      }, concurrency)
-      const raw = await measure(() => run(binary, args, { env: {} }), concurrency)
-      const bw = bwrap ? await measure(() => run('bwrap', bwrapArgs(binary, args), { env: {} }), concurrency) : null
-      rows.push({ language, code, concurrency, ours, raw, bw })
-      console.error(language, concurrency, ours, raw, bw)
+    const call = (service) => async () => {
+      const r = await service.executeCode(code, language)
+      if (r.stdout !== '1\n') throw new Error(`unexpected output ${JSON.stringify(r)}`)
     }
+    const row = { language, code }
+    row.raw = [await measure(() => run(binary, args, { env: {} }), 1), await measure(() => run(binary, args, { env: {} }), 8)]
+    row.bw = bwrap
+      ? [await measure(() => run('bwrap', bwrapArgs(binary, args), { env: {} }), 1), await measure(() => run('bwrap', bwrapArgs(binary, args), { env: {} }), 8)]
+      : null
+    row.cold = [await measure(call(svc), 1), await measure(call(svc), 8)]
+    // Warm: each call finds a ready sandbox (the refill between calls is not timed).
+    row.warm = await measure(call(pooled), 1, () => refilled(pooled, language))
+    // Pool on, back to back: calls outrun the refill, as under sustained load.
+    row.pooled = [await measure(call(pooled), 1), await measure(call(pooled), 8)]
+    await refilled(pooled, language)
+    rows.push(row)
+    console.error(language, JSON.stringify(row))
   }
   const mem = await memory(svc)
   await svc.close()
+  await pooled.close()
   const e2b = await e2bRound()
 
-  const f = (x) => (x == null ? '–' : x.toFixed(1))
   const mib = (b) => (b / 2 ** 20).toFixed(0)
+  const ratio = (a, b) => (a / b).toFixed(2)
   const table = [
-    '| program | concurrency | local p50 ms | local p99 ms | local exec/s | raw p50 ms | raw exec/s | bwrap p50 ms | bwrap exec/s | p50 local/raw | p50 local/bwrap | exec/s local/raw |',
+    '| program | raw p50 ms | raw exec/s c=8 | bwrap p50 ms | bwrap exec/s c=8 | cold p50 ms | cold p99 ms | cold exec/s c=8 | warm p50 ms | warm p99 ms | pool on, back to back: p50 ms | pool on: exec/s c=8 |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
-      ({ language, code, concurrency, ours, raw, bw }) =>
-        `| ${language} \`${code}\` | ${concurrency} | ${f(ours.p50)} | ${f(ours.p99)} | ${f(ours.perSecond)} | ${f(raw.p50)} | ${f(raw.perSecond)} | ${f(bw && bw.p50)} | ${f(bw && bw.perSecond)} | ${(ours.p50 / raw.p50).toFixed(2)} | ${bw ? (ours.p50 / bw.p50).toFixed(2) : '–'} | ${(ours.perSecond / raw.perSecond).toFixed(2)} |`,
+      ({ language, code, raw, bw, cold, warm, pooled }) =>
+        `| ${language} \`${code}\` | ${f(raw[0].p50)} | ${f(raw[1].perSecond)} | ${f(bw && bw[0].p50)} | ${f(bw && bw[1].perSecond)} | ${f(cold[0].p50)} | ${f(cold[0].p99)} | ${f(cold[1].perSecond)} | ${f(warm.p50)} | ${f(warm.p99)} | ${f(pooled[0].p50)} | ${f(pooled[1].perSecond)} |`,
+    ),
+  ].join('\n')
+  const ratios = [
+    '| program | cold p50 / raw p50 (target ≤ 1.1) | warm p50 / raw p50 (target ≤ 0.25) | pool on exec/s c=8 / raw (target ≥ 3) | cold exec/s c=8 / raw | cold p50 / bwrap p50 |',
+    '|---|---|---|---|---|---|',
+    ...rows.map(
+      ({ language, code, raw, bw, cold, warm, pooled }) =>
+        `| ${language} \`${code}\` | ${ratio(cold[0].p50, raw[0].p50)} | ${language === 'bash' ? '– (not pooled)' : ratio(warm.p50, raw[0].p50)} | ${ratio(pooled[1].perSecond, raw[1].perSecond)} | ${ratio(cold[1].perSecond, raw[1].perSecond)} | ${bw ? ratio(cold[0].p50, bw[0].p50) : '–'} |`,
     ),
   ].join('\n')
   const cpu = os.cpus()
@@ -141,11 +180,17 @@ ${header}
 
 ## Local backend against a raw spawn and bubblewrap
 
-- local: \`executeCode\` through the public API, a fresh sandbox per execution (pool: none yet).
+- cold: \`executeCode\` through the public API with \`pool: false\`: the sandbox is built, the interpreter started, the code run, the sandbox destroyed, all within the call.
+- warm: the same with \`pool: { size: ${POOL_SIZE} }\`, each call finding a ready sandbox (namespaces, root, cgroups, limits, interpreter started and waiting): the call hands over its code, the interpreter runs it and exits, the sandbox is destroyed. Between calls the benchmark waits, untimed, for the pool to refill. Bash is not pooled (its calls run cold).
+- pool on, back to back: the pooled service called without pauses (sequentially, and 8 at a time): calls outrun the refill, which competes with them for the CPU, so this is what sustained load gets.
 - raw: \`child_process.execFile\` of the same interpreter binary, empty environment, no isolation.
 - bwrap: Debian's bubblewrap ${bwrap ? execFileSync('bwrap', ['--version']).toString().trim().split(' ')[1] : '(not installed)'} with all namespaces, read-only /usr, fresh /proc and /dev, tmpfs work dirs, a new session and a cleared environment (no seccomp, no limits).
 
 ${table}
+
+Ratios (sequential p50; exec/s at concurrency 8):
+
+${ratios}
 
 ## Host memory
 
