@@ -74,7 +74,8 @@ pub const PYTHON: &str = r#"def _e2b_boot():
         end = nul + 1
     source = data[end + 1:].decode()
     del data
-    sys.orig_argv[-1] = source
+    if hasattr(sys, 'orig_argv'):
+        sys.orig_argv[-1] = source
     try:
         code = compile(source, '<string>', 'exec')
     except SyntaxError as e:
