@@ -98,6 +98,9 @@ struct Lane {
     starting: usize,
     last_used: Instant,
     served: u64,
+    /// The last preparation failed (no isolation on this host, say): refill
+    /// one at a time until one succeeds, rather than `size` at every call.
+    failing: bool,
 }
 
 struct State {
@@ -158,6 +161,7 @@ impl Pool {
             starting: 0,
             last_used: Instant::now(),
             served: 0,
+            failing: false,
         });
         if !servable(&lane.template, spec, request) {
             return (None, None);
@@ -232,7 +236,8 @@ impl Pool {
         let Some(lane) = state.lanes.get_mut(&language) else {
             return;
         };
-        while lane.ready.len() + lane.starting < self.config.size {
+        let wanted = if lane.failing { 1 } else { self.config.size };
+        while lane.ready.len() + lane.starting < wanted {
             lane.starting += 1;
             let template = lane.template.clone();
             let pool = Arc::downgrade(self);
@@ -264,13 +269,14 @@ impl Pool {
                 .get_mut(&language)
                 .expect("lanes are never removed");
             lane.starting -= 1;
+            lane.failing = prepared.is_err();
             match prepared {
                 Ok(helper) if !closed && lane.last_used.elapsed() < pool.config.idle => {
                     lane.ready.push_back(helper);
                     None
                 }
                 Ok(helper) => Some(helper),
-                // The next call runs cold, says what is wrong, and tries again.
+                // The next call runs cold, says what is wrong, and tries one again.
                 Err(_) => None,
             }
         };

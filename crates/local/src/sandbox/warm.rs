@@ -12,6 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd};
 
 use nix::fcntl::OFlag;
 use nix::sys::prctl;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 
 use super::{exec, init, rootfs, workfiles, Reporter, SetupError};
@@ -29,8 +30,9 @@ pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
     if let Err(e) = rootfs::build(spec) {
         return failed(e);
     }
-    let (code_out, code_in) = match pipe2(OFlag::O_CLOEXEC) {
-        Ok(pipe) => pipe,
+    let pipes = pipe2(OFlag::O_CLOEXEC).and_then(|code| Ok((code, pipe2(OFlag::O_CLOEXEC)?)));
+    let ((code_out, code_in), (exec_seen, until_exec)) = match pipes {
+        Ok(pipes) => pipes,
         Err(e) => return failed(SetupError::new("process", format!("pipe: {e}"))),
     };
     // The program (same uid, no capabilities) must not be able to ptrace init.
@@ -38,12 +40,29 @@ pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
     // SAFETY: init is single-threaded; the child only sets itself up and execs.
     let program = match unsafe { fork() } {
         Ok(ForkResult::Child) => {
-            exec::run(spec, reporter, cgroup_limits, Some(code_out.as_raw_fd()))
+            let warm = exec::Warm {
+                stdin: code_out.as_raw_fd(),
+                until_exec: until_exec.as_raw_fd(),
+            };
+            exec::run(spec, reporter, cgroup_limits, Some(warm))
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => return failed(SetupError::new("pid namespace", format!("fork: {e}"))),
     };
     drop(code_out);
+    drop(until_exec);
+    // Ready once the program has exec'd the interpreter (its limits are set:
+    // the go's CPU limit must come after them) and not died doing so (it
+    // reported why).
+    let mut byte = [0u8; 1];
+    while let Err(nix::errno::Errno::EINTR) = nix::unistd::read(&exec_seen, &mut byte) {}
+    drop(exec_seen);
+    if !matches!(
+        waitpid(program, Some(WaitPidFlag::WNOHANG)),
+        Ok(WaitStatus::StillAlive)
+    ) {
+        return 1;
+    }
     reporter.send(&Event::Ready);
     // The go, or EOF when the pool drops this sandbox: then init exits and
     // takes the waiting interpreter with it.
