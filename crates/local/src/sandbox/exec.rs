@@ -36,12 +36,7 @@ pub fn run(spec: &Spec, reporter: &Reporter, cgroup_limits: bool, warm: Option<W
     unsafe { libc::_exit(127) }
 }
 
-fn prepare(
-    spec: &Spec,
-    cgroup_limits: bool,
-    reporter: &Reporter,
-    warm: Option<Warm>,
-) -> Setup<()> {
+fn prepare(spec: &Spec, cgroup_limits: bool, reporter: &Reporter, warm: Option<Warm>) -> Setup<()> {
     reset_signals()?;
     if let Some(warm) = warm {
         // SAFETY: init passed a descriptor it keeps open across the fork.
