@@ -42,7 +42,7 @@ pub struct Spec {
     #[serde(default)]
     pub session: bool,
     /// A pooled sandbox (`pool`): the spec comes as one line and the socket
-    /// stays open; init starts `program` with its stdin on a pipe, then waits
+    /// stays open; init starts `program` with its stdin on a socket, then waits
     /// for a [`crate::pool::Go`] to feed it the code.
     #[serde(default)]
     pub warm: bool,

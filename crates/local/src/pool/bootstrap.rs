@@ -1,6 +1,7 @@
 //! What a pooled sandbox's interpreter runs while it waits, and what it is
-//! fed. The bootstrap blocks reading its stdin (a pipe that init holds), puts
-//! /dev/null in its place, sets the call's extra environment, then runs the
+//! fed. The bootstrap writes one byte on its stdin (a socket whose other end
+//! init holds: "ready"), blocks reading its code there, puts /dev/null in its
+//! place, sets the call's extra environment, then runs the
 //! code as `python3 -c` / `node -e` would: Python in `__main__` with
 //! `sys.argv == ['-c']`, compiled as `<string>`, tracebacks without the
 //! bootstrap's frame, SystemExit and KeyboardInterrupt ending the process as
@@ -55,6 +56,7 @@ pub const PYTHON: &str = r#"def _e2b_boot():
     del globals()['_e2b_boot']
     compile('pass', '<string>', 'exec')
     gc.freeze()
+    os.write(0, b'r')
     chunks = []
     while True:
         chunk = os.read(0, 1 << 20)
@@ -101,7 +103,7 @@ _e2b_boot()
 /// Node's bootstrap, for `node -e`: one block (its `const`s are not globals).
 pub const NODE: &str = "{ const fs = require('fs'), vm = require('vm'); \
 process.stdout; process.stderr; new vm.Script('0', { filename: '[eval]' }).runInThisContext(); \
-const data = fs.readFileSync(0); fs.closeSync(0); fs.openSync('/dev/null', 'r'); \
+fs.writeSync(0, 'r'); const data = fs.readFileSync(0); fs.closeSync(0); fs.openSync('/dev/null', 'r'); \
 let end = 0; while (data[end] !== 0) { const nul = data.indexOf(0, end), \
 entry = data.toString('utf8', end, nul), eq = entry.indexOf('='); \
 process.env[entry.slice(0, eq)] = entry.slice(eq + 1); end = nul + 1 } \

@@ -14,17 +14,10 @@ use nix::unistd::{chdir, dup2_stdin, execve, setsid};
 use super::{Context, Reporter, Setup};
 use crate::protocol::{Event, Spec, SANDBOX_HOME};
 
-/// A pooled sandbox's program: stdin on the code pipe instead of /dev/null,
-/// and a close-on-exec descriptor kept open until the exec, so that init
-/// learns when the program is set up (its limits in place).
-#[derive(Clone, Copy)]
-pub struct Warm {
-    pub stdin: RawFd,
-    pub until_exec: RawFd,
-}
-
-pub fn run(spec: &Spec, reporter: &Reporter, cgroup_limits: bool, warm: Option<Warm>) -> ! {
-    let error = match prepare(spec, cgroup_limits, reporter, warm).and_then(|()| exec(spec)) {
+/// `stdin`: the program's stdin instead of /dev/null (a pooled sandbox's
+/// code socket).
+pub fn run(spec: &Spec, reporter: &Reporter, cgroup_limits: bool, stdin: Option<RawFd>) -> ! {
+    let error = match prepare(spec, cgroup_limits, reporter, stdin).and_then(|()| exec(spec)) {
         Err(e) => e,
         Ok(never) => match never {},
     };
@@ -36,22 +29,23 @@ pub fn run(spec: &Spec, reporter: &Reporter, cgroup_limits: bool, warm: Option<W
     unsafe { libc::_exit(127) }
 }
 
-fn prepare(spec: &Spec, cgroup_limits: bool, reporter: &Reporter, warm: Option<Warm>) -> Setup<()> {
+fn prepare(
+    spec: &Spec,
+    cgroup_limits: bool,
+    reporter: &Reporter,
+    stdin: Option<RawFd>,
+) -> Setup<()> {
     reset_signals()?;
-    if let Some(warm) = warm {
+    if let Some(fd) = stdin {
         // SAFETY: init passed a descriptor it keeps open across the fork.
-        let fd = unsafe { BorrowedFd::borrow_raw(warm.stdin) };
-        dup2_stdin(fd).context("process", || "stdin from the code pipe".into())?;
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        dup2_stdin(fd).context("process", || "stdin from the code socket".into())?;
     }
-    // Nothing of init's or the host's but stdio; the report socket (and a
-    // pooled program's `until_exec`) close at exec.
-    match warm {
-        Some(warm) => close_all_but(3, &[reporter.as_raw_fd(), warm.until_exec]),
-        None => close_from(3, reporter.as_raw_fd()),
-    }
+    // Nothing of init's or the host's but stdio; the report socket closes at exec.
+    close_from(3, reporter.as_raw_fd());
     // A new session: no controlling terminal to push keystrokes into (TIOCSTI).
     setsid().context("process", || "setsid".into())?;
-    if warm.is_none() {
+    if stdin.is_none() {
         let null = open(
             "/dev/null",
             OFlag::O_RDONLY | OFlag::O_CLOEXEC,
@@ -91,22 +85,6 @@ pub(super) fn reset_signals() -> Setup<()> {
         }
     }
     Ok(())
-}
-
-/// Closes every descriptor from `low` up but those in `keep`.
-fn close_all_but(low: RawFd, keep: &[RawFd]) {
-    let mut keep = keep.to_vec();
-    keep.sort_unstable();
-    let mut first = low;
-    for fd in keep.into_iter().filter(|&fd| fd >= low) {
-        if first < fd {
-            // SAFETY: close_range only closes descriptors of this process.
-            unsafe { libc::syscall(libc::SYS_close_range, first as u32, (fd - 1) as u32, 0u32) };
-        }
-        first = fd + 1;
-    }
-    // SAFETY: as above.
-    unsafe { libc::syscall(libc::SYS_close_range, first as u32, u32::MAX, 0u32) };
 }
 
 /// Closes every descriptor from `low` up but `keep`.

@@ -1,19 +1,21 @@
 //! Init of a pooled sandbox. It builds the root as for a one-shot run and
 //! starts the interpreter at once, with the same limits, capabilities,
-//! Landlock and seccomp as ever, but with its stdin on a pipe that init holds:
-//! the interpreter runs a small bootstrap (`pool::bootstrap`) that blocks
-//! reading it. When the host sends the go (the code, env, files, CPU limit),
-//! init writes the files, sets the CPU limit, feeds the pipe and closes it,
-//! then reaps and reports as a one-shot init does. One go per sandbox: init
-//! exits when the program ends, and the pid namespace goes with it.
+//! Landlock and seccomp as ever, but with its stdin on a socket whose other
+//! end init holds: the interpreter runs a small bootstrap (`pool::bootstrap`)
+//! that writes one byte on it when it is ready, then blocks reading its code.
+//! Init reports the sandbox ready on that byte. When the host sends the go
+//! (the code, env, files, CPU limit), init writes the files, sets the CPU
+//! limit, sends the code and closes its end, then reaps and reports as a
+//! one-shot init does. One go per sandbox: init exits when the program ends,
+//! and the pid namespace goes with it.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
 
-use nix::fcntl::OFlag;
+use std::os::unix::net::UnixStream;
+
 use nix::sys::prctl;
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, pipe2, ForkResult, Pid};
+use nix::unistd::{fork, ForkResult, Pid};
 
 use super::{exec, init, rootfs, workfiles, Reporter, SetupError};
 use crate::pool::{payload, Go};
@@ -30,37 +32,27 @@ pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
     if let Err(e) = rootfs::build(spec) {
         return failed(e);
     }
-    let pipes = pipe2(OFlag::O_CLOEXEC).and_then(|code| Ok((code, pipe2(OFlag::O_CLOEXEC)?)));
-    let ((code_out, code_in), (exec_seen, until_exec)) = match pipes {
-        Ok(pipes) => pipes,
-        Err(e) => return failed(SetupError::new("process", format!("pipe: {e}"))),
+    // Both ends close-on-exec; the program gets its end as stdin (dup2).
+    let (mut code, program_end) = match UnixStream::pair() {
+        Ok(pair) => pair,
+        Err(e) => return failed(SetupError::new("process", format!("socketpair: {e}"))),
     };
     // The program (same uid, no capabilities) must not be able to ptrace init.
     let _ = prctl::set_dumpable(false);
     // SAFETY: init is single-threaded; the child only sets itself up and execs.
     let program = match unsafe { fork() } {
         Ok(ForkResult::Child) => {
-            let warm = exec::Warm {
-                stdin: code_out.as_raw_fd(),
-                until_exec: until_exec.as_raw_fd(),
-            };
-            exec::run(spec, reporter, cgroup_limits, Some(warm))
+            exec::run(spec, reporter, cgroup_limits, Some(program_end.as_raw_fd()))
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => return failed(SetupError::new("pid namespace", format!("fork: {e}"))),
     };
-    drop(code_out);
-    drop(until_exec);
-    // Ready once the program has exec'd the interpreter (its limits are set:
-    // the go's CPU limit must come after them) and not died doing so (it
-    // reported why).
+    drop(program_end);
+    // Ready when the bootstrap says so: the interpreter has started (its
+    // limits are set, so the go's CPU limit comes after them) and waits. EOF
+    // instead: it died on the way (having reported why, if it could).
     let mut byte = [0u8; 1];
-    while let Err(nix::errno::Errno::EINTR) = nix::unistd::read(&exec_seen, &mut byte) {}
-    drop(exec_seen);
-    if !matches!(
-        waitpid(program, Some(WaitPidFlag::WNOHANG)),
-        Ok(WaitStatus::StillAlive)
-    ) {
+    if !matches!(code.read(&mut byte), Ok(1)) {
         return 1;
     }
     reporter.send(&Event::Ready);
@@ -81,11 +73,11 @@ pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
     if let Err(e) = cpu_limit(program, go.cpu_seconds) {
         return failed(e);
     }
-    // A program that died before its go sees EPIPE here (init ignores
-    // SIGPIPE, as the helper it was cloned from); it is reported as it ended.
-    let mut pipe = std::fs::File::from(code_in);
-    let _ = pipe.write_all(&payload(&go.env, &go.code));
-    drop(pipe);
+    // A program that died before its go makes this fail with EPIPE (init
+    // ignores SIGPIPE, as the helper it was cloned from); it is reported as
+    // it ended.
+    let _ = code.write_all(&payload(&go.env, &go.code));
+    drop(code);
     init::wait_program(&spec, reporter, program)
 }
 
