@@ -84,6 +84,8 @@ export interface ServiceOptions {
   limits?: Limits
   /** Bounds installing packages, apart from `timeoutMs`. Default 300000. */
   installTimeoutMs?: number
+  /** local: where `executeWithPackages` finds packages and keeps them. */
+  packages?: PackageOptions
   /** e2b: sandbox template. Default `code-interpreter-v1`. */
   template?: string
   /** e2b: `E2B_DOMAIN`, default `e2b.app`. */
@@ -94,6 +96,27 @@ export interface ServiceOptions {
   sandboxUrl?: string
   /** e2b: sandboxes at once; further calls wait. Default 20. */
   maxConcurrency?: number
+}
+
+/** Package sources and cache of the local backend (the e2b backend uses its template's pip and npm). */
+export interface PackageOptions {
+  /**
+   * The cache shared by calls and processes: downloads and one ready folder per exact
+   * package set. Default `$XDG_CACHE_HOME/e2b-native`, else `~/.cache/e2b-native`;
+   * `/var/cache/e2b-native` when running as root (its sandboxes run as `nobody`,
+   * who must be able to read it).
+   */
+  cacheDir?: string
+  /** Bound of the cache; least recently used sets go first. Default 2 GiB. */
+  maxCacheBytes?: number
+  /** A PEP 503 index (company mirror). Default `https://pypi.org/simple`, or none when only `pythonWheelDir` is set. */
+  pythonIndexUrl?: string
+  /** A local folder of wheels (pip `--find-links`); alone, installs are offline. */
+  pythonWheelDir?: string
+  /** An npm registry. Default `https://registry.npmjs.org/`. */
+  npmRegistry?: string
+  /** More `host` or `host:port` (default port 443) the install step may reach, e.g. a mirror's file host. */
+  allowHosts?: string[]
 }
 
 /** Options of one call. */

@@ -116,6 +116,7 @@ class E2BService {
         interpreters: checkStringRecord(options.interpreters, 'interpreters'),
         limits: checkNumberRecord(options.limits, 'limits'),
         e2b: checkE2bOptions(options),
+        packages: checkPackageOptions(options.packages),
         env,
       })
     } catch (error) {
@@ -238,6 +239,31 @@ class E2BService {
 }
 
 /** The e2b backend's settings, as strings for the binding. */
+function checkPackageOptions(value) {
+  if (value === undefined) return undefined
+  if (!isPlainObject(value)) throw invalid(`packages must be an object, got ${describe(value)}`)
+  const strings = ['cacheDir', 'pythonIndexUrl', 'pythonWheelDir', 'npmRegistry']
+  for (const key of Object.keys(value)) {
+    if (![...strings, 'maxCacheBytes', 'allowHosts'].includes(key)) {
+      throw invalid(`packages.${key} is not an option: use ${strings.join(', ')}, maxCacheBytes or allowHosts`)
+    }
+  }
+  const packages = {}
+  for (const key of strings) {
+    if (value[key] !== undefined && typeof value[key] !== 'string') {
+      throw invalid(`packages.${key} must be a string, got ${describe(value[key])}`)
+    }
+    packages[key] = value[key]
+  }
+  packages.maxCacheBytes = checkNumber(value.maxCacheBytes, 'packages.maxCacheBytes')
+  const hosts = value.allowHosts
+  if (hosts !== undefined && (!Array.isArray(hosts) || hosts.some((h) => typeof h !== 'string'))) {
+    throw invalid(`packages.allowHosts must be an array of strings, got ${describe(hosts)}`)
+  }
+  packages.allowHosts = hosts && [...hosts]
+  return packages
+}
+
 function checkE2bOptions(options) {
   const e2b = {}
   for (const name of ['template', 'domain', 'apiUrl', 'sandboxUrl']) {

@@ -11,7 +11,7 @@ use e2b_native_core::{
     Outcome, SelectionEnv, Service, Sink, Unavailable,
 };
 use e2b_native_e2b::{E2bBackend, E2bConfig};
-use e2b_native_local::{LocalBackend, LocalConfig};
+use e2b_native_local::{LocalBackend, LocalConfig, PackageConfig};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
@@ -33,9 +33,22 @@ pub struct NativeConfig {
     /// e2b backend settings by name: `template`, `domain`, `apiUrl`, `sandboxUrl`, `maxConcurrency`.
     #[napi(js_name = "e2b")]
     pub e2b: Option<HashMap<String, String>>,
+    /// Package sources and cache of the local backend.
+    pub packages: Option<NativePackages>,
     /// `E2B_*`, `NODE_ENV` and `E2B_NATIVE_SANDBOX_HELPER` as the caller's
     /// `process.env` has them (Jest's differs from the real one).
     pub env: HashMap<String, String>,
+}
+
+/// The `packages` constructor option, already type-checked by `index.js`.
+#[napi(object)]
+pub struct NativePackages {
+    pub cache_dir: Option<String>,
+    pub max_cache_bytes: Option<f64>,
+    pub python_index_url: Option<String>,
+    pub python_wheel_dir: Option<String>,
+    pub npm_registry: Option<String>,
+    pub allow_hosts: Option<Vec<String>>,
 }
 
 #[napi(object)]
@@ -188,8 +201,9 @@ pub struct NativeCheck {
 pub async fn diagnose(helper: Option<String>) -> Vec<NativeCheck> {
     let backend = LocalBackend::new(LocalConfig {
         helper: helper.map(PathBuf::from).unwrap_or_else(default_helper),
-        interpreters: HashMap::new(),
-    });
+        ..Default::default()
+    })
+    .expect("default package settings are valid");
     e2b_native_local::diagnose::diagnose(&backend)
         .await
         .into_iter()
@@ -224,6 +238,33 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn to_js_error(e: Error) -> napi::Error {
     napi::Error::new(Status::InvalidArg, format!("{}\u{0}{}", e.code(), e))
+}
+
+fn package_config(packages: Option<NativePackages>) -> std::result::Result<PackageConfig, Error> {
+    let Some(p) = packages else {
+        return Ok(PackageConfig::default());
+    };
+    let max_cache_bytes = match p.max_cache_bytes {
+        Some(b)
+            if b.is_finite() && b.fract() == 0.0 && (1.0..=(1u64 << 50) as f64).contains(&b) =>
+        {
+            Some(b as u64)
+        }
+        Some(b) => {
+            return Err(Error::invalid_arg(format!(
+                "packages.maxCacheBytes must be a whole number of bytes from 1 to 2^50, got {b}"
+            )))
+        }
+        None => None,
+    };
+    Ok(PackageConfig {
+        cache_dir: p.cache_dir.map(PathBuf::from),
+        max_cache_bytes,
+        python_index_url: p.python_index_url,
+        python_wheel_dir: p.python_wheel_dir.map(PathBuf::from),
+        npm_registry: p.npm_registry,
+        allow_hosts: p.allow_hosts.unwrap_or_default(),
+    })
 }
 
 fn to_service(config: NativeConfig) -> std::result::Result<Service, Error> {
@@ -269,7 +310,8 @@ fn to_service(config: NativeConfig) -> std::result::Result<Service, Error> {
                     .map(PathBuf::from)
                     .unwrap_or_else(default_helper),
                 interpreters,
-            })),
+                packages: package_config(config.packages)?,
+            })?),
             Ok(BackendKind::E2b) => {
                 let mut options = config.e2b.clone().unwrap_or_default();
                 if let Some(key) = &config.api_key {

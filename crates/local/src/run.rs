@@ -2,9 +2,11 @@
 //! the output under its caps, enforce the deadline, and make sure every process
 //! of the sandbox is gone before the call returns.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2b_native_core::CancellationToken;
@@ -17,7 +19,8 @@ use tokio::net::UnixStream;
 use tokio::process::Command;
 use tokio::time::{sleep_until, Instant as Deadline};
 
-use crate::protocol::{Event, Spec};
+use crate::packages::Egress;
+use crate::protocol::{Event, Spec, EGRESS_FD};
 use crate::registry::Guard;
 
 /// Once a sandbox has been killed, how long its pipes may take to close.
@@ -39,25 +42,46 @@ pub async fn run(
     request: &Request,
     cancel: &CancellationToken,
 ) -> Result<Outcome, Error> {
+    run_with(helper, spec, request, cancel, None).await
+}
+
+/// [`run`], with the proxy of an install step when the spec has an egress port.
+pub async fn run_with(
+    helper: &Path,
+    spec: Spec,
+    request: &Request,
+    cancel: &CancellationToken,
+    egress: Option<Arc<Egress>>,
+) -> Result<Outcome, Error> {
     let started = Instant::now();
     let deadline = Deadline::from_std(started + request.timeout);
     let (host_end, helper_end) = std::os::unix::net::UnixStream::pair()
         .map_err(|e| Error::Internal(format!("socketpair: {e}")))?;
-    let mut child = Command::new(helper)
+    let mut command = Command::new(helper);
+    command
         .stdin(Stdio::from(OwnedFd::from(helper_end)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env_clear()
         .current_dir("/")
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            Error::IsolationUnavailable(format!(
-                "cannot start the sandbox helper {}: {e}. Reinstall e2b-native so that the helper \
+        .kill_on_drop(true);
+    let egress_channel = match egress {
+        Some(egress) => Some((egress, pass_egress_fd(&mut command)?)),
+        None => None,
+    };
+    let child = command.spawn();
+    drop(command); // it holds the helper's end of the event socket
+                   // Only the helper keeps its end; the proxy stops with this call.
+    let _proxy = egress_channel.map(|(egress, (ours, _theirs))| {
+        AbortOnDrop(tokio::spawn(crate::packages::serve_proxy(ours, egress)))
+    });
+    let mut child = child.map_err(|e| {
+        Error::IsolationUnavailable(format!(
+            "cannot start the sandbox helper {}: {e}. Reinstall e2b-native so that the helper \
                  sits beside its .node file, or set E2B_NATIVE_SANDBOX_HELPER to its path",
-                helper.display()
-            ))
-        })?;
+            helper.display()
+        ))
+    })?;
     let guard = Guard::new(child.id().unwrap_or_default());
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
@@ -274,6 +298,38 @@ impl Stream {
     }
 }
 
+/// Gives the helper one end of a new socket as [`EGRESS_FD`]; init sends the
+/// install step's listening socket through it. Returns (ours, the helper's).
+fn pass_egress_fd(command: &mut Command) -> Result<(StdUnixStream, StdUnixStream), Error> {
+    let (ours, theirs) =
+        StdUnixStream::pair().map_err(|e| Error::Internal(format!("socketpair: {e}")))?;
+    let raw = theirs.as_raw_fd();
+    // SAFETY: between fork and exec, only async-signal-safe fcntl and dup2.
+    unsafe {
+        command.pre_exec(move || {
+            let done = if raw == EGRESS_FD {
+                // dup2 onto itself would keep FD_CLOEXEC.
+                libc::fcntl(raw, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, EGRESS_FD)
+            };
+            match done < 0 {
+                true => Err(std::io::Error::last_os_error()),
+                false => Ok(()),
+            }
+        });
+    }
+    Ok((ours, theirs))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Builds the spec of `request` for `interpreter`.
 pub fn spec(
     language: Language,
@@ -281,13 +337,6 @@ pub fn spec(
     request: &Request,
     host_id_when_root: u32,
 ) -> Result<Spec, Error> {
-    if !request.packages.is_empty() {
-        return Err(Error::Unsupported(
-            "installing packages is not supported by the local backend yet: use the e2b backend, \
-             or call executeWithPackages without packages"
-                .into(),
-        ));
-    }
     // Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN).
     const MAX_CODE: usize = 128 * 1024 - 1;
     if request.code.len() > MAX_CODE {
@@ -351,5 +400,7 @@ pub fn spec(
         read_file_cap: request.limits.output_bytes as u64,
         host_id_when_root,
         session: false,
+        mounts: Vec::new(),
+        egress_port: None,
     })
 }

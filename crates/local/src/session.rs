@@ -707,6 +707,8 @@ fn spec(config: &SessionConfig) -> Spec {
         read_file_cap: 0,
         host_id_when_root: config.host_id_when_root,
         session: true,
+        mounts: Vec::new(),
+        egress_port: None,
     }
 }
 

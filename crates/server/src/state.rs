@@ -144,7 +144,9 @@ impl App {
         let backend = LocalBackend::new(LocalConfig {
             helper: config.helper.clone(),
             interpreters: config.interpreters.clone(),
-        });
+            ..Default::default()
+        })
+        .map_err(|e| e.to_string())?;
         let python = backend.interpreter(Language::Python).ok();
         let node = backend.interpreter(Language::Node).ok();
         let bash = backend.interpreter(Language::Bash).ok();
