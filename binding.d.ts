@@ -89,6 +89,8 @@ export interface NativeConfig {
   limits?: Record<string, number>
   /** e2b backend settings by name: `template`, `domain`, `apiUrl`, `sandboxUrl`, `maxConcurrency`. */
   e2b?: Record<string, string>
+  /** Package sources and cache of the local backend. */
+  packages?: NativePackages
   /**
    * `E2B_*`, `NODE_ENV` and `E2B_NATIVE_SANDBOX_HELPER` as the caller's
    * `process.env` has them (Jest's differs from the real one).
@@ -112,6 +114,16 @@ export interface NativeOutcome {
   durationMs: number
   backend: string
   files: Array<NativeFile>
+}
+
+/** The `packages` constructor option, already type-checked by `index.js`. */
+export interface NativePackages {
+  cacheDir?: string
+  maxCacheBytes?: number
+  pythonIndexUrl?: string
+  pythonWheelDir?: string
+  npmRegistry?: string
+  allowHosts?: Array<string>
 }
 
 /** A call's answer as data: an outcome, or a failure with its stable code. */

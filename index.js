@@ -106,19 +106,20 @@ class E2BService {
     for (const name of ENV_NAMES) {
       if (typeof process.env[name] === 'string') env[name] = process.env[name]
     }
+    const config = {
+      backend: options.backend,
+      apiKey: options.apiKey,
+      timeoutMs: checkNumber(options.timeoutMs, 'timeoutMs'),
+      installTimeoutMs: checkNumber(options.installTimeoutMs, 'installTimeoutMs'),
+      maxOutputBytes: checkNumber(options.maxOutputBytes, 'maxOutputBytes'),
+      interpreters: checkStringRecord(options.interpreters, 'interpreters'),
+      limits: checkNumberRecord(options.limits, 'limits'),
+      e2b: checkE2bOptions(options),
+      packages: checkPackageOptions(options.packages),
+      env,
+    }
     try {
-      this.#native = new NativeService({
-        backend: options.backend,
-        apiKey: options.apiKey,
-        timeoutMs: checkNumber(options.timeoutMs, 'timeoutMs'),
-        installTimeoutMs: checkNumber(options.installTimeoutMs, 'installTimeoutMs'),
-        maxOutputBytes: checkNumber(options.maxOutputBytes, 'maxOutputBytes'),
-        interpreters: checkStringRecord(options.interpreters, 'interpreters'),
-        limits: checkNumberRecord(options.limits, 'limits'),
-        e2b: checkE2bOptions(options),
-        packages: checkPackageOptions(options.packages),
-        env,
-      })
+      this.#native = new NativeService(config)
     } catch (error) {
       rethrowNative(error)
     }

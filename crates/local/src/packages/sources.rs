@@ -122,10 +122,9 @@ impl Sources {
     pub fn describe(&self, language: Language) -> String {
         match language {
             Language::Python => format!(
-                "index={:?} wheels={:?}@{:?}",
+                "index={:?} wheels={:?}",
                 self.python_index.as_ref().map(url::Url::as_str),
                 self.python_wheels,
-                self.python_wheels.as_deref().and_then(modified),
             ),
             _ => format!("registry={}", self.npm_registry),
         }
@@ -261,10 +260,6 @@ fn parse_url(name: &str, value: &str) -> Result<url::Url, Error> {
             "{name} must be an http(s) URL, got {value:?}"
         ))),
     }
-}
-
-fn modified(path: &Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
