@@ -152,7 +152,7 @@ export interface ExecuteOptions {
  * Failures of the system, not of the code, reject with an `Error` whose `code` is one of:
  * `ERR_INVALID_ARG`, `ERR_NOT_CONFIGURED`, `ERR_ISOLATION_UNAVAILABLE`,
  * `ERR_INTERPRETER_UNAVAILABLE`, `ERR_E2B_AUTH`, `ERR_E2B_RATE_LIMIT`, `ERR_E2B_UNAVAILABLE`,
- * `ERR_UNSUPPORTED`, `ERR_CLOSED`, `ERR_CALLBACK`, `ABORT_ERR`, `ERR_INTERNAL`.
+ * `ERR_CLOSED`, `ERR_CALLBACK`, `ABORT_ERR`, `ERR_INTERNAL`.
  */
 export interface E2BNativeError extends Error {
   code: string
@@ -168,7 +168,7 @@ export declare class E2BService {
   /**
    * Checks every spec (`ERR_INVALID_ARG` naming a bad one), installs `packages`, then runs
    * `code` with them; a failed install resolves with `error: "PackageInstallError"`.
-   * Not yet on the local backend (`ERR_UNSUPPORTED`).
+   * Local: installed in a sandbox through a registry-only proxy, cached per exact set.
    */
   executeWithPackages(
     code: string,
