@@ -220,6 +220,19 @@ describe('failures resolve without running the code', () => {
     await svc.close()
   })
 
+  test('an install aborted midway leaves no sandbox and no partial set', async () => {
+    const svc = service({ npmRegistry: registry.url })
+    const cacheDir = caches[caches.length - 1]
+    const controller = new AbortController()
+    const call = svc.executeWithPackages("console.log('ran')", ['e2bn-slow'], 'node', { signal: controller.signal })
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    expect(fs.readdirSync(path.join(cacheDir, 'sets')).some((e) => e.startsWith('.tmp-'))).toBe(true)
+    controller.abort()
+    await expect(call).rejects.toMatchObject({ code: 'ABORT_ERR' })
+    expect(setsIn(cacheDir)).toEqual([])
+    await svc.close()
+  })
+
   test('bad specs of every class are rejected before anything runs', async () => {
     const svc = service({ npmRegistry: registry.url })
     const bad = {

@@ -19,7 +19,7 @@ const RECENT: Duration = Duration::from_secs(60);
 /// Leftovers of an install whose process died.
 const STALE_TEMP: Duration = Duration::from_secs(24 * 3600);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
     max_bytes: u64,
@@ -192,24 +192,28 @@ impl Cache {
 impl Build {
     /// Puts the complete set in place and turns the build into a lease.
     pub fn commit(self) -> Result<Lease, Error> {
-        let Build { temp, target, lock } = self;
-        if let Err(e) = fs::rename(&temp, &target) {
-            let _ = fs::remove_dir_all(&temp);
-            if !target.is_dir() {
-                return Err(cache_error(&target, e));
+        let lock = self
+            .lock
+            .try_clone()
+            .map_err(|e| cache_error(&self.temp, e))?;
+        if let Err(e) = fs::rename(&self.temp, &self.target) {
+            if !self.target.is_dir() {
+                return Err(cache_error(&self.target, e));
             }
         }
         // Downgrade: eviction needs the exclusive lock, so the set stays.
         flock(&lock, libc::LOCK_SH);
         let _ = lock.set_modified(SystemTime::now());
         Ok(Lease {
-            dir: target,
+            dir: self.target.clone(),
             _lock: lock,
         })
     }
+}
 
-    /// Drops a failed build's files.
-    pub fn abandon(self) {
+impl Drop for Build {
+    /// A failed, aborted or dropped install leaves no files behind.
+    fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.temp);
     }
 }

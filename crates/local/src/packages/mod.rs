@@ -72,20 +72,15 @@ impl Packages {
                 let failure = self
                     .install(helper, interpreter, request, &packages, &build.temp, cancel)
                     .await;
-                return match failure {
-                    Ok(None) => {
+                return match failure? {
+                    None => {
                         let lease = build.commit()?;
-                        self.cache.evict();
+                        // Walking the cache is blocking I/O, and nobody waits for it.
+                        let cache = self.cache.clone();
+                        tokio::task::spawn_blocking(move || cache.evict());
                         Ok(Prepared::Ready(lease))
                     }
-                    Ok(Some(outcome)) => {
-                        build.abandon();
-                        Ok(Prepared::Failed(Box::new(outcome)))
-                    }
-                    Err(e) => {
-                        build.abandon();
-                        Err(e)
-                    }
+                    Some(outcome) => Ok(Prepared::Failed(Box::new(outcome))),
                 };
             }
             if tokio::time::Instant::now() >= waited_until {
