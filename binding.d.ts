@@ -107,6 +107,8 @@ export interface NativeConfig {
    * a call. Default 30000.
    */
   poolIdleMs?: number
+  /** Package sources and cache of the local backend. */
+  packages?: NativePackages
   /**
    * `E2B_*`, `NODE_ENV` and `E2B_NATIVE_SANDBOX_HELPER` as the caller's
    * `process.env` has them (Jest's differs from the real one).
@@ -138,6 +140,16 @@ export interface NativeOutcome {
   durationMs: number
   backend: string
   files: Array<NativeFile>
+}
+
+/** The `packages` constructor option, already type-checked by `index.js`. */
+export interface NativePackages {
+  cacheDir?: string
+  maxCacheBytes?: number
+  pythonIndexUrl?: string
+  pythonWheelDir?: string
+  npmRegistry?: string
+  allowHosts?: Array<string>
 }
 
 export interface NativePoolStats {

@@ -84,6 +84,8 @@ export interface ServiceOptions {
   limits?: Limits
   /** Bounds installing packages, apart from `timeoutMs`. Default 300000. */
   installTimeoutMs?: number
+  /** local: where `executeWithPackages` finds packages and keeps them. */
+  packages?: PackageOptions
   /** e2b: sandbox template. Default `code-interpreter-v1`. */
   template?: string
   /** e2b: `E2B_DOMAIN`, default `e2b.app`. */
@@ -128,6 +130,27 @@ export interface PoolStats {
   node?: PoolLaneStats
 }
 
+/** Package sources and cache of the local backend (the e2b backend uses its template's pip and npm). */
+export interface PackageOptions {
+  /**
+   * The cache shared by calls and processes: downloads and one ready folder per exact
+   * package set. Default `$XDG_CACHE_HOME/e2b-native`, else `~/.cache/e2b-native`;
+   * `/var/cache/e2b-native` when running as root (its sandboxes run as `nobody`,
+   * who must be able to read it).
+   */
+  cacheDir?: string
+  /** Bound of the cache; least recently used sets go first. Default 2 GiB. */
+  maxCacheBytes?: number
+  /** A PEP 503 index (company mirror). Default `https://pypi.org/simple`, or none when only `pythonWheelDir` is set. */
+  pythonIndexUrl?: string
+  /** A local folder of wheels (pip `--find-links`); alone, installs are offline. */
+  pythonWheelDir?: string
+  /** An npm registry. Default `https://registry.npmjs.org/`. */
+  npmRegistry?: string
+  /** More `host` or `host:port` (default port 443) the install step may reach, e.g. a mirror's file host. */
+  allowHosts?: string[]
+}
+
 /** Options of one call. */
 export interface ExecuteOptions {
   /** Timeout of this call in ms; default the constructor's (60000). */
@@ -161,7 +184,7 @@ export interface ExecuteOptions {
  * Failures of the system, not of the code, reject with an `Error` whose `code` is one of:
  * `ERR_INVALID_ARG`, `ERR_NOT_CONFIGURED`, `ERR_ISOLATION_UNAVAILABLE`,
  * `ERR_INTERPRETER_UNAVAILABLE`, `ERR_E2B_AUTH`, `ERR_E2B_RATE_LIMIT`, `ERR_E2B_UNAVAILABLE`,
- * `ERR_UNSUPPORTED`, `ERR_CLOSED`, `ERR_CALLBACK`, `ABORT_ERR`, `ERR_INTERNAL`.
+ * `ERR_CLOSED`, `ERR_CALLBACK`, `ABORT_ERR`, `ERR_INTERNAL`.
  */
 export interface E2BNativeError extends Error {
   code: string
@@ -177,7 +200,7 @@ export declare class E2BService {
   /**
    * Checks every spec (`ERR_INVALID_ARG` naming a bad one), installs `packages`, then runs
    * `code` with them; a failed install resolves with `error: "PackageInstallError"`.
-   * Not yet on the local backend (`ERR_UNSUPPORTED`).
+   * Local: installed in a sandbox through a registry-only proxy, cached per exact set.
    */
   executeWithPackages(
     code: string,

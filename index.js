@@ -108,20 +108,22 @@ class E2BService {
     for (const name of ENV_NAMES) {
       if (typeof process.env[name] === 'string') env[name] = process.env[name]
     }
+    const config = {
+      backend: options.backend,
+      apiKey: options.apiKey,
+      timeoutMs: checkNumber(options.timeoutMs, 'timeoutMs'),
+      installTimeoutMs: checkNumber(options.installTimeoutMs, 'installTimeoutMs'),
+      maxOutputBytes: checkNumber(options.maxOutputBytes, 'maxOutputBytes'),
+      interpreters: checkStringRecord(options.interpreters, 'interpreters'),
+      limits: checkNumberRecord(options.limits, 'limits'),
+      e2b: checkE2bOptions(options),
+      packages: checkPackageOptions(options.packages),
+      poolSize: pool.size,
+      poolIdleMs: pool.idleMs,
+      env,
+    }
     try {
-      this.#native = new NativeService({
-        backend: options.backend,
-        apiKey: options.apiKey,
-        timeoutMs: checkNumber(options.timeoutMs, 'timeoutMs'),
-        installTimeoutMs: checkNumber(options.installTimeoutMs, 'installTimeoutMs'),
-        maxOutputBytes: checkNumber(options.maxOutputBytes, 'maxOutputBytes'),
-        interpreters: checkStringRecord(options.interpreters, 'interpreters'),
-        limits: checkNumberRecord(options.limits, 'limits'),
-        e2b: checkE2bOptions(options),
-        poolSize: pool.size,
-        poolIdleMs: pool.idleMs,
-        env,
-      })
+      this.#native = new NativeService(config)
     } catch (error) {
       rethrowNative(error)
     }
@@ -266,6 +268,31 @@ function checkPoolOptions(pool) {
 }
 
 /** The e2b backend's settings, as strings for the binding. */
+function checkPackageOptions(value) {
+  if (value === undefined) return undefined
+  if (!isPlainObject(value)) throw invalid(`packages must be an object, got ${describe(value)}`)
+  const strings = ['cacheDir', 'pythonIndexUrl', 'pythonWheelDir', 'npmRegistry']
+  for (const key of Object.keys(value)) {
+    if (![...strings, 'maxCacheBytes', 'allowHosts'].includes(key)) {
+      throw invalid(`packages.${key} is not an option: use ${strings.join(', ')}, maxCacheBytes or allowHosts`)
+    }
+  }
+  const packages = {}
+  for (const key of strings) {
+    if (value[key] !== undefined && typeof value[key] !== 'string') {
+      throw invalid(`packages.${key} must be a string, got ${describe(value[key])}`)
+    }
+    packages[key] = value[key]
+  }
+  packages.maxCacheBytes = checkNumber(value.maxCacheBytes, 'packages.maxCacheBytes')
+  const hosts = value.allowHosts
+  if (hosts !== undefined && (!Array.isArray(hosts) || hosts.some((h) => typeof h !== 'string'))) {
+    throw invalid(`packages.allowHosts must be an array of strings, got ${describe(hosts)}`)
+  }
+  packages.allowHosts = hosts && [...hosts]
+  return packages
+}
+
 function checkE2bOptions(options) {
   const e2b = {}
   for (const name of ['template', 'domain', 'apiUrl', 'sandboxUrl']) {

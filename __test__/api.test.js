@@ -24,12 +24,6 @@ describe('drop-in shape', () => {
     await expect(e2bService.executeWithPackages('console.log(2)', [], 'node')).resolves.toMatchObject({ stdout: '2\n' })
   })
 
-  test('executeWithPackages with packages is not yet supported locally, and says so', async () => {
-    await expect(e2bService.executeWithPackages('import six', ['six'])).rejects.toMatchObject({
-      code: 'ERR_UNSUPPORTED',
-    })
-  })
-
   test('per-call env reaches the code', async () => {
     const r = await e2bService.executePython('import os; print(os.environ["GREETING"])', { env: { GREETING: 'hé' } })
     expect(r.stdout).toBe('hé\n')

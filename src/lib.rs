@@ -11,7 +11,7 @@ use e2b_native_core::{
     Outcome, SelectionEnv, Service, Sink, Unavailable,
 };
 use e2b_native_e2b::{E2bBackend, E2bConfig};
-use e2b_native_local::{LocalBackend, LocalConfig, PoolConfig};
+use e2b_native_local::{LocalBackend, LocalConfig, PackageConfig, PoolConfig};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
@@ -39,9 +39,22 @@ pub struct NativeConfig {
     /// Warm pool: a language's sandboxes are dropped after this long without
     /// a call. Default 30000.
     pub pool_idle_ms: Option<f64>,
+    /// Package sources and cache of the local backend.
+    pub packages: Option<NativePackages>,
     /// `E2B_*`, `NODE_ENV` and `E2B_NATIVE_SANDBOX_HELPER` as the caller's
     /// `process.env` has them (Jest's differs from the real one).
     pub env: HashMap<String, String>,
+}
+
+/// The `packages` constructor option, already type-checked by `index.js`.
+#[napi(object)]
+pub struct NativePackages {
+    pub cache_dir: Option<String>,
+    pub max_cache_bytes: Option<f64>,
+    pub python_index_url: Option<String>,
+    pub python_wheel_dir: Option<String>,
+    pub npm_registry: Option<String>,
+    pub allow_hosts: Option<Vec<String>>,
 }
 
 #[napi(object)]
@@ -242,9 +255,10 @@ pub struct NativeCheck {
 pub async fn diagnose(helper: Option<String>) -> Vec<NativeCheck> {
     let backend = LocalBackend::new(LocalConfig {
         helper: helper.map(PathBuf::from).unwrap_or_else(default_helper),
-        interpreters: HashMap::new(),
         pool: PoolConfig::off(),
-    });
+        ..Default::default()
+    })
+    .expect("default package settings are valid");
     e2b_native_local::diagnose::diagnose(&backend)
         .await
         .into_iter()
@@ -333,6 +347,33 @@ fn to_pool(
     Ok(pool)
 }
 
+fn package_config(packages: Option<NativePackages>) -> std::result::Result<PackageConfig, Error> {
+    let Some(p) = packages else {
+        return Ok(PackageConfig::default());
+    };
+    let max_cache_bytes = match p.max_cache_bytes {
+        Some(b)
+            if b.is_finite() && b.fract() == 0.0 && (1.0..=(1u64 << 50) as f64).contains(&b) =>
+        {
+            Some(b as u64)
+        }
+        Some(b) => {
+            return Err(Error::invalid_arg(format!(
+                "packages.maxCacheBytes must be a whole number of bytes from 1 to 2^50, got {b}"
+            )))
+        }
+        None => None,
+    };
+    Ok(PackageConfig {
+        cache_dir: p.cache_dir.map(PathBuf::from),
+        max_cache_bytes,
+        python_index_url: p.python_index_url,
+        python_wheel_dir: p.python_wheel_dir.map(PathBuf::from),
+        npm_registry: p.npm_registry,
+        allow_hosts: p.allow_hosts.unwrap_or_default(),
+    })
+}
+
 fn to_service(
     config: NativeConfig,
 ) -> std::result::Result<(Service, Option<Arc<LocalBackend>>), Error> {
@@ -382,7 +423,8 @@ fn to_service(
                         .unwrap_or_else(default_helper),
                     interpreters,
                     pool,
-                }));
+                    packages: package_config(config.packages)?,
+                })?);
                 local = Some(backend.clone());
                 backend
             }

@@ -11,8 +11,6 @@ pub enum Error {
     #[error("{0}")]
     InterpreterUnavailable(String),
     #[error("{0}")]
-    Unsupported(String),
-    #[error("{0}")]
     E2bAuth(String),
     #[error("{0}")]
     E2bRateLimit(String),
@@ -34,7 +32,6 @@ impl Error {
             Error::NotConfigured(_) => "ERR_NOT_CONFIGURED",
             Error::IsolationUnavailable(_) => "ERR_ISOLATION_UNAVAILABLE",
             Error::InterpreterUnavailable(_) => "ERR_INTERPRETER_UNAVAILABLE",
-            Error::Unsupported(_) => "ERR_UNSUPPORTED",
             Error::E2bAuth(_) => "ERR_E2B_AUTH",
             Error::E2bRateLimit(_) => "ERR_E2B_RATE_LIMIT",
             Error::E2bUnavailable(_) => "ERR_E2B_UNAVAILABLE",

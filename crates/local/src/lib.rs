@@ -7,6 +7,7 @@
 mod cgroup;
 pub mod diagnose;
 mod interpreters;
+mod packages;
 pub mod pool;
 pub mod protocol;
 mod registry;
@@ -22,6 +23,8 @@ use std::sync::{Arc, Mutex};
 pub use e2b_native_core::CancellationToken;
 use e2b_native_core::{Backend, BoxFuture, Error, Language, Outcome, Request};
 pub use interpreters::{sandbox_env, Interpreter};
+pub use packages::PackageConfig;
+use packages::{Packages, Prepared};
 pub use pool::{LaneStats, PoolConfig};
 pub use registry::{kill_all, live_count, pooled_pids};
 
@@ -36,28 +39,36 @@ pub struct LocalConfig {
     pub interpreters: HashMap<Language, PathBuf>,
     /// The warm pool ([`PoolConfig::off`] for none).
     pub pool: PoolConfig,
+    /// Package sources and cache for `executeWithPackages`.
+    pub packages: PackageConfig,
 }
 
 pub struct LocalBackend {
     config: LocalConfig,
     found: Mutex<HashMap<Language, Interpreter>>,
     pool: Arc<pool::Pool>,
+    packages: Packages,
 }
 
 impl LocalBackend {
-    pub fn new(config: LocalConfig) -> Self {
+    /// Fails only on invalid package settings.
+    pub fn new(config: LocalConfig) -> Result<Self, Error> {
         static SWEEP: std::sync::Once = std::sync::Once::new();
         SWEEP.call_once(cgroup::sweep_stale);
+        // SAFETY: geteuid cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let packages = Packages::new(&config.packages, root.then_some(DEFAULT_HOST_ID_WHEN_ROOT))?;
         let pool = pool::Pool::new(
             config.pool.clone(),
             config.helper.clone(),
             DEFAULT_HOST_ID_WHEN_ROOT,
         );
-        LocalBackend {
+        Ok(LocalBackend {
             config,
             found: Mutex::new(HashMap::new()),
+            packages,
             pool,
-        }
+        })
     }
 
     pub fn pool_config(&self) -> &PoolConfig {
@@ -83,18 +94,40 @@ impl LocalBackend {
         request: &Request,
         cancel: &CancellationToken,
     ) -> Result<Outcome, Error> {
+        let started = std::time::Instant::now();
         let interpreter = self.interpreter(request.language)?;
-        let spec = run::spec(
+        let mut spec = run::spec(
             request.language,
             &interpreter,
             request,
             DEFAULT_HOST_ID_WHEN_ROOT,
         )?;
-        let (warm, _refill) = self.pool.take(&interpreter, &spec, request);
-        match warm {
-            Some(helper) => pool::Pool::run(helper, spec, request, cancel).await,
-            None => run::run(&self.config.helper, spec, request, cancel).await,
+        // Held (shared lock) until the code is done, so eviction leaves it.
+        let mut _set = None;
+        if !request.packages.is_empty() {
+            let helper = &self.config.helper;
+            match self
+                .packages
+                .prepare(helper, &interpreter, request, cancel)
+                .await?
+            {
+                Prepared::Ready(lease) => {
+                    packages::use_set(&mut spec, &lease, request.language);
+                    _set = Some(lease);
+                }
+                Prepared::Failed(mut outcome) => {
+                    outcome.duration = started.elapsed();
+                    return Ok(*outcome);
+                }
+            }
         }
+        let (warm, _refill) = self.pool.take(&interpreter, &spec, request);
+        let mut outcome = match warm {
+            Some(helper) => pool::Pool::run(helper, spec, request, cancel).await?,
+            None => run::run(&self.config.helper, spec, request, cancel).await?,
+        };
+        outcome.duration = started.elapsed();
+        Ok(outcome)
     }
 
     /// The interpreter for `language`, found once and remembered.

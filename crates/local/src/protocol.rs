@@ -46,7 +46,29 @@ pub struct Spec {
     /// for a [`crate::pool::Go`] to feed it the code.
     #[serde(default)]
     pub warm: bool,
+    /// Host directories bound at a path of the sandbox's choosing.
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+    /// An install step's way out: init listens on 127.0.0.1 at this port and
+    /// hands the listening socket to the host through [`EGRESS_FD`], whose
+    /// proxy lets through only the package registries. The program may then
+    /// open TCP sockets (to that port only); nothing else is reachable.
+    #[serde(default)]
+    pub egress_port: Option<u16>,
 }
+
+/// A host directory bound into the sandbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Mount {
+    pub source: PathBuf,
+    pub target: PathBuf,
+    /// Only an install step's output and download cache are ever writable.
+    pub writable: bool,
+}
+
+/// The helper's descriptor on which init sends an install step's listening
+/// socket (`SCM_RIGHTS`) when the spec has an `egress_port`.
+pub const EGRESS_FD: i32 = 3;
 
 /// A file for the work dir: a path relative to it, base64 content.
 #[derive(Debug, Clone, Serialize, Deserialize)]

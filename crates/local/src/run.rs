@@ -2,9 +2,11 @@
 //! the output under its caps, enforce the deadline, and make sure every process
 //! of the sandbox is gone before the call returns.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2b_native_core::CancellationToken;
@@ -18,7 +20,8 @@ use tokio::net::UnixStream;
 use tokio::process::Command;
 use tokio::time::{sleep_until, Instant as Deadline};
 
-use crate::protocol::{Event, Spec};
+use crate::packages::Egress;
+use crate::protocol::{Event, Spec, EGRESS_FD};
 use crate::registry::Guard;
 
 /// Once a sandbox has been killed, how long its pipes may take to close.
@@ -44,6 +47,8 @@ pub(crate) struct Helper {
     pub(crate) events: Lines<BufReader<OwnedReadHalf>>,
     pub(crate) to_helper: OwnedWriteHalf,
     pub(crate) cgroups: crate::cgroup::Groups,
+    /// An install step's proxy, which stops with the call.
+    _proxy: Option<AbortOnDrop>,
 }
 
 pub async fn run(
@@ -52,15 +57,30 @@ pub async fn run(
     request: &Request,
     cancel: &CancellationToken,
 ) -> Result<Outcome, Error> {
+    run_with(helper, spec, request, cancel, None).await
+}
+
+/// [`run`], with the proxy of an install step when the spec has an egress port.
+pub async fn run_with(
+    helper: &Path,
+    spec: Spec,
+    request: &Request,
+    cancel: &CancellationToken,
+    egress: Option<Arc<Egress>>,
+) -> Result<Outcome, Error> {
     let started = Instant::now();
-    let helper = start(helper, false)?;
+    let helper = start(helper, false, egress)?;
     let spec_bytes = serde_json::to_vec(&spec).map_err(|e| Error::Internal(e.to_string()))?;
     finish(helper, spec_bytes, started, request, cancel).await
 }
 
 /// Starts the helper with a socketpair as its stdin; `pooled` registers it as
-/// a pool's (see `registry`).
-pub(crate) fn start(helper: &Path, pooled: bool) -> Result<Helper, Error> {
+/// a pool's (see `registry`); `egress`: an install step's proxy.
+pub(crate) fn start(
+    helper: &Path,
+    pooled: bool,
+    egress: Option<Arc<Egress>>,
+) -> Result<Helper, Error> {
     let (host_end, helper_end) = std::os::unix::net::UnixStream::pair()
         .map_err(|e| Error::Internal(format!("socketpair: {e}")))?;
     let mut command = Command::new(helper);
@@ -71,7 +91,17 @@ pub(crate) fn start(helper: &Path, pooled: bool) -> Result<Helper, Error> {
         .env_clear()
         .current_dir("/")
         .kill_on_drop(true);
-    let (mut child, guard) = Guard::spawn(pooled, || command.spawn()).map_err(|e| {
+    let egress_channel = match egress {
+        Some(egress) => Some((egress, pass_egress_fd(&mut command)?)),
+        None => None,
+    };
+    let spawned = Guard::spawn(pooled, || command.spawn());
+    drop(command); // it holds the helper's end of the event socket
+                   // Only the helper keeps its end; the proxy stops with this call.
+    let proxy = egress_channel.map(|(egress, (ours, _theirs))| {
+        AbortOnDrop(tokio::spawn(crate::packages::serve_proxy(ours, egress)))
+    });
+    let (mut child, guard) = spawned.map_err(|e| {
         Error::IsolationUnavailable(format!(
             "cannot start the sandbox helper {}: {e}. Reinstall e2b-native so that the helper \
              sits beside its .node file, or set E2B_NATIVE_SANDBOX_HELPER to its path",
@@ -94,6 +124,7 @@ pub(crate) fn start(helper: &Path, pooled: bool) -> Result<Helper, Error> {
         events: BufReader::new(events).lines(),
         to_helper,
         cgroups: crate::cgroup::Groups::default(),
+        _proxy: proxy,
     })
 }
 
@@ -115,6 +146,7 @@ pub(crate) async fn finish(
         mut events,
         mut to_helper,
         mut cgroups,
+        _proxy,
     } = helper;
     let send_spec = async {
         to_helper.write_all(&message).await?;
@@ -319,6 +351,38 @@ impl Stream {
     }
 }
 
+/// Gives the helper one end of a new socket as [`EGRESS_FD`]; init sends the
+/// install step's listening socket through it. Returns (ours, the helper's).
+fn pass_egress_fd(command: &mut Command) -> Result<(StdUnixStream, StdUnixStream), Error> {
+    let (ours, theirs) =
+        StdUnixStream::pair().map_err(|e| Error::Internal(format!("socketpair: {e}")))?;
+    let raw = theirs.as_raw_fd();
+    // SAFETY: between fork and exec, only async-signal-safe fcntl and dup2.
+    unsafe {
+        command.pre_exec(move || {
+            let done = if raw == EGRESS_FD {
+                // dup2 onto itself would keep FD_CLOEXEC.
+                libc::fcntl(raw, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, EGRESS_FD)
+            };
+            match done < 0 {
+                true => Err(std::io::Error::last_os_error()),
+                false => Ok(()),
+            }
+        });
+    }
+    Ok((ours, theirs))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Builds the spec of `request` for `interpreter`.
 pub fn spec(
     language: Language,
@@ -326,13 +390,6 @@ pub fn spec(
     request: &Request,
     host_id_when_root: u32,
 ) -> Result<Spec, Error> {
-    if !request.packages.is_empty() {
-        return Err(Error::Unsupported(
-            "installing packages is not supported by the local backend yet: use the e2b backend, \
-             or call executeWithPackages without packages"
-                .into(),
-        ));
-    }
     // Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN).
     const MAX_CODE: usize = 128 * 1024 - 1;
     if request.code.len() > MAX_CODE {
@@ -397,5 +454,7 @@ pub fn spec(
         host_id_when_root,
         session: false,
         warm: false,
+        mounts: Vec::new(),
+        egress_port: None,
     })
 }

@@ -708,6 +708,8 @@ fn spec(config: &SessionConfig) -> Spec {
         host_id_when_root: config.host_id_when_root,
         session: true,
         warm: false,
+        mounts: Vec::new(),
+        egress_port: None,
     }
 }
 

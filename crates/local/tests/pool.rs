@@ -14,6 +14,7 @@ fn backend(size: usize) -> LocalBackend {
         },
         ..Default::default()
     })
+    .unwrap()
 }
 
 fn lane(backend: &LocalBackend, language: Language) -> LaneStats {

@@ -10,6 +10,7 @@ fn backend() -> LocalBackend {
         helper: env!("CARGO_BIN_EXE_e2b-sandbox").into(),
         ..Default::default()
     })
+    .expect("default settings")
 }
 
 async fn run(language: Language, code: &str) -> e2b_native_core::Outcome {

@@ -145,7 +145,9 @@ impl App {
             helper: config.helper.clone(),
             interpreters: config.interpreters.clone(),
             pool: e2b_native_local::PoolConfig::off(),
-        });
+            ..Default::default()
+        })
+        .map_err(|e| e.to_string())?;
         let python = backend.interpreter(Language::Python).ok();
         let node = backend.interpreter(Language::Node).ok();
         let bash = backend.interpreter(Language::Bash).ok();

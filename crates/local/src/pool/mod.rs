@@ -364,6 +364,8 @@ fn servable(template: &Spec, spec: &Spec, request: &Request) -> bool {
         && template.open_files == spec.open_files
         && template.host_id_when_root == spec.host_id_when_root
         && !spec.session
+        && spec.mounts.is_empty()
+        && spec.egress_port.is_none()
         && request.packages.is_empty()
         && request.env.keys().all(|name| !read_at_startup(name))
         && (request.language != Language::Node
@@ -405,7 +407,7 @@ fn read_at_startup(name: &str) -> bool {
 
 /// Starts a pooled sandbox and waits until it reports ready.
 async fn prepare(helper: &std::path::Path, template: &Spec) -> Result<Helper, String> {
-    let mut helper = run::start(helper, true).map_err(|e| e.to_string())?;
+    let mut helper = run::start(helper, true, None).map_err(|e| e.to_string())?;
     let mut line = serde_json::to_vec(template).map_err(|e| e.to_string())?;
     line.push(b'\n');
     helper

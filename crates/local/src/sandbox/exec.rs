@@ -57,8 +57,8 @@ fn prepare(
     chdir(SANDBOX_HOME).context("process", || format!("chdir {SANDBOX_HOME}"))?;
     limits(spec, cgroup_limits)?;
     drop_capabilities()?;
-    super::landlock::restrict()?;
-    super::seccomp::install()
+    super::landlock::restrict(spec)?;
+    super::seccomp::install(spec)
 }
 
 /// The signal state of a fresh process: nothing blocked, nothing ignored.

@@ -5,11 +5,14 @@ use nix::sys::prctl;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 
-use super::{exec, rootfs, workfiles, Reporter};
+use super::{egress, exec, rootfs, workfiles, Reporter};
 use crate::protocol::{Event, Spec};
 
 pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
-    if let Err(e) = rootfs::build(spec).and_then(|()| workfiles::write(spec)) {
+    let built = rootfs::build(spec)
+        .and_then(|()| workfiles::write(spec))
+        .and_then(|()| spec.egress_port.map_or(Ok(()), egress::hand_over));
+    if let Err(e) = built {
         reporter.send(&Event::Failed {
             layer: e.layer.into(),
             message: e.message,

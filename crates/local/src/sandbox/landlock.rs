@@ -1,14 +1,16 @@
 //! Landlock over the sandbox's own tree: read and execute everywhere, write only
-//! in the work dirs and to the harmless devices; no TCP; no signals to or
+//! in the work dirs (and an install step's output) and to the harmless devices;
+//! no TCP but an install step's connection to its proxy; no signals to or
 //! abstract sockets of processes outside the sandbox. Best effort: a kernel
 //! without Landlock (or an older ABI) keeps the other layers.
 
 use landlock::{
-    path_beneath_rules, Access, AccessFs, AccessNet, Ruleset, RulesetAttr, RulesetCreatedAttr,
-    Scope, ABI,
+    path_beneath_rules, Access, AccessFs, AccessNet, NetPort, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, Scope, ABI,
 };
 
 use super::{Setup, SetupError};
+use crate::protocol::Spec;
 
 const ABI_WANTED: ABI = ABI::V6;
 const WRITABLE_DIRS: &[&str] = &["/home/user", "/tmp", "/dev/shm"];
@@ -20,8 +22,12 @@ const WRITABLE_DEVICES: &[&str] = &[
     "/dev/urandom",
 ];
 
-pub fn restrict() -> Setup<()> {
+pub fn restrict(spec: &Spec) -> Setup<()> {
     let fail = |e: landlock::RulesetError| SetupError::new("landlock", e.to_string());
+    let writable_mounts = spec.mounts.iter().filter(|m| m.writable).map(|m| &m.target);
+    let proxy = spec
+        .egress_port
+        .map(|port| NetPort::new(port, AccessNet::ConnectTcp));
     Ruleset::default()
         .handle_access(AccessFs::from_all(ABI_WANTED))
         .and_then(|r| r.handle_access(AccessNet::from_all(ABI_WANTED)))
@@ -34,6 +40,13 @@ pub fn restrict() -> Setup<()> {
                 AccessFs::from_all(ABI_WANTED),
             ))
         })
+        .and_then(|r| {
+            r.add_rules(path_beneath_rules(
+                writable_mounts,
+                AccessFs::from_all(ABI_WANTED),
+            ))
+        })
+        .and_then(|r| r.add_rules(proxy.into_iter().map(Ok::<_, landlock::RulesetError>)))
         .and_then(|r| {
             r.add_rules(path_beneath_rules(
                 WRITABLE_DEVICES,

@@ -7,6 +7,7 @@
 //!   when it exits the kernel kills every process left in the namespace;
 //! - the program, forked by init, with no capabilities, in a new session.
 
+mod egress;
 mod exec;
 mod init;
 mod landlock;

@@ -77,6 +77,14 @@ pub fn build(spec: &Spec) -> Setup<()> {
         fs::create_dir_all(&target).context(LAYER, || format!("mkdir -p {}", target.display()))?;
         bind_readonly(&host(dir), &target)?;
     }
+    for m in &spec.mounts {
+        let target = root.join(m.target.strip_prefix("/").unwrap_or(&m.target));
+        fs::create_dir_all(&target).context(LAYER, || format!("mkdir -p {}", target.display()))?;
+        match m.writable {
+            true => bind_writable(&host(&m.source), &target)?,
+            false => bind_readonly(&host(&m.source), &target)?,
+        }
+    }
     etc(&root.join("etc"))?;
     dev(&root.join("dev"), spec.disk_bytes)?;
     proc(&root.join("proc"))?;
@@ -194,7 +202,19 @@ fn bind(source: &Path, target: &Path) -> Setup<()> {
 
 fn bind_readonly(source: &Path, target: &Path) -> Setup<()> {
     bind(source, target)?;
-    // A remount inside a user namespace must keep the flags the host locked.
+    remount_readonly(target, locked_flags(target)?)
+}
+
+/// Writable, but nothing set-uid and no device nodes.
+fn bind_writable(source: &Path, target: &Path) -> Setup<()> {
+    bind(source, target)?;
+    let flags = locked_flags(target)? | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    mount(NONE, target, NONE, flags | MsFlags::MS_REMOUNT, NONE)
+        .context(LAYER, || format!("remounting {}", target.display()))
+}
+
+/// A remount inside a user namespace must keep the flags the host locked.
+fn locked_flags(target: &Path) -> Setup<MsFlags> {
     let locked = statvfs(target)
         .map(|s| s.flags())
         .context(LAYER, || format!("statvfs {}", target.display()))?;
@@ -211,7 +231,7 @@ fn bind_readonly(source: &Path, target: &Path) -> Setup<()> {
             flags |= ms_flag;
         }
     }
-    remount_readonly(target, flags)
+    Ok(flags)
 }
 
 fn remount_readonly(target: &Path, flags: MsFlags) -> Setup<()> {

@@ -10,6 +10,7 @@ use seccompiler::{
 };
 
 use super::{Setup, SetupError};
+use crate::protocol::Spec;
 
 /// Denied whatever their arguments.
 const DENIED: &[libc::c_long] = &[
@@ -78,8 +79,11 @@ const NAMESPACE_FLAGS: &[libc::c_int] = &[
     0x80, // CLONE_NEWTIME
 ];
 
-pub fn install() -> Setup<()> {
-    let deny = program(deny_rules()?, SeccompAction::Errno(libc::EPERM as u32))?;
+pub fn install(spec: &Spec) -> Setup<()> {
+    let deny = program(
+        deny_rules(spec.egress_port.is_some())?,
+        SeccompAction::Errno(libc::EPERM as u32),
+    )?;
     // clone3 passes its flags in memory a filter cannot read: answer ENOSYS,
     // and glibc falls back to clone, whose flags are checked above.
     let clone3 = [(libc::SYS_clone3, vec![])].into_iter().collect();
@@ -91,7 +95,7 @@ pub fn install() -> Setup<()> {
     Ok(())
 }
 
-fn deny_rules() -> Setup<BTreeMap<i64, Vec<SeccompRule>>> {
+fn deny_rules(inet: bool) -> Setup<BTreeMap<i64, Vec<SeccompRule>>> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
         DENIED.iter().map(|&nr| (nr, vec![])).collect();
     let rule = |arg: u8, len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64| {
@@ -112,14 +116,19 @@ fn deny_rules() -> Setup<BTreeMap<i64, Vec<SeccompRule>>> {
         })
         .collect::<Setup<Vec<_>>>()?;
     rules.insert(libc::SYS_clone, clone);
-    // Sockets other than AF_UNIX: the sandbox has no network to use.
-    let socket = rule(
-        0,
-        SeccompCmpArgLen::Dword,
-        SeccompCmpOp::Ne,
-        libc::AF_UNIX as u64,
-    )?;
-    rules.insert(libc::SYS_socket, vec![socket]);
+    // Sockets other than AF_UNIX: the sandbox has no network to use. An
+    // install step also gets IP sockets, to reach its proxy on loopback.
+    let families: &[libc::c_int] = match inet {
+        false => &[libc::AF_UNIX],
+        true => &[libc::AF_UNIX, libc::AF_INET, libc::AF_INET6],
+    };
+    let other_family = families
+        .iter()
+        .map(|&f| SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, f as u64))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(SeccompRule::new)
+        .map_err(|e| SetupError::new("seccomp", format!("building a rule: {e}")))?;
+    rules.insert(libc::SYS_socket, vec![other_family]);
     // Pushing keystrokes into a terminal (TIOCSTI) or a console (TIOCLINUX).
     let ioctl = [libc::TIOCSTI, libc::TIOCLINUX]
         .iter()
@@ -141,8 +150,10 @@ fn program(rules: BTreeMap<i64, Vec<SeccompRule>>, action: SeccompAction) -> Set
 mod tests {
     #[test]
     fn the_filter_compiles_for_this_architecture() {
-        let rules = super::deny_rules().unwrap();
-        assert!(rules.contains_key(&(libc::SYS_mount)));
-        super::program(rules, seccompiler::SeccompAction::Errno(1)).unwrap();
+        for inet in [false, true] {
+            let rules = super::deny_rules(inet).unwrap();
+            assert!(rules.contains_key(&(libc::SYS_mount)));
+            super::program(rules, seccompiler::SeccompAction::Errno(1)).unwrap();
+        }
     }
 }

@@ -36,7 +36,7 @@ const MAX_FDS: usize = 8;
 
 pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
     let init = rootfs::build(spec)
-        .and_then(|()| super::landlock::restrict())
+        .and_then(|()| super::landlock::restrict(spec))
         .and_then(|()| Init::new(spec, cgroup_limits));
     let mut init = match init {
         Ok(init) => init,
@@ -355,7 +355,7 @@ fn confine(
     chdir(SANDBOX_HOME).context("process", || format!("chdir {SANDBOX_HOME}"))?;
     exec::limits(spec, cgroup_limits)?;
     exec::drop_capabilities()?;
-    super::seccomp::install()
+    super::seccomp::install(spec)
 }
 
 /// Execs `argv` (its first element found on the env's PATH) in `cwd`.

@@ -1,0 +1,339 @@
+//! Where packages come from, as the caller configured them, and the installer
+//! command for a package set: pip or npm, arguments as argv (no shell), every
+//! spec already validated and after `--`.
+
+use std::path::{Path, PathBuf};
+
+use e2b_native_core::{Error, Language};
+
+use super::proxy::PROXY_PORT;
+
+pub const DEFAULT_PYTHON_INDEX: &str = "https://pypi.org/simple";
+pub const DEFAULT_NPM_REGISTRY: &str = "https://registry.npmjs.org/";
+/// PyPI's index names its files on this host.
+const PYPI_FILES: &str = "files.pythonhosted.org";
+
+/// Inside every install or run sandbox: the package set's directory, the
+/// download cache (install only), the local wheel folder (install only).
+pub const PACKAGES_DIR: &str = "/packages";
+pub const DOWNLOADS_DIR: &str = "/packages-cache";
+pub const WHEELS_DIR: &str = "/packages-wheels";
+const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Package settings as the caller gives them (`packages` constructor option).
+#[derive(Debug, Clone, Default)]
+pub struct PackageConfig {
+    /// The shared cache; default `$XDG_CACHE_HOME/e2b-native` or
+    /// `~/.cache/e2b-native` (`/var/cache/e2b-native` for root).
+    pub cache_dir: Option<PathBuf>,
+    /// Bound of the cache in bytes; default 2 GiB.
+    pub max_cache_bytes: Option<u64>,
+    /// A PEP 503 index; default PyPI, or none when only `python_wheel_dir` is set.
+    pub python_index_url: Option<String>,
+    /// A local folder of wheels (`--find-links`).
+    pub python_wheel_dir: Option<PathBuf>,
+    /// An npm registry; default registry.npmjs.org.
+    pub npm_registry: Option<String>,
+    /// More `host` or `host:port` an install may reach (a mirror's file host).
+    pub allow_hosts: Vec<String>,
+}
+
+/// Validated sources.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    python_index: Option<url::Url>,
+    python_wheels: Option<PathBuf>,
+    npm_registry: url::Url,
+    allow_hosts: Vec<(String, u16)>,
+}
+
+impl Sources {
+    pub fn new(config: &PackageConfig) -> Result<Self, Error> {
+        let python_index = match (&config.python_index_url, &config.python_wheel_dir) {
+            (Some(u), _) => Some(parse_url("packages.pythonIndexUrl", u)?),
+            (None, Some(_)) => None,
+            (None, None) => Some(parse_url("packages.pythonIndexUrl", DEFAULT_PYTHON_INDEX)?),
+        };
+        let python_wheels = match &config.python_wheel_dir {
+            Some(dir) if !dir.is_absolute() || !dir.is_dir() => {
+                return Err(Error::invalid_arg(format!(
+                    "packages.pythonWheelDir must be an absolute path to a folder, got {}",
+                    dir.display()
+                )))
+            }
+            other => other.clone(),
+        };
+        let npm_registry = parse_url(
+            "packages.npmRegistry",
+            config
+                .npm_registry
+                .as_deref()
+                .unwrap_or(DEFAULT_NPM_REGISTRY),
+        )?;
+        let allow_hosts = config
+            .allow_hosts
+            .iter()
+            .map(|h| {
+                let bad = || {
+                    Error::invalid_arg(format!(
+                        "packages.allowHosts: {h:?} is not a host or host:port"
+                    ))
+                };
+                let url = url::Url::parse(&format!("https://{h}")).map_err(|_| bad())?;
+                match (url.host_str(), url.path(), url.username()) {
+                    (Some(host), "/", "") => Ok((
+                        host.trim_matches(['[', ']']).to_string(),
+                        url.port().unwrap_or(443),
+                    )),
+                    _ => Err(bad()),
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Sources {
+            python_index,
+            python_wheels,
+            npm_registry,
+            allow_hosts,
+        })
+    }
+
+    /// The hosts an install for `language` may reach through the proxy.
+    pub fn allowed(&self, language: Language) -> Vec<(String, u16)> {
+        let mut allowed = self.allow_hosts.clone();
+        let registry = match language {
+            Language::Python => self.python_index.as_ref(),
+            _ => Some(&self.npm_registry),
+        };
+        if let Some(url) = registry {
+            let host = url
+                .host_str()
+                .unwrap_or_default()
+                .trim_matches(['[', ']'])
+                .to_string();
+            if host == "pypi.org" {
+                allowed.push((PYPI_FILES.into(), 443));
+            }
+            allowed.push((host, url.port_or_known_default().unwrap_or(443)));
+        }
+        allowed
+    }
+
+    /// Identifies the sources in a package set's cache key.
+    pub fn describe(&self, language: Language) -> String {
+        match language {
+            Language::Python => format!(
+                "index={:?} wheels={:?}",
+                self.python_index.as_ref().map(url::Url::as_str),
+                self.python_wheels,
+            ),
+            _ => format!("registry={}", self.npm_registry),
+        }
+    }
+
+    pub fn wheel_dir(&self, language: Language) -> Option<&Path> {
+        (language == Language::Python)
+            .then_some(self.python_wheels.as_deref())
+            .flatten()
+    }
+
+    /// The installer's argv, run by `interpreter` inside the install sandbox.
+    pub fn installer_argv(
+        &self,
+        language: Language,
+        interpreter: &Path,
+        packages: &[String],
+    ) -> Vec<String> {
+        let proxy = format!("http://127.0.0.1:{PROXY_PORT}");
+        let mut argv: Vec<String> = match language {
+            Language::Python => {
+                let mut argv = strings(&[
+                    "python3",
+                    "-m",
+                    "pip",
+                    "install",
+                    "--no-input",
+                    "--disable-pip-version-check",
+                    "--no-warn-script-location",
+                    "--progress-bar",
+                    "off",
+                    "--timeout",
+                    "30",
+                    "--retries",
+                    "2",
+                ]);
+                argv.extend(["--target".into(), format!("{PACKAGES_DIR}/python")]);
+                argv.extend(["--cache-dir".into(), format!("{DOWNLOADS_DIR}/pip")]);
+                argv.extend(["--proxy".into(), proxy]);
+                match &self.python_index {
+                    Some(url) => argv.extend(["--index-url".into(), url.to_string()]),
+                    None => argv.push("--no-index".into()),
+                }
+                if self.python_wheels.is_some() {
+                    argv.extend(["--find-links".into(), WHEELS_DIR.into()]);
+                }
+                if Path::new(CA_BUNDLE).exists() {
+                    argv.extend(["--cert".into(), CA_BUNDLE.into()]);
+                }
+                argv
+            }
+            _ => {
+                let mut argv = vec!["node".into(), npm_cli(interpreter)];
+                argv.extend(strings(&[
+                    "install",
+                    "--no-save",
+                    "--no-package-lock",
+                    "--no-audit",
+                    "--no-fund",
+                    "--no-update-notifier",
+                    "--loglevel=error",
+                    // Only our settings: the home is empty, the host's npmrc ignored.
+                    "--globalconfig",
+                    "/nonexistent/npmrc",
+                    "--fetch-retries",
+                    "1",
+                    "--fetch-retry-mintimeout",
+                    "2000",
+                    "--fetch-retry-maxtimeout",
+                    "10000",
+                ]));
+                argv.extend(["--prefix".into(), format!("{PACKAGES_DIR}/node")]);
+                argv.extend(["--cache".into(), format!("{DOWNLOADS_DIR}/npm")]);
+                argv.extend(["--registry".into(), self.npm_registry.to_string()]);
+                argv.extend([
+                    "--proxy".into(),
+                    proxy.clone(),
+                    "--https-proxy".into(),
+                    proxy,
+                ]);
+                argv
+            }
+        };
+        argv.push("--".into());
+        argv.extend(packages.iter().cloned());
+        argv
+    }
+
+    /// The installer's environment beyond the sandbox's usual one.
+    pub fn installer_env(&self) -> Vec<(String, String)> {
+        let proxy = format!("http://127.0.0.1:{PROXY_PORT}");
+        let mut env: Vec<(String, String)> =
+            ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"]
+                .iter()
+                .map(|k| (k.to_string(), proxy.clone()))
+                .collect();
+        // pip must not read configuration files that are not ours.
+        env.push(("PIP_CONFIG_FILE".into(), "/dev/null".into()));
+        env.push(("NO_UPDATE_NOTIFIER".into(), "1".into()));
+        if Path::new(CA_BUNDLE).exists() {
+            for key in ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS"] {
+                env.push((key.into(), CA_BUNDLE.into()));
+            }
+        }
+        env
+    }
+}
+
+/// The environment that makes a package set importable by the code.
+pub fn run_env(language: Language) -> (&'static str, String) {
+    match language {
+        Language::Python => ("PYTHONPATH", format!("{PACKAGES_DIR}/python")),
+        _ => ("NODE_PATH", format!("{PACKAGES_DIR}/node/node_modules")),
+    }
+}
+
+/// npm beside its node: `<prefix>/bin/node` → `<prefix>/lib/node_modules/npm/bin/npm-cli.js`.
+fn npm_cli(node: &Path) -> String {
+    let prefix = node
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("/usr"));
+    prefix
+        .join("lib/node_modules/npm/bin/npm-cli.js")
+        .display()
+        .to_string()
+}
+
+fn parse_url(name: &str, value: &str) -> Result<url::Url, Error> {
+    match url::Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Ok(url),
+        _ => Err(Error::invalid_arg(format!(
+            "{name} must be an http(s) URL, got {value:?}"
+        ))),
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_public_registries() {
+        let sources = Sources::new(&PackageConfig::default()).unwrap();
+        assert_eq!(
+            sources.allowed(Language::Python),
+            vec![
+                ("files.pythonhosted.org".into(), 443),
+                ("pypi.org".into(), 443)
+            ]
+        );
+        assert_eq!(
+            sources.allowed(Language::Node),
+            vec![("registry.npmjs.org".into(), 443)]
+        );
+    }
+
+    #[test]
+    fn a_wheel_folder_alone_means_offline() {
+        let config = PackageConfig {
+            python_wheel_dir: Some(std::env::temp_dir()),
+            ..Default::default()
+        };
+        let sources = Sources::new(&config).unwrap();
+        assert!(sources.allowed(Language::Python).is_empty());
+        let argv = sources.installer_argv(
+            Language::Python,
+            Path::new("/usr/bin/python3"),
+            &["six".into()],
+        );
+        assert!(argv.contains(&"--no-index".to_string()));
+        assert_eq!(
+            argv[argv.len() - 2..],
+            ["--".to_string(), "six".to_string()]
+        );
+    }
+
+    #[test]
+    fn rejects_bad_sources() {
+        for config in [
+            PackageConfig {
+                python_index_url: Some("file:///etc".into()),
+                ..Default::default()
+            },
+            PackageConfig {
+                npm_registry: Some("not a url".into()),
+                ..Default::default()
+            },
+            PackageConfig {
+                python_wheel_dir: Some("relative".into()),
+                ..Default::default()
+            },
+            PackageConfig {
+                allow_hosts: vec!["evil/path".into()],
+                ..Default::default()
+            },
+            PackageConfig {
+                allow_hosts: vec!["user@host".into()],
+                ..Default::default()
+            },
+        ] {
+            assert!(
+                matches!(Sources::new(&config), Err(Error::InvalidArg(_))),
+                "{config:?}"
+            );
+        }
+    }
+}
