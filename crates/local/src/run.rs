@@ -96,8 +96,9 @@ pub(crate) fn start(
         None => None,
     };
     let spawned = Guard::spawn(pooled, || command.spawn());
-    drop(command); // it holds the helper's end of the event socket
-                   // Only the helper keeps its end; the proxy stops with this call.
+    // The command holds the helper's end of the event socket, and the helper
+    // alone must keep its end of the proxy's; the proxy stops with this call.
+    drop(command);
     let proxy = egress_channel.map(|(egress, (ours, _theirs))| {
         AbortOnDrop(tokio::spawn(crate::packages::serve_proxy(ours, egress)))
     });
