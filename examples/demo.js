@@ -1,6 +1,7 @@
 'use strict'
 // `npm run demo`: one Python, one Node.js and one Bash program, each in a fresh
-// local sandbox, then a failing one and one that runs out of time.
+// local sandbox, then a failing one, one that runs out of time, and one that
+// needs a package from PyPI (installed in a sandbox, cached for the next call).
 const { E2BService } = require('..')
 
 async function main() {
@@ -16,6 +17,11 @@ async function main() {
     const options = code.includes('sleep 1000') ? { timeoutMs: 1000 } : undefined
     const result = await svc.executeCode(code, language, options)
     console.log(`--- ${language}: ${code.split('\n').pop()}`)
+    console.log(JSON.stringify(result, null, 2))
+  }
+  for (const round of ['first call: installs', 'second call: from the cache']) {
+    const result = await svc.executeWithPackages('import six\nprint("six", six.__version__)', ['six==1.16.0'])
+    console.log(`--- python with six==1.16.0 (${round})`)
     console.log(JSON.stringify(result, null, 2))
   }
   await svc.close()
