@@ -18,7 +18,7 @@ pub use error_name::uncaught_error_name;
 pub use files::{work_dir_path, FileIn, WORK_DIR};
 pub use language::Language;
 pub use output::{Capture, OutputBuffer, Utf8Decoder};
-pub use packages::validate_packages;
+pub use packages::{validate_packages, NPM_INSTALL, PIP_INSTALL};
 pub use request::{
     validate_env, Limit, LimitSetting, Limits, Outcome, Request, Sink, DEFAULT_TIMEOUT,
     TIMEOUT_EXIT_CODE,

@@ -4,6 +4,23 @@
 
 use crate::{Error, Language};
 
+/// The installers' common arguments on both backends (`python3 ...`,
+/// `npm ...`); each backend adds its own, then `--` and the specs.
+pub const PIP_INSTALL: &[&str] = &[
+    "-m",
+    "pip",
+    "install",
+    "--no-input",
+    "--disable-pip-version-check",
+];
+pub const NPM_INSTALL: &[&str] = &[
+    "install",
+    "--no-save",
+    "--no-audit",
+    "--no-fund",
+    "--loglevel=error",
+];
+
 const MAX_PACKAGES: usize = 100;
 const MAX_SPEC_LEN: usize = 214;
 

@@ -192,30 +192,13 @@ impl E2bBackend {
         request: &Request,
         collected: &mut Collected,
     ) -> Result<bool, Failure> {
-        let (cmd, fixed): (&str, &[&str]) = match request.language {
-            Language::Python => (
-                "python3",
-                &[
-                    "-m",
-                    "pip",
-                    "install",
-                    "--no-input",
-                    "--disable-pip-version-check",
-                ],
-            ),
-            _ => (
-                "npm",
-                &[
-                    "install",
-                    "--no-save",
-                    "--no-audit",
-                    "--no-fund",
-                    "--loglevel=error",
-                ],
-            ),
+        let (cmd, fixed) = match request.language {
+            Language::Python => ("python3", e2b_native_core::PIP_INSTALL),
+            _ => ("npm", e2b_native_core::NPM_INSTALL),
         };
         let args: Vec<String> = fixed
             .iter()
+            .chain(&["--"])
             .map(|s| s.to_string())
             .chain(request.packages.iter().cloned())
             .collect();

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use e2b_native_core::{Error, Language};
+use e2b_native_core::{Error, Language, NPM_INSTALL, PIP_INSTALL};
 
 use super::proxy::PROXY_PORT;
 
@@ -146,13 +146,9 @@ impl Sources {
         let proxy = format!("http://127.0.0.1:{PROXY_PORT}");
         let mut argv: Vec<String> = match language {
             Language::Python => {
-                let mut argv = strings(&[
-                    "python3",
-                    "-m",
-                    "pip",
-                    "install",
-                    "--no-input",
-                    "--disable-pip-version-check",
+                let mut argv = strings(&["python3"]);
+                argv.extend(strings(PIP_INSTALL));
+                argv.extend(strings(&[
                     "--no-warn-script-location",
                     "--progress-bar",
                     "off",
@@ -160,7 +156,7 @@ impl Sources {
                     "30",
                     "--retries",
                     "2",
-                ]);
+                ]));
                 argv.extend(["--target".into(), format!("{PACKAGES_DIR}/python")]);
                 argv.extend(["--cache-dir".into(), format!("{DOWNLOADS_DIR}/pip")]);
                 argv.extend(["--proxy".into(), proxy]);
@@ -178,14 +174,10 @@ impl Sources {
             }
             _ => {
                 let mut argv = vec!["node".into(), npm_cli(interpreter)];
+                argv.extend(strings(NPM_INSTALL));
                 argv.extend(strings(&[
-                    "install",
-                    "--no-save",
                     "--no-package-lock",
-                    "--no-audit",
-                    "--no-fund",
                     "--no-update-notifier",
-                    "--loglevel=error",
                     // Only our settings: the home is empty, the host's npmrc ignored.
                     "--globalconfig",
                     "/nonexistent/npmrc",
