@@ -2,7 +2,7 @@
 //! the output under its caps, enforce the deadline, and make sure every process
 //! of the sandbox is gone before the call returns.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::Path;
 use std::process::Stdio;
@@ -357,15 +357,20 @@ impl Stream {
 fn pass_egress_fd(command: &mut Command) -> Result<(StdUnixStream, StdUnixStream), Error> {
     let (ours, theirs) =
         StdUnixStream::pair().map_err(|e| Error::Internal(format!("socketpair: {e}")))?;
-    let raw = theirs.as_raw_fd();
+    inherit_as(command, theirs.as_raw_fd(), EGRESS_FD);
+    Ok((ours, theirs))
+}
+
+/// Makes the helper inherit `fd` (close-on-exec here) as its descriptor `target`.
+pub(crate) fn inherit_as(command: &mut Command, fd: RawFd, target: RawFd) {
     // SAFETY: between fork and exec, only async-signal-safe fcntl and dup2.
     unsafe {
         command.pre_exec(move || {
-            let done = if raw == EGRESS_FD {
+            let done = if fd == target {
                 // dup2 onto itself would keep FD_CLOEXEC.
-                libc::fcntl(raw, libc::F_SETFD, 0)
+                libc::fcntl(fd, libc::F_SETFD, 0)
             } else {
-                libc::dup2(raw, EGRESS_FD)
+                libc::dup2(fd, target)
             };
             match done < 0 {
                 true => Err(std::io::Error::last_os_error()),
@@ -373,7 +378,6 @@ fn pass_egress_fd(command: &mut Command) -> Result<(StdUnixStream, StdUnixStream
             }
         });
     }
-    Ok((ours, theirs))
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

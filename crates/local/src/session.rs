@@ -241,22 +241,7 @@ impl Session {
             .env_clear()
             .current_dir("/")
             .kill_on_drop(true);
-        let raw = helper_control.as_raw_fd();
-        // SAFETY: the closure runs between fork and exec and only calls dup2
-        // and fcntl, which are async-signal-safe.
-        unsafe {
-            command.pre_exec(move || {
-                if raw == CONTROL_FD {
-                    // dup2 onto itself would keep FD_CLOEXEC.
-                    if libc::fcntl(raw, libc::F_SETFD, 0) < 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                } else if libc::dup2(raw, CONTROL_FD) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        crate::run::inherit_as(&mut command, helper_control.as_raw_fd(), CONTROL_FD);
         let mut child = command.spawn().map_err(|e| {
             Error::IsolationUnavailable(format!(
                 "cannot start the sandbox helper {}: {e}. Reinstall e2b-native so that the helper \

@@ -8,7 +8,6 @@ mod proxy;
 mod sources;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use e2b_native_core::{CancellationToken, Error, Limits, Outcome, Request, TIMEOUT_EXIT_CODE};
@@ -90,7 +89,6 @@ impl Packages {
                     request.install_timeout.as_millis()
                 );
                 return Ok(Prepared::Failed(Box::new(install_failure(
-                    request,
                     TIMEOUT_EXIT_CODE,
                     message,
                 ))));
@@ -169,9 +167,9 @@ impl Packages {
                 writable: false,
             });
         }
-        let egress = Egress::new(self.sources.allowed(language));
-        spec.egress_port = (!egress.is_empty()).then_some(proxy::PROXY_PORT);
-        let egress = spec.egress_port.map(|_| Arc::clone(&egress));
+        let allowed = self.sources.allowed(language);
+        let egress = (!allowed.is_empty()).then(|| Egress::new(allowed));
+        spec.egress_port = egress.as_ref().map(|_| proxy::PROXY_PORT);
         let outcome = crate::run::run_with(helper, spec, &install, cancel, egress.clone()).await?;
         if outcome.exit_code == 0 && outcome.limit.is_none() {
             return Ok(None);
@@ -194,7 +192,7 @@ impl Packages {
         } else {
             outcome.exit_code
         };
-        Ok(Some(install_failure(request, status, output)))
+        Ok(Some(install_failure(status, output)))
     }
 }
 
@@ -216,7 +214,7 @@ pub fn use_set(
     }
 }
 
-fn install_failure(_request: &Request, exit_code: i32, stderr: String) -> Outcome {
+fn install_failure(exit_code: i32, stderr: String) -> Outcome {
     Outcome {
         stdout: String::new(),
         stderr,

@@ -36,10 +36,6 @@ impl Egress {
         })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.allowed.is_empty()
-    }
-
     fn allows(&self, host: &str, port: u16) -> bool {
         let host = host.to_ascii_lowercase();
         self.allowed.iter().any(|(h, p)| *h == host && *p == port)
