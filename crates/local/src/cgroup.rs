@@ -1,11 +1,13 @@
 //! Memory and process limits through cgroup v1, where this host has it and the
 //! caller is root (as here). The helper creates `e2b-native/<its pid>` under the
-//! memory and pids hierarchies and joins it before dropping root, so every
-//! process of the sandbox is counted; the host reads what was hit and removes
+//! memory and pids hierarchies before dropping root, and moves init in before
+//! init starts anything, so every process of the sandbox is counted; the host reads what was hit and removes
 //! the groups once the sandbox is gone. Elsewhere rlimits stand in (see
 //! `sandbox::exec`), and `diagnose()` says so.
 
 use std::fs;
+use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use e2b_native_core::Limit;
@@ -34,11 +36,49 @@ pub fn available() -> Result<(), String> {
     Ok(())
 }
 
-/// Helper side, as root: creates this sandbox's groups, sets the limits, joins.
-pub fn create_and_join(memory_bytes: u64, processes: u64) -> Result<Vec<PathBuf>, String> {
+/// A sandbox's groups as the helper created them, with their limits. Their
+/// `cgroup.procs` files are opened while the helper is still root: cgroup v1
+/// checks the opener's credentials, so the helper can move a process in
+/// after it has dropped root.
+pub struct NewGroups {
+    pub dirs: Vec<PathBuf>,
+    procs: Vec<fs::File>,
+}
+
+impl NewGroups {
+    /// Moves process `pid` into every group. The first move after a quiet
+    /// spell waits for an RCU grace period (6-15 ms measured), hence init
+    /// joins while it builds the root.
+    pub fn join(&self, pid: i32) -> Result<(), String> {
+        for (file, dir) in self.procs.iter().zip(&self.dirs) {
+            (&*file)
+                .write_all(pid.to_string().as_bytes())
+                .map_err(|e| format!("moving pid {pid} into {}: {e}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    /// The descriptors, for a cloned child to close (it must not keep root's
+    /// handles on the groups).
+    pub fn fds(&self) -> Vec<i32> {
+        self.procs.iter().map(|f| f.as_raw_fd()).collect()
+    }
+
+    /// Removes the groups, which nothing has joined.
+    pub fn abandon(self) {
+        drop(self.procs);
+        remove(&self.dirs);
+    }
+}
+
+/// Helper side, as root: creates this sandbox's groups and sets the limits.
+pub fn create(memory_bytes: u64, processes: u64) -> Result<NewGroups, String> {
     available()?;
     let pid = std::process::id();
-    let mut dirs = Vec::new();
+    let mut groups = NewGroups {
+        dirs: Vec::new(),
+        procs: Vec::new(),
+    };
     let result = (|| {
         for (controller, _) in CONTROLLERS {
             let parent = Path::new(ROOT).join(controller).join(GROUP);
@@ -49,7 +89,7 @@ pub fn create_and_join(memory_bytes: u64, processes: u64) -> Result<Vec<PathBuf>
             }
             let dir = parent.join(pid.to_string());
             fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
-            dirs.push(dir.clone());
+            groups.dirs.push(dir.clone());
             let write = |file: &str, value: String| {
                 fs::write(dir.join(file), &value)
                     .map_err(|e| format!("writing {value} to {}/{file}: {e}", dir.display()))
@@ -63,14 +103,18 @@ pub fn create_and_join(memory_bytes: u64, processes: u64) -> Result<Vec<PathBuf>
             } else {
                 write("pids.max", processes.to_string())?;
             }
-            write("cgroup.procs", "0".into())?;
+            let procs = fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("cgroup.procs"))
+                .map_err(|e| format!("opening {}/cgroup.procs: {e}", dir.display()))?;
+            groups.procs.push(procs);
         }
         Ok(())
     })();
     match result {
-        Ok(()) => Ok(dirs),
+        Ok(()) => Ok(groups),
         Err(e) => {
-            leave_and_remove(&dirs);
+            groups.abandon();
             Err(e)
         }
     }
@@ -115,17 +159,6 @@ pub fn limit_hit(dirs: &[PathBuf]) -> Option<Limit> {
         return Some(Limit::Processes);
     }
     None
-}
-
-/// Helper side, on its error path: moves the helper out of its groups, then
-/// removes them.
-fn leave_and_remove(dirs: &[PathBuf]) {
-    for dir in dirs {
-        if let Some(parent) = dir.parent() {
-            let _ = fs::write(parent.join("cgroup.procs"), "0");
-        }
-    }
-    remove(dirs);
 }
 
 /// Removes the groups once their processes are gone; the last killed ones may

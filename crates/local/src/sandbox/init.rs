@@ -1,17 +1,17 @@
-//! Pid 1 of the sandbox: builds the root, forks the program, reaps everything,
-//! and reports how the program ended. Its exit takes the namespace with it.
+//! Pid 1 of a one-shot sandbox, once its root is built: forks the program,
+//! reaps everything, and reports how the program ended. Its exit takes the
+//! namespace with it.
 
 use nix::sys::prctl;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 
-use super::{egress, exec, rootfs, workfiles, Reporter};
+use super::{egress, exec, workfiles, Reporter};
 use crate::protocol::{Event, Spec};
 
 pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
-    let built = rootfs::build(spec)
-        .and_then(|()| workfiles::write(spec))
-        .and_then(|()| spec.egress_port.map_or(Ok(()), egress::hand_over));
+    let built =
+        workfiles::write(spec).and_then(|()| spec.egress_port.map_or(Ok(()), egress::hand_over));
     if let Err(e) = built {
         reporter.send(&Event::Failed {
             layer: e.layer.into(),

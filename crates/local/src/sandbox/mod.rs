@@ -82,21 +82,82 @@ pub fn main() -> i32 {
 
 fn run(reporter: &Reporter) -> Setup<()> {
     let spec = read_spec()?;
-    // Only root can use the cgroup v1 hierarchies: join before dropping root.
-    let cgroups = crate::cgroup::create_and_join(spec.memory_bytes, spec.processes + 2);
-    if let Ok(dirs) = &cgroups {
-        reporter.send(&Event::Cgroups { dirs: dirs.clone() });
+    // Only root can use the cgroup v1 hierarchies: create them (and open
+    // them) before dropping root. Init joins them while it builds the root:
+    // the first move after a quiet spell waits for an RCU grace period
+    // (6-15 ms measured), which the helper would otherwise wait through
+    // before anything else. The groups count init and what it starts.
+    let groups = crate::cgroup::create(spec.memory_bytes, spec.processes + 1);
+    if let Ok(groups) = &groups {
+        reporter.send(&Event::Cgroups {
+            dirs: groups.dirs.clone(),
+        });
     }
-    let cgroup_limits = cgroups.is_ok();
+    let cgroup_limits = groups.is_ok();
+    let joined = match &groups {
+        Ok(_) => Some(
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .context("cgroups", || "pipe".into())?,
+        ),
+        Err(_) => None,
+    };
     let host = namespaces::drop_to_sandbox_user(&spec)?;
-    let init = namespaces::spawn_init(&host, || match (spec.session, spec.warm) {
-        (true, _) => session::main(&spec, reporter, cgroup_limits),
-        (false, true) => warm::main(&spec, reporter, cgroup_limits),
-        (false, false) => init::main(&spec, reporter, cgroup_limits),
+    let init = namespaces::spawn_init(&host, || {
+        // Init must not keep root's handles on the groups, nor the helper's
+        // end of the pipe (it would never see EOF).
+        let helpers = joined.iter().map(|(_, tx)| tx.as_raw_fd());
+        for fd in groups.iter().flat_map(|g| g.fds()).chain(helpers) {
+            // SAFETY: init's copies of the helper's descriptors; init exits
+            // without dropping them.
+            unsafe { libc::close(fd) };
+        }
+        let built = rootfs::build(&spec)
+            .and_then(|()| joined.as_ref().map_or(Ok(()), |(rx, _)| enter_cgroups(rx)));
+        if let Err(e) = built {
+            reporter.send(&Event::Failed {
+                layer: e.layer.into(),
+                message: e.message,
+            });
+            return 1;
+        }
+        match (spec.session, spec.warm) {
+            (true, _) => session::main(&spec, reporter, cgroup_limits),
+            (false, true) => warm::main(&spec, reporter, cgroup_limits),
+            (false, false) => init::main(&spec, reporter, cgroup_limits),
+        }
     })?;
     reporter.send(&Event::Init { pid: init.as_raw() });
+    if let (Ok(groups), Some((_, tx))) = (&groups, &joined) {
+        if let Err(message) = groups.join(init.as_raw()) {
+            let _ = nix::sys::signal::kill(init, nix::sys::signal::Signal::SIGKILL);
+            wait_init(init)?;
+            return Err(SetupError::new("cgroups", message));
+        }
+        // Fails only if init is gone, which its exit reports.
+        let _ = nix::unistd::write(tx, b"1");
+    }
+    drop((groups, joined));
     // init reports how the program ended; the helper only waits, so that the
     // host sees the helper exit after the whole pid namespace is gone.
+    wait_init(init)
+}
+
+/// Init side: waits until the helper has moved init into the sandbox's
+/// groups, then enters a new cgroup namespace rooted there, so that what
+/// init starts sees its own group as `/`.
+fn enter_cgroups(joined: &std::os::fd::OwnedFd) -> Setup<()> {
+    let mut byte = [0u8; 1];
+    if !matches!(nix::unistd::read(joined, &mut byte), Ok(1)) {
+        return Err(SetupError::new(
+            "cgroups",
+            "the helper ended before init joined its groups",
+        ));
+    }
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+        .context("cgroup namespace", || "unshare(CLONE_NEWCGROUP)".into())
+}
+
+fn wait_init(init: nix::unistd::Pid) -> Setup<()> {
     loop {
         match waitpid(init, None) {
             Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => return Ok(()),

@@ -27,7 +27,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{chdir, fork, pipe2, read, setsid, write, ForkResult, Pid};
 
-use super::{exec, rootfs, Context, Reporter, Setup};
+use super::{exec, Context, Reporter, Setup};
 use crate::protocol::{Event, Spec, SANDBOX_HOME};
 use crate::session_protocol::{Reply, Request, CONTROL_FD, MAX_MESSAGE};
 
@@ -35,9 +35,7 @@ use crate::session_protocol::{Reply, Request, CONTROL_FD, MAX_MESSAGE};
 const MAX_FDS: usize = 8;
 
 pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
-    let init = rootfs::build(spec)
-        .and_then(|()| super::landlock::restrict(spec))
-        .and_then(|()| Init::new(spec, cgroup_limits));
+    let init = super::landlock::restrict(spec).and_then(|()| Init::new(spec, cgroup_limits));
     let mut init = match init {
         Ok(init) => init,
         Err(e) => {

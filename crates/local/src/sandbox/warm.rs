@@ -17,7 +17,7 @@ use std::os::unix::net::UnixStream;
 use nix::sys::prctl;
 use nix::unistd::{fork, ForkResult, Pid};
 
-use super::{exec, init, rootfs, workfiles, Reporter, SetupError};
+use super::{exec, init, workfiles, Reporter, SetupError};
 use crate::pool::{payload, Go};
 use crate::protocol::{Event, Spec};
 
@@ -29,9 +29,6 @@ pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
         });
         1
     };
-    if let Err(e) = rootfs::build(spec) {
-        return failed(e);
-    }
     // Both ends close-on-exec; the program gets its end as stdin (dup2).
     let (mut code, program_end) = match UnixStream::pair() {
         Ok(pair) => pair,
