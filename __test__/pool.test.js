@@ -118,6 +118,17 @@ const SAME = {
     'x = 5\ndef g():\n    return x\nprint(g())',
     'import sys; print(sys.flags.unbuffered, sys.path[0] == "")',
     'import os; print(sorted(os.environ))',
+    // A warm Python skips freeing the interpreter at exit, and nothing else:
+    'import atexit; atexit.register(print, "at exit")',
+    'class A:\n    def __del__(self):\n        print("del", flush=True)\na = A()',
+    'class A:\n    def __del__(self):\n        print("cycle")\na = A(); a.me = a; del a',
+    'class A:\n    def __del__(self):\n        1/0\na = A()',
+    'f = open("/dev/stdout", "w"); f.write("unflushed")',
+    'import sys; sys.stdout = open("/dev/stderr", "w"); print("replaced")',
+    'import sys; print("closed"); sys.stdout.close()',
+    'import threading, time\ndef w():\n    time.sleep(0.05); print("thread")\nthreading.Thread(target=w).start()',
+    'import threading, time\nthreading.Thread(target=time.sleep, args=(100,), daemon=True).start(); print("daemon")',
+    'import os, sys; sys.stdout.write("x"); os.close(1)',
   ],
   node: [
     'console.log(1)',
@@ -139,7 +150,13 @@ const SAME = {
   ],
 }
 
-const headOf = (stderr) => stderr.split('\n').filter((line) => !line.startsWith('    at ')).join('\n')
+// Object addresses differ from run to run, warm or cold.
+const headOf = (stderr) =>
+  stderr
+    .split('\n')
+    .filter((line) => !line.startsWith('    at '))
+    .join('\n')
+    .replace(/0x[0-9a-f]+/g, '0x…')
 
 test.each(Object.entries(SAME).flatMap(([language, codes]) => codes.map((code) => [language, code])))(
   '%s %j: warm and cold give the same result',
@@ -163,6 +180,14 @@ test('env, files, readFiles, timeouts and cpuSeconds are served warm', async () 
   expect(warm).toBe(true)
   expect(result).toMatchObject({ stdout: 'hi data\n', exitCode: 0 })
   expect(result.files['out.txt'].toString()).toBe('back')
+
+  // A file left open is flushed when the interpreter exits, warm as cold.
+  await ready(svc, 'python')
+  const unclosed = 'log = open("log.txt", "w"); log.write("kept")\nclass K:\n    f = open("k.txt", "w")\nK.f.write("class")'
+  ;({ result, warm } = await run(svc, 'python', unclosed, { readFiles: ['log.txt', 'k.txt'] }))
+  expect(warm).toBe(true)
+  expect(result.files['log.txt'].toString()).toBe('kept')
+  expect(result.files['k.txt'].toString()).toBe('class')
 
   await ready(svc, 'python')
   ;({ result, warm } = await run(svc, 'python', 'import os; print(os.environ.get("GREETING"))'))
