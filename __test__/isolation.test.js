@@ -66,6 +66,24 @@ print(len(pids) <= 3, any(("je" + "st") in open(f"/proc/{p}/cmdline").read() for
   expect(r.stdout).toBe('True False\n')
 })
 
+test('sees only its own cgroups, at the root of its cgroup namespace', async () => {
+  const cold = new E2BService({ backend: 'local', pool: false })
+  try {
+    for (const [service, language, code] of [
+      [cold, 'bash', 'cat /proc/self/cgroup'],
+      [cold, 'python', 'print(open("/proc/self/cgroup").read(), end="")'],
+      [svc, 'python', 'print(open("/proc/self/cgroup").read(), end="")'],
+    ]) {
+      const r = await service.executeCode(code, language)
+      const paths = r.stdout.trim().split('\n').map((line) => line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1))
+      expect(paths.length).toBeGreaterThan(0)
+      expect(paths.every((p) => p === '/')).toBe(true)
+    }
+  } finally {
+    await cold.close()
+  }
+})
+
 test('cannot reach a server on the host loopback: no network, no inet sockets', async () => {
   const server = net.createServer((s) => s.end('host-secret'))
   await new Promise((r) => server.listen(0, '127.0.0.1', r))
