@@ -147,6 +147,9 @@ const SAME = {
     'process.stdin.on("data", () => {}).on("end", () => console.log("end"))',
     'console.log(Object.keys(process.env).sort())',
     'process.exitCode = 7',
+    // The bootstrap's warm-up writes nothing to the streams.
+    'console.log(process.stdout.bytesWritten, process.stderr.bytesWritten, process.stdout.writableLength)',
+    'console.error("e"); console.log("%s %d", "o", 1)',
   ],
 }
 
