@@ -1,9 +1,9 @@
 //! Memory and process limits through cgroup v1, where this host has it and the
 //! caller is root (as here). The helper creates `e2b-native/<its pid>` under the
 //! memory and pids hierarchies before dropping root, and moves init in before
-//! init starts anything, so every process of the sandbox is counted; the host reads what was hit and removes
-//! the groups once the sandbox is gone. Elsewhere rlimits stand in (see
-//! `sandbox::exec`), and `diagnose()` says so.
+//! init starts anything, so every process of the sandbox is counted; the host
+//! reads what was hit and removes the groups once the sandbox is gone.
+//! Elsewhere rlimits stand in (see `sandbox::exec`), and `diagnose()` says so.
 
 use std::fs;
 use std::io::Write;

@@ -1,10 +1,12 @@
 //! The helper side: runs inside `e2b-sandbox`, never in the host process.
 //!
 //! Three processes make one sandbox:
-//! - the helper (host namespaces) drops root, creates the namespaces, writes the
-//!   uid/gid maps, then waits;
-//! - init, pid 1 of the new pid namespace, builds the root filesystem and reaps;
-//!   when it exits the kernel kills every process left in the namespace;
+//! - the helper (host namespaces) creates the cgroups, drops root, creates the
+//!   namespaces, writes the uid/gid maps, moves init into the cgroups, then
+//!   waits;
+//! - init, pid 1 of the new pid namespace, builds the root filesystem, enters
+//!   a cgroup namespace of its own once it is in the groups, and reaps; when
+//!   it exits the kernel kills every process left in the namespace;
 //! - the program, forked by init, with no capabilities, in a new session.
 
 mod egress;
@@ -129,6 +131,15 @@ fn run(reporter: &Reporter) -> Setup<()> {
     reporter.send(&Event::Init { pid: init.as_raw() });
     if let (Ok(groups), Some((_, tx))) = (&groups, &joined) {
         if let Err(message) = groups.join(init.as_raw()) {
+            // An init that ended first (its root could not be built) has
+            // reported why.
+            let flags = Some(nix::sys::wait::WaitPidFlag::WNOHANG);
+            if matches!(
+                waitpid(init, flags),
+                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))
+            ) {
+                return Ok(());
+            }
             let _ = nix::sys::signal::kill(init, nix::sys::signal::Signal::SIGKILL);
             wait_init(init)?;
             return Err(SetupError::new("cgroups", message));

@@ -1,4 +1,4 @@
-//! Init of a pooled sandbox. It builds the root as for a one-shot run and
+//! Init of a pooled sandbox. Its root built as for a one-shot run, it
 //! starts the interpreter at once, with the same limits, capabilities,
 //! Landlock and seccomp as ever, but with its stdin on a socket whose other
 //! end init holds: the interpreter runs a small bootstrap (`pool::bootstrap`)
