@@ -192,6 +192,15 @@ test('env, files, readFiles, timeouts and cpuSeconds are served warm', async () 
   expect(result.files['log.txt'].toString()).toBe('kept')
   expect(result.files['k.txt'].toString()).toBe('class')
 
+  // So is one left open by a module of the code's own.
+  await ready(svc, 'python')
+  ;({ result, warm } = await run(svc, 'python', 'import mine', {
+    files: [{ path: 'mine.py', content: 'f = open("mod.txt", "w")\nf.write("module")\n' }],
+    readFiles: ['mod.txt'],
+  }))
+  expect(warm).toBe(true)
+  expect(result.files['mod.txt'].toString()).toBe('module')
+
   await ready(svc, 'python')
   ;({ result, warm } = await run(svc, 'python', 'import os; print(os.environ.get("GREETING"))'))
   expect(warm).toBe(true)

@@ -21,8 +21,9 @@
 //! atexit handlers run, the streams flushed, `__main__` cleared as
 //! finalization clears it (so objects left there, open files included, are
 //! finalized), cycles collected, the streams flushed again; then `os._exit(0)`
-//! skips freeing the interpreter itself (~1 ms). Anything unexpected on the
-//! way falls back to the interpreter's own exit. Exits by exception or
+//! skips freeing the interpreter itself (~1 ms). Code that imported modules
+//! of its own (from its files), whose objects finalization would also reach,
+//! and anything unexpected on the way fall back to the interpreter's own exit. Exits by exception or
 //! `SystemExit` take the interpreter's path throughout.
 
 use serde::{Deserialize, Serialize};
@@ -113,6 +114,12 @@ pub const PYTHON: &str = r#"def _e2b_boot():
             os.kill(os.getpid(), signal.SIGINT)
         raise SystemExit(1)
     del code, source
+    # Modules of the code's own (from its files) are left to the interpreter.
+    prefix = os.path.join(sys.base_prefix, '')
+    for module in list(sys.modules.values()):
+        path = getattr(module, '__file__', None)
+        if isinstance(path, str) and not path.startswith(prefix):
+            return
     try:
         threading = sys.modules.get('threading')
         if threading is not None:
