@@ -23,8 +23,9 @@
 //! finalized), cycles collected, the streams flushed again; then `os._exit(0)`
 //! skips freeing the interpreter itself (~1 ms). Code that imported modules
 //! of its own (from its files), whose objects finalization would also reach,
-//! and anything unexpected on the way fall back to the interpreter's own exit. Exits by exception or
-//! `SystemExit` take the interpreter's path throughout.
+//! and anything unexpected on the way fall back to the interpreter's own
+//! exit. Exits by exception or `SystemExit` take the interpreter's path
+//! throughout.
 
 use serde::{Deserialize, Serialize};
 
