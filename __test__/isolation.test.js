@@ -84,6 +84,44 @@ test('sees only its own cgroups, at the root of its cgroup namespace', async () 
   }
 })
 
+test('Node’s heap fits in the memory limit, cold and warm', async () => {
+  const cold = new E2BService({ backend: 'local', pool: false })
+  const code = 'console.log(require("v8").getHeapStatistics().heap_size_limit)'
+  try {
+    // The default limit (512 MiB) is the one the pool's sandboxes have.
+    for (const service of [cold, svc]) {
+      for (const memoryBytes of [512 * 2 ** 20, 256 * 2 ** 20, 2 ** 30]) {
+        const r = await service.executeNode(code, { limits: { memoryBytes } })
+        const heap = Number(r.stdout)
+        expect(heap).toBeGreaterThan(memoryBytes / 4)
+        expect(heap).toBeLessThan(memoryBytes)
+      }
+    }
+  } finally {
+    await cold.close()
+  }
+})
+
+test('where a memory cgroup holds the sandbox, it shows read-only at /sys/fs/cgroup/memory', async () => {
+  const memoryBytes = 300 * 2 ** 20
+  const r = await svc.executeCode(
+    [
+      'f=/sys/fs/cgroup/memory/memory.limit_in_bytes',
+      'if [ -e $f ]; then cat $f; echo 1 > $f; else echo none; fi',
+      'grep " /sys/fs/cgroup/memory " /proc/self/mountinfo | cut -d" " -f4,6',
+    ].join('\n'),
+    'bash',
+    { limits: { memoryBytes } },
+  )
+  if (process.getuid() !== 0) {
+    expect(r.stdout).toBe('none\n')
+    return
+  }
+  // Its own limit; no host path (the mount's root is the namespace's root).
+  expect(r.stdout).toBe(`${memoryBytes}\n/ ro,relatime\n`)
+  expect(r.stderr).toContain('Read-only file system')
+})
+
 test('cannot reach a server on the host loopback: no network, no inet sockets', async () => {
   const server = net.createServer((s) => s.end('host-secret'))
   await new Promise((r) => server.listen(0, '127.0.0.1', r))

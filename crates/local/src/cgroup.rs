@@ -58,6 +58,11 @@ impl NewGroups {
         Ok(())
     }
 
+    /// The memory group's directory.
+    pub fn memory_dir(&self) -> &Path {
+        &self.dirs[0] // CONTROLLERS' order
+    }
+
     /// The descriptors, for a cloned child to close (it must not keep root's
     /// handles on the groups).
     pub fn fds(&self) -> Vec<i32> {

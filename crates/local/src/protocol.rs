@@ -23,6 +23,10 @@ pub struct Spec {
     pub memory_bytes: u64,
     /// RLIMIT_AS of the program when no memory cgroup can be had.
     pub address_space_fallback: Option<u64>,
+    /// Interpreter flags put after `argv[0]` when no memory cgroup can be had
+    /// (Node's heap cap, which in a cgroup Node derives from the limit).
+    #[serde(default)]
+    pub flags_fallback: Vec<String>,
     /// Processes of the whole sandbox.
     pub processes: u64,
     /// RLIMIT_CPU, seconds.

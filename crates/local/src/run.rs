@@ -407,21 +407,29 @@ pub fn spec(
     if request.code.contains('\0') {
         return Err(Error::invalid_arg("code contains a NUL byte"));
     }
-    let argv: Vec<String> = match language {
+    let mut argv: Vec<String> = match language {
         // -u: unbuffered, so output written before a timeout is not lost.
         Language::Python => &["python3", "-u", "-c"][..],
-        Language::Node => &["node", "-e"][..], // --max-old-space-size added below
+        Language::Node => &["node", "-e"][..],
         Language::Bash => &["bash", "-c"][..],
     }
     .iter()
     .map(|s| s.to_string())
     .chain([request.code.clone()])
     .collect();
-    let mut argv = argv;
+    // V8 must stop at a heap that fits, or the kernel kills it without a
+    // word. In a memory cgroup Node sizes its heap from the limit: half of
+    // it, but at least 256 MiB, so below 512 MiB only the flag fits it. The
+    // flag costs ~5 ms a start (any V8 flag makes Node drop its code cache),
+    // hence it is used only where it has to be.
+    let mut flags_fallback = Vec::new();
     if language == Language::Node {
-        // V8 would grow its heap past any cgroup and be killed; capped, it says why.
-        let heap_mib = (request.limits.memory_bytes >> 20) * 3 / 4;
-        argv.insert(1, format!("--max-old-space-size={heap_mib}"));
+        let memory_mib = request.limits.memory_bytes >> 20;
+        let flag = format!("--max-old-space-size={}", memory_mib * 3 / 4);
+        match memory_mib < 512 {
+            true => argv.insert(1, flag),
+            false => flags_fallback.push(flag),
+        }
     }
     let mut env = crate::interpreters::sandbox_env([interpreter]);
     env.extend(request.env.clone());
@@ -437,6 +445,7 @@ pub fn spec(
             Language::Node => request.limits.memory_bytes + (1 << 30),
             _ => request.limits.memory_bytes,
         }),
+        flags_fallback,
         processes: request.limits.processes,
         cpu_seconds: request
             .limits

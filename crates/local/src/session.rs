@@ -684,6 +684,7 @@ fn spec(config: &SessionConfig) -> Spec {
         memory_bytes: limits.memory_bytes,
         // Node reserves ~1 GiB of address space before it runs a line.
         address_space_fallback: Some(limits.memory_bytes + (1 << 30)),
+        flags_fallback: Vec::new(),
         processes: limits.processes,
         cpu_seconds: limits.cpu_seconds.unwrap_or(24 * 3600),
         open_files: limits.open_files,

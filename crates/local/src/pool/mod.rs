@@ -360,6 +360,7 @@ fn servable(template: &Spec, spec: &Spec, request: &Request) -> bool {
         && template.disk_bytes == spec.disk_bytes
         && template.memory_bytes == spec.memory_bytes
         && template.address_space_fallback == spec.address_space_fallback
+        && template.flags_fallback == spec.flags_fallback
         && template.processes == spec.processes
         && template.open_files == spec.open_files
         && template.host_id_when_root == spec.host_id_when_root
@@ -504,7 +505,8 @@ mod tests {
         assert_eq!(warm.argv[3], bootstrap::PYTHON);
         let node = template(Language::Node);
         assert_eq!(node.argv[0], "node");
-        assert!(node.argv[1].starts_with("--max-old-space-size="));
+        assert_eq!(node.argv[1], "-e");
+        assert!(node.flags_fallback[0].starts_with("--max-old-space-size="));
         assert_eq!(node.argv.last().unwrap(), bootstrap::NODE);
     }
 

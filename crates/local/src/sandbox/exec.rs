@@ -17,7 +17,12 @@ use crate::protocol::{Event, Spec, SANDBOX_HOME};
 /// `stdin`: the program's stdin instead of /dev/null (a pooled sandbox's
 /// code socket).
 pub fn run(spec: &Spec, reporter: &Reporter, cgroup_limits: bool, stdin: Option<RawFd>) -> ! {
-    let error = match prepare(spec, cgroup_limits, reporter, stdin).and_then(|()| exec(spec)) {
+    let flags = match cgroup_limits {
+        true => &[][..],
+        false => &spec.flags_fallback[..],
+    };
+    let error = match prepare(spec, cgroup_limits, reporter, stdin).and_then(|()| exec(spec, flags))
+    {
         Err(e) => e,
         Ok(never) => match never {},
     };
@@ -167,11 +172,16 @@ pub(super) fn drop_capabilities() -> Setup<()> {
     Ok(())
 }
 
-pub(super) fn exec(spec: &Spec) -> Setup<std::convert::Infallible> {
+/// Execs the spec's program with `flags` after its `argv[0]`.
+pub(super) fn exec(spec: &Spec, flags: &[String]) -> Setup<std::convert::Infallible> {
     let cstr = |s: &str| CString::new(s).context("exec", || "argument contains a NUL byte".into());
-    let argv = spec
+    let (name, args) = spec
         .argv
-        .iter()
+        .split_first()
+        .ok_or_else(|| super::SetupError::new("exec", "empty argv"))?;
+    let argv = std::iter::once(name)
+        .chain(flags)
+        .chain(args)
         .map(|a| cstr(a))
         .collect::<Setup<Vec<_>>>()?;
     let env = spec

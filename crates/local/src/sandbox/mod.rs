@@ -113,7 +113,8 @@ fn run(reporter: &Reporter) -> Setup<()> {
             // without dropping them.
             unsafe { libc::close(fd) };
         }
-        let built = rootfs::build(&spec)
+        let memory_group = groups.as_ref().ok().map(|g| g.memory_dir());
+        let built = rootfs::build(&spec, memory_group)
             .and_then(|()| joined.as_ref().map_or(Ok(()), |(rx, _)| enter_cgroups(rx)));
         if let Err(e) = built {
             reporter.send(&Event::Failed {

@@ -55,7 +55,10 @@ const GROUP: &str = "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n";
 const HOSTS: &str =
     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tsandbox\n";
 
-pub fn build(spec: &Spec) -> Setup<()> {
+/// `memory_group`: the sandbox's memory cgroup, if it has one, shown
+/// read-only at /sys/fs/cgroup/memory as container runtimes show theirs;
+/// Node sizes its heap from the limit it reads there.
+pub fn build(spec: &Spec, memory_group: Option<&Path>) -> Setup<()> {
     // Nothing mounted here may propagate back to the host.
     mount(NONE, "/", NONE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, NONE)
         .context(LAYER, || "making / private".into())?;
@@ -88,6 +91,11 @@ pub fn build(spec: &Spec) -> Setup<()> {
     etc(&root.join("etc"))?;
     dev(&root.join("dev"), spec.disk_bytes)?;
     proc(&root.join("proc"))?;
+    if let Some(group) = memory_group {
+        let target = root.join("sys/fs/cgroup/memory");
+        fs::create_dir_all(&target).context(LAYER, || format!("mkdir -p {}", target.display()))?;
+        bind_readonly(&host(group), &target)?;
+    }
     let home = root.join(&SANDBOX_HOME[1..]);
     fs::create_dir_all(&home).context(LAYER, || "mkdir /home/user".into())?;
     tmpfs(&home, &format!("mode=0755,size={}", spec.disk_bytes))?;

@@ -387,7 +387,7 @@ fn exec_program(
         env,
         ..spec.clone()
     };
-    exec::exec(&spec)
+    exec::exec(&spec, &[])
 }
 
 fn find_program(name: &str, path: &str) -> Option<String> {
