@@ -2,11 +2,11 @@
 //!
 //! Three processes make one sandbox:
 //! - the helper (host namespaces) creates the cgroups, drops root, creates the
-//!   namespaces, writes the uid/gid maps, moves init into the cgroups, then
-//!   waits;
-//! - init, pid 1 of the new pid namespace, builds the root filesystem, enters
-//!   a cgroup namespace of its own once it is in the groups, and reaps; when
-//!   it exits the kernel kills every process left in the namespace;
+//!   namespaces, writes the uid/gid maps, then waits;
+//! - init, pid 1 of the new pid namespace, moves itself into the cgroups,
+//!   enters a cgroup namespace of its own, builds the root filesystem, and
+//!   reaps; when it exits the kernel kills every process left in the
+//!   namespace;
 //! - the program, forked by init, with no capabilities, in a new session.
 
 mod egress;
@@ -85,10 +85,8 @@ pub fn main() -> i32 {
 fn run(reporter: &Reporter) -> Setup<()> {
     let spec = read_spec()?;
     // Only root can use the cgroup v1 hierarchies: create them (and open
-    // them) before dropping root. Init joins them while it builds the root:
-    // the first move after a quiet spell waits for an RCU grace period
-    // (6-15 ms measured), which the helper would otherwise wait through
-    // before anything else. The groups count init and what it starts.
+    // them for init) before dropping root. The groups count init and what it
+    // starts.
     let groups = crate::cgroup::create(spec.memory_bytes, spec.processes + 1);
     if let Ok(groups) = &groups {
         reporter.send(&Event::Cgroups {
@@ -96,27 +94,11 @@ fn run(reporter: &Reporter) -> Setup<()> {
         });
     }
     let cgroup_limits = groups.is_ok();
-    let joined = match &groups {
-        Ok(_) => Some(
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-                .context("cgroups", || "pipe".into())?,
-        ),
-        Err(_) => None,
-    };
     let host = namespaces::drop_to_sandbox_user(&spec)?;
     let init = namespaces::spawn_init(&host, || {
-        // Init must not keep root's handles on the groups, nor the helper's
-        // end of the pipe (it would never see EOF).
-        let helpers = joined.iter().map(|(_, tx)| tx.as_raw_fd());
-        for fd in groups.iter().flat_map(|g| g.fds()).chain(helpers) {
-            // SAFETY: init's copies of the helper's descriptors; init exits
-            // without dropping them.
-            unsafe { libc::close(fd) };
-        }
+        let entered = groups.as_ref().map_or(Ok(()), enter_cgroups);
         let memory_group = groups.as_ref().ok().map(|g| g.memory_dir());
-        let built = rootfs::build(&spec, memory_group)
-            .and_then(|()| joined.as_ref().map_or(Ok(()), |(rx, _)| enter_cgroups(rx)));
-        if let Err(e) = built {
+        if let Err(e) = entered.and_then(|()| rootfs::build(&spec, memory_group)) {
             reporter.send(&Event::Failed {
                 layer: e.layer.into(),
                 message: e.message,
@@ -130,41 +112,23 @@ fn run(reporter: &Reporter) -> Setup<()> {
         }
     })?;
     reporter.send(&Event::Init { pid: init.as_raw() });
-    if let (Ok(groups), Some((_, tx))) = (&groups, &joined) {
-        if let Err(message) = groups.join(init.as_raw()) {
-            // An init that ended first (its root could not be built) has
-            // reported why.
-            let flags = Some(nix::sys::wait::WaitPidFlag::WNOHANG);
-            if matches!(
-                waitpid(init, flags),
-                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))
-            ) {
-                return Ok(());
-            }
-            let _ = nix::sys::signal::kill(init, nix::sys::signal::Signal::SIGKILL);
-            wait_init(init)?;
-            return Err(SetupError::new("cgroups", message));
-        }
-        // Fails only if init is gone, which its exit reports.
-        let _ = nix::unistd::write(tx, b"1");
-    }
-    drop((groups, joined));
+    drop(groups);
     // init reports how the program ended; the helper only waits, so that the
     // host sees the helper exit after the whole pid namespace is gone.
     wait_init(init)
 }
 
-/// Init side: waits until the helper has moved init into the sandbox's
-/// groups, then enters a new cgroup namespace rooted there, so that what
-/// init starts sees its own group as `/`.
-fn enter_cgroups(joined: &std::os::fd::OwnedFd) -> Setup<()> {
-    let mut byte = [0u8; 1];
-    if !matches!(nix::unistd::read(joined, &mut byte), Ok(1)) {
-        return Err(SetupError::new(
-            "cgroups",
-            "the helper ended before init joined its groups",
-        ));
+/// Init side, first of all: moves into the sandbox's groups, lets go of
+/// root's handles on them, and enters a new cgroup namespace rooted there,
+/// so that what init starts sees its own group as `/`.
+fn enter_cgroups(groups: &crate::cgroup::NewGroups) -> Setup<()> {
+    let entered = groups.enter();
+    for fd in groups.fds() {
+        // SAFETY: init's copies of the helper's descriptors; init exits
+        // without dropping them.
+        unsafe { libc::close(fd) };
     }
+    entered.map_err(|message| SetupError::new("cgroups", message))?;
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
         .context("cgroup namespace", || "unshare(CLONE_NEWCGROUP)".into())
 }
