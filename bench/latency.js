@@ -44,6 +44,14 @@ function bwrapArgs(binary, args) {
   ]
 }
 
+// Busy CPU time of the whole machine, ms (all cores, from /proc/stat): what
+// an execution costs in CPU, wherever it runs (host, helper, sandbox, kernel).
+const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK']).toString())
+function busyMs() {
+  const [user, nice, system, , , irq, softirq] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1).map(Number)
+  return (user + nice + system + irq + softirq) * TICK_MS
+}
+
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 }
@@ -55,6 +63,7 @@ async function measure(fn, concurrency, pace) {
   const times = []
   let next = 0
   let paused = 0n
+  const busy = busyMs()
   const started = process.hrtime.bigint()
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -71,8 +80,9 @@ async function measure(fn, concurrency, pace) {
     }),
   )
   const seconds = Number(process.hrtime.bigint() - started - paused) / 1e9
+  const cpuMs = (busyMs() - busy) / N
   times.sort((a, b) => a - b)
-  return { p50: percentile(times, 50), p99: percentile(times, 99), perSecond: N / seconds }
+  return { p50: percentile(times, 50), p99: percentile(times, 99), perSecond: N / seconds, cpuMs }
 }
 
 async function memory(svc) {
@@ -172,6 +182,14 @@ async function main() {
         `| ${language} \`${code}\` | ${ratio(cold[0].p50, raw[0].p50)} | ${language === 'bash' ? '– (not pooled)' : ratio(warm.p50, raw[0].p50)} | ${ratio(pooled[1].perSecond, raw[1].perSecond)} | ${ratio(cold[1].perSecond, raw[1].perSecond)} | ${bw ? ratio(cold[0].p50, bw[0].p50) : '–'} |`,
     ),
   ].join('\n')
+  const cpuTable = [
+    '| program | raw | cold | pool on | cold − raw |',
+    '|---|---|---|---|---|',
+    ...rows.map(
+      ({ language, code, raw, cold, pooled }) =>
+        `| ${language} \`${code}\` | ${f(raw[1].cpuMs)} | ${f(cold[1].cpuMs)} | ${f(pooled[1].cpuMs)} | ${f(cold[1].cpuMs - raw[1].cpuMs)} |`,
+    ),
+  ].join('\n')
   const cpu = os.cpus()
   const header = `Measured ${new Date().toISOString().slice(0, 10)} on ${cpu.length} × ${cpu[0].model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}, as ${os.userInfo().username}; ${N} executions per row; command: \`npm run bench\` (\`BENCH_N\`, \`BENCH_MEMORY_RUNS\` to change the counts).`
   const doc = `# Benchmarks
@@ -191,6 +209,10 @@ ${table}
 Ratios (sequential p50; exec/s at concurrency 8):
 
 ${ratios}
+
+CPU per execution at concurrency 8, ms (busy time of all ${os.cpus().length} cores from \`/proc/stat\`, divided by the executions; the raw spawn's includes Node's own spawning):
+
+${cpuTable}
 
 ## Host memory
 
