@@ -53,6 +53,17 @@ describe('raised or threw and did not catch', () => {
     expect(r).toMatchObject({ stdout: 'before\n', exitCode: 1, error: 'ValueError' })
   })
 
+  test('a program’s own EAGAIN is its error; where a pids cgroup counts, not a process limit', async () => {
+    const r = await svc.executePython('import socket\na, b = socket.socketpair()\na.setblocking(False)\na.recv(1)')
+    expect(r.exitCode).toBe(1)
+    if (process.getuid() === 0) {
+      expect(r).toMatchObject({ error: 'BlockingIOError', limit: undefined })
+    } else {
+      // Without cgroups the fork bomb's own signature is all there is to go on.
+      expect(['BlockingIOError', 'ProcessLimitError']).toContain(r.error)
+    }
+  })
+
   test('a bash command that is not found is an exit status, not an exception', async () => {
     const r = await svc.executeCode('no-such-command-xyz', 'bash')
     expect(r.exitCode).toBe(127)
