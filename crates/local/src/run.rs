@@ -517,7 +517,10 @@ mod tests {
             <module>\nBlockingIOError: [Errno 11] Resource temporarily unavailable\n";
         let crashed_as = uncaught_error_name(Language::Python, 1, stderr);
         assert_eq!(crashed_as.as_deref(), Some("BlockingIOError"));
-        assert_eq!(fallback_limit(1, crashed_as.as_deref(), stderr, false, true), None);
+        assert_eq!(
+            fallback_limit(1, crashed_as.as_deref(), stderr, false, true),
+            None
+        );
         let without_cgroups = fallback_limit(1, crashed_as.as_deref(), stderr, false, false);
         assert_eq!(without_cgroups, Some(Limit::Processes));
     }
