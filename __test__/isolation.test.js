@@ -159,3 +159,16 @@ test('the program starts as a fresh process: only stdio open, default signals', 
   expect(r.stdout).toBe('4\ny\nstatus=141\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n')
   expect(r.stderr).toBe('')
 })
+
+test('the local time zone is the host’s: /etc/localtime links into /usr as on the host', async () => {
+  let link
+  try {
+    link = fs.readlinkSync('/etc/localtime')
+  } catch {
+    return // the host has no link to show
+  }
+  const r = await svc.executeCode('readlink /etc/localtime; date +%Z', 'bash')
+  expect(r.stdout.split('\n')[0]).toBe(link.startsWith('/usr/') ? link : '')
+  const hostZone = require('node:child_process').execFileSync('date', ['+%Z'], { env: {}, encoding: 'utf8' }).trim()
+  expect(r.stdout.split('\n')[1]).toBe(hostZone)
+})

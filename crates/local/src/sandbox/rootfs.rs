@@ -138,11 +138,18 @@ fn show(dir: &str, target: &Path) -> Setup<()> {
     }
 }
 
+/// Host entries bound read-only; a symlink into /usr stays one
+/// (`/etc/localtime` names the zone, and its target is only reachable
+/// through /usr once the sandbox's root is in place).
 fn etc(etc: &Path) -> Setup<()> {
     mkdir(etc)?;
     for entry in ETC_ENTRIES {
         let source = host(&Path::new("/etc").join(entry));
         let target = etc.join(entry);
+        if let Some(to) = fs::read_link(&source).ok().filter(|to| to.starts_with("/usr/")) {
+            symlink(to, &target).context(LAYER, || format!("symlink /etc/{entry}"))?;
+            continue;
+        }
         match fs::metadata(&source) {
             Err(_) => continue,
             Ok(meta) if meta.is_dir() => mkdir(&target)?,
