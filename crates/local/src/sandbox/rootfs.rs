@@ -146,7 +146,10 @@ fn etc(etc: &Path) -> Setup<()> {
     for entry in ETC_ENTRIES {
         let source = host(&Path::new("/etc").join(entry));
         let target = etc.join(entry);
-        if let Some(to) = fs::read_link(&source).ok().filter(|to| to.starts_with("/usr/")) {
+        if let Some(to) = fs::read_link(&source)
+            .ok()
+            .filter(|to| to.starts_with("/usr/"))
+        {
             symlink(to, &target).context(LAYER, || format!("symlink /etc/{entry}"))?;
             continue;
         }
