@@ -210,7 +210,7 @@ Ratios (sequential p50; exec/s at concurrency 8):
 
 ${ratios}
 
-CPU per execution at concurrency 8, ms (busy time of all ${os.cpus().length} cores from \`/proc/stat\`, divided by the executions; the raw spawn's includes Node's own spawning):
+CPU per execution at concurrency 8, ms (busy time of all ${cpu.length} cores from \`/proc/stat\`, divided by the executions; the raw spawn's includes Node's own spawning):
 
 ${cpuTable}
 
