@@ -21,7 +21,7 @@ pub use output::{Capture, OutputBuffer, Utf8Decoder};
 pub use packages::{validate_packages, NPM_INSTALL, PIP_INSTALL};
 pub use request::{
     validate_env, Limit, LimitSetting, Limits, Outcome, Request, Sink, DEFAULT_TIMEOUT,
-    TIMEOUT_EXIT_CODE,
+    KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE,
 };
 pub use service::{Call, Defaults, Service};
 pub use tokio_util::sync::CancellationToken;

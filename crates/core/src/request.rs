@@ -36,7 +36,8 @@ pub struct Limits {
     pub memory_bytes: u64,
     /// Processes and threads of the whole sandbox. Default 64.
     pub processes: u64,
-    /// CPU seconds per process; default: the call's timeout, rounded up.
+    /// CPU seconds per process (`RLIMIT_CPU`, `limit: "cpu"` when hit).
+    /// Default: none, so that only the call's timeout stops a busy program.
     pub cpu_seconds: Option<u64>,
     /// Open file descriptors per process. Default 1024.
     pub open_files: u64,
@@ -238,6 +239,9 @@ impl Limit {
 
 /// Exit code of an execution that ran past its timeout, as coreutils' `timeout`.
 pub const TIMEOUT_EXIT_CODE: i32 = 124;
+/// Exit code of an execution stopped by a limit the host enforces (the output
+/// cap): killed, as a shell reports SIGKILL.
+pub const KILLED_EXIT_CODE: i32 = 128 + 9;
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use e2b_native_core::{
     uncaught_error_name, Backend, BoxFuture, CancellationToken, Capture, Error, Language, Limit,
-    Outcome, Request, TIMEOUT_EXIT_CODE, WORK_DIR,
+    Outcome, Request, KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE, WORK_DIR,
 };
 use tokio::sync::Semaphore;
 use tokio::time::{sleep_until, Instant};
@@ -25,8 +25,6 @@ const TTL_MARGIN: Duration = Duration::from_secs(60);
 const SWEEP_BOUND: Duration = Duration::from_secs(45);
 /// How long a DELETE may keep being retried after the call.
 const KILL_BOUND: Duration = Duration::from_secs(10);
-/// The exit status reported for a program stopped by the output limit.
-const KILLED_EXIT_CODE: i32 = 137;
 
 /// Metadata keys that tag every sandbox this library creates.
 pub const TAG_LIBRARY: &str = "e2b-native";

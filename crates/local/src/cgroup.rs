@@ -130,6 +130,13 @@ pub fn create(memory_bytes: u64, processes: u64) -> Result<NewGroups, String> {
 #[derive(Default)]
 pub struct Groups(pub Vec<PathBuf>);
 
+impl Groups {
+    /// Removes the groups now, on this thread.
+    pub fn remove_now(mut self) {
+        remove(&std::mem::take(&mut self.0));
+    }
+}
+
 impl Drop for Groups {
     fn drop(&mut self) {
         if !self.0.is_empty() {

@@ -85,7 +85,7 @@ pub fn sandbox_env<'a>(
     }
     [
         ("PATH", path.as_str()),
-        ("HOME", crate::protocol::SANDBOX_HOME),
+        ("HOME", e2b_native_core::WORK_DIR),
         ("USER", "user"),
         ("LOGNAME", "user"),
         ("SHELL", "/bin/bash"),

@@ -1,20 +1,23 @@
 //! The local backend of e2b-native: each execution in a fresh sandbox on this
 //! host, built from Linux namespaces by a small helper executable.
 //!
-//! Host side: [`LocalBackend`] (this process). Helper side: [`sandbox`] (the
-//! `e2b-sandbox` executable); they talk through [`protocol`].
+//! Host side: [`LocalBackend`] (this process), which decides each sandbox's
+//! [`shape`], starts the helper ([`launch`]) and follows it (`run`, `pool`,
+//! [`session`]). Helper side: [`sandbox`] (the `e2b-sandbox` executable).
+//! They talk through [`protocol`].
 
 mod cgroup;
 pub mod diagnose;
 mod interpreters;
+mod launch;
 mod packages;
-pub mod pool;
+mod pool;
 pub mod protocol;
 mod registry;
 mod run;
 pub mod sandbox;
 pub mod session;
-pub mod session_protocol;
+mod shape;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,9 +30,7 @@ pub use packages::PackageConfig;
 use packages::{Packages, Prepared};
 pub use pool::{LaneStats, PoolConfig};
 pub use registry::{kill_all, live_count, pooled_pids};
-
-/// Host uid/gid that a root caller's sandboxes run as: `nobody`.
-pub const DEFAULT_HOST_ID_WHEN_ROOT: u32 = 65534;
+pub use shape::DEFAULT_HOST_ID_WHEN_ROOT;
 
 #[derive(Debug, Clone, Default)]
 pub struct LocalConfig {
@@ -58,11 +59,7 @@ impl LocalBackend {
         // SAFETY: geteuid cannot fail.
         let root = unsafe { libc::geteuid() } == 0;
         let packages = Packages::new(&config.packages, root.then_some(DEFAULT_HOST_ID_WHEN_ROOT))?;
-        let pool = pool::Pool::new(
-            config.pool.clone(),
-            config.helper.clone(),
-            DEFAULT_HOST_ID_WHEN_ROOT,
-        );
+        let pool = pool::Pool::new(config.pool.clone(), config.helper.clone());
         Ok(LocalBackend {
             config,
             found: Mutex::new(HashMap::new()),
@@ -87,21 +84,22 @@ impl LocalBackend {
     }
 
     /// Runs `request` in a fresh sandbox that is gone when this returns: one
-    /// from the warm pool when it can serve the call exactly, else one built
-    /// now. `cancel` kills it early and yields [`Error::Aborted`].
+    /// from the warm pool when it has the same shape, else one built now.
+    /// `cancel` kills it early and yields [`Error::Aborted`].
     pub async fn execute(
         &self,
         request: &Request,
         cancel: &CancellationToken,
     ) -> Result<Outcome, Error> {
         let started = std::time::Instant::now();
-        let interpreter = self.interpreter(request.language)?;
-        let mut spec = run::spec(
-            request.language,
-            &interpreter,
-            request,
-            DEFAULT_HOST_ID_WHEN_ROOT,
-        )?;
+        let language = request.language;
+        let interpreter = self.interpreter(language)?;
+        let mut shape = shape::shape(
+            protocol::Mode::OneShot,
+            &request.limits,
+            &[(language, &interpreter)],
+        );
+        let mut job = shape::job(&interpreter, request)?;
         // Held (shared lock) until the code is done, so eviction leaves it.
         let mut _set = None;
         if !request.packages.is_empty() {
@@ -112,7 +110,7 @@ impl LocalBackend {
                 .await?
             {
                 Prepared::Ready(lease) => {
-                    packages::use_set(&mut spec, &lease, request.language);
+                    packages::use_set(&mut shape, &mut job.program, &lease, language);
                     _set = Some(lease);
                 }
                 Prepared::Failed(mut outcome) => {
@@ -121,10 +119,16 @@ impl LocalBackend {
                 }
             }
         }
-        let (warm, _refill) = self.pool.take(&interpreter, &spec, request);
+        let (warm, _refill) = self.pool.take(&interpreter, &shape, request);
         let mut outcome = match warm {
-            Some(helper) => pool::Pool::run(helper, spec, request, cancel).await?,
-            None => run::run(&self.config.helper, spec, request, cancel).await?,
+            Some(helper) => pool::Pool::run(helper, job, request, cancel).await?,
+            None => {
+                let spec = protocol::Spec {
+                    shape,
+                    job: Some(job),
+                };
+                run::run(&self.config.helper, &spec, request, cancel, None).await?
+            }
         };
         outcome.duration = started.elapsed();
         Ok(outcome)

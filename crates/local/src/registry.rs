@@ -82,17 +82,6 @@ impl Guard {
         })
     }
 
-    pub fn new(helper_pid: u32) -> Self {
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let pids = Pids {
-            helper: Some(helper_pid as i32),
-            init: None,
-            pooled: false,
-        };
-        with_live(|live| live.insert(id, pids));
-        Guard { id }
-    }
-
     /// A pooled sandbox now runs a call.
     pub fn serving(&self) {
         with_live(|live| live.get_mut(&self.id).map(|p| p.pooled = false));

@@ -6,15 +6,14 @@ use e2b_native_core::Limits;
 use e2b_native_local::session::{
     Command, ExitStatus, PipeDirection, PipeEnd, Process, Session, SessionConfig, SessionError,
 };
-use e2b_native_local::session_protocol::{EntryKind, FileErrorKind, FileOp};
+use e2b_native_local::protocol::session::{EntryKind, FileErrorKind, FileOp};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 async fn session() -> Session {
     Session::start(SessionConfig {
         helper: env!("CARGO_BIN_EXE_e2b-sandbox").into(),
         limits: Limits::default(),
-        extra_binds: Vec::new(),
-        host_id_when_root: e2b_native_local::DEFAULT_HOST_ID_WHEN_ROOT,
+        interpreters: Vec::new(),
     })
     .await
     .expect("the sandbox starts")

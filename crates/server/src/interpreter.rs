@@ -94,12 +94,9 @@ async fn execute(
                 kernel::KernelKind::Python => "python",
                 kernel::KernelKind::JavaScript => "javascript",
             };
-            sandbox.contexts.create(
-                kind,
-                reported,
-                e2b_native_local::protocol::SANDBOX_HOME.into(),
-                true,
-            )
+            sandbox
+                .contexts
+                .create(kind, reported, e2b_native_core::WORK_DIR.into(), true)
         }
     };
     let (tx, rx) = mpsc::channel(32);
@@ -329,7 +326,7 @@ async fn create_context(
     let cwd = request
         .cwd
         .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| e2b_native_local::protocol::SANDBOX_HOME.into());
+        .unwrap_or_else(|| e2b_native_core::WORK_DIR.into());
     let context = sandbox.contexts.create(kind, language, cwd, false);
     // Start it now, so that a bad cwd fails here rather than at first use.
     let mut slot = context.kernel.lock().await;

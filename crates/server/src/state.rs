@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use axum::http::StatusCode;
 use e2b_native_core::Language;
 use e2b_native_local::session::{Session, SessionConfig};
-use e2b_native_local::{LocalBackend, LocalConfig, DEFAULT_HOST_ID_WHEN_ROOT};
+use e2b_native_local::{Interpreter, LocalBackend, LocalConfig};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -150,24 +150,25 @@ impl App {
         .map_err(|e| e.to_string())?;
         let python = backend.interpreter(Language::Python).ok();
         let node = backend.interpreter(Language::Node).ok();
-        let bash = backend.interpreter(Language::Bash).ok();
-        if bash.is_none() {
+        let Ok(bash) = backend.interpreter(Language::Bash) else {
             return Err(
                 "no bash found: commands run through /bin/bash, as in E2B's sandboxes".into(),
             );
-        }
-        let found: Vec<_> = [&python, &node, &bash].into_iter().flatten().collect();
-        let extra_binds = found
-            .iter()
-            .filter_map(|i| i.extra_bind.clone())
-            .collect::<Vec<_>>();
-        let base_env = e2b_native_local::sandbox_env(found.iter().copied())
+        };
+        let interpreters: Vec<(Language, Interpreter)> = [
+            (Language::Python, python.clone()),
+            (Language::Node, node.clone()),
+            (Language::Bash, Some(bash)),
+        ]
+        .into_iter()
+        .filter_map(|(language, found)| Some((language, found?)))
+        .collect();
+        let base_env = e2b_native_local::sandbox_env(interpreters.iter().map(|(_, i)| i))
             .into_iter()
             .collect();
         let debug_sandbox = config
             .debug_sandbox
             .unwrap_or_else(|| config.host.is_loopback());
-        // CPU time per process: the configured limit, else 24 hours (see Session).
         let limits = config.limits.clone();
         Ok(App {
             log: Logger {
@@ -176,8 +177,7 @@ impl App {
             session: SessionConfig {
                 helper: config.helper.clone(),
                 limits,
-                extra_binds,
-                host_id_when_root: DEFAULT_HOST_ID_WHEN_ROOT,
+                interpreters,
             },
             runtimes: Runtimes {
                 python: python.map(|i| i.path),
@@ -250,7 +250,7 @@ impl App {
         // The code interpreter's default contexts exist from the start (their
         // kernels start on first use); Python's is warmed up now, except for
         // the `base` template, which has no code interpreter in E2B.
-        let home = e2b_native_local::protocol::SANDBOX_HOME.to_string();
+        let home = e2b_native_core::WORK_DIR.to_string();
         if self.runtimes.python.is_some() {
             let python = sandbox
                 .contexts

@@ -10,7 +10,9 @@ mod sources;
 use std::path::Path;
 use std::time::Duration;
 
-use e2b_native_core::{CancellationToken, Error, Limits, Outcome, Request, TIMEOUT_EXIT_CODE};
+use e2b_native_core::{
+    CancellationToken, Error, Language, Limits, Outcome, Request, TIMEOUT_EXIT_CODE,
+};
 use sha2::{Digest, Sha256};
 
 pub use cache::Lease;
@@ -19,7 +21,8 @@ pub use sources::PackageConfig;
 use sources::Sources;
 
 use crate::interpreters::Interpreter;
-use crate::protocol::Mount;
+use crate::protocol::{Job, Mode, Mount, Program, Shape, Spec, Work};
+use crate::shape;
 
 /// How often a call waiting for another's install of the same set looks again.
 const WAIT_STEP: Duration = Duration::from_millis(50);
@@ -140,28 +143,24 @@ impl Packages {
             cpu_seconds: None,
             open_files: limits.open_files.max(4096),
         };
-        let mut spec = crate::run::spec(
-            language,
-            interpreter,
-            &install,
-            crate::DEFAULT_HOST_ID_WHEN_ROOT,
-        )?;
-        spec.argv = self
+        install.env.extend(self.sources.installer_env());
+        let mut shape = shape::shape(Mode::OneShot, &install.limits, &[(language, interpreter)]);
+        let mut program = shape::program(interpreter, &install)?;
+        program.argv = self
             .sources
             .installer_argv(language, &interpreter.path, packages);
-        spec.env.extend(self.sources.installer_env());
-        spec.mounts.push(Mount {
+        shape.mounts.push(Mount {
             source: dir.to_path_buf(),
             target: sources::PACKAGES_DIR.into(),
             writable: true,
         });
-        spec.mounts.push(Mount {
+        shape.mounts.push(Mount {
             source: self.cache.downloads()?,
             target: sources::DOWNLOADS_DIR.into(),
             writable: true,
         });
         if let Some(wheels) = self.sources.wheel_dir(language) {
-            spec.mounts.push(Mount {
+            shape.mounts.push(Mount {
                 source: wheels.to_path_buf(),
                 target: sources::WHEELS_DIR.into(),
                 writable: false,
@@ -169,8 +168,16 @@ impl Packages {
         }
         let allowed = self.sources.allowed(language);
         let egress = (!allowed.is_empty()).then(|| Egress::new(allowed));
-        spec.egress_port = egress.as_ref().map(|_| proxy::PROXY_PORT);
-        let outcome = crate::run::run_with(helper, spec, &install, cancel, egress.clone()).await?;
+        shape.egress_port = egress.as_ref().map(|_| proxy::PROXY_PORT);
+        let spec = Spec {
+            shape,
+            job: Some(Job {
+                program,
+                cpu_seconds: None,
+                work: Work::default(),
+            }),
+        };
+        let outcome = crate::run::run(helper, &spec, &install, cancel, egress.clone()).await?;
         if outcome.exit_code == 0 && outcome.limit.is_none() {
             return Ok(None);
         }
@@ -196,21 +203,18 @@ impl Packages {
     }
 }
 
-/// Binds a ready set into the code's sandbox, read-only, and makes it importable.
-pub fn use_set(
-    spec: &mut crate::protocol::Spec,
-    lease: &Lease,
-    language: e2b_native_core::Language,
-) {
-    spec.mounts.push(Mount {
+/// Binds a ready set into the code's sandbox, read-only, and makes it
+/// importable by its program.
+pub fn use_set(shape: &mut Shape, program: &mut Program, lease: &Lease, language: Language) {
+    shape.mounts.push(Mount {
         source: lease.dir.clone(),
         target: sources::PACKAGES_DIR.into(),
         writable: false,
     });
     let (name, dir) = sources::run_env(language);
-    match spec.env.iter_mut().find(|(k, _)| k == name) {
+    match program.env.iter_mut().find(|(k, _)| k == name) {
         Some((_, value)) => *value = format!("{dir}:{value}"),
-        None => spec.env.push((name.into(), dir)),
+        None => program.env.push((name.into(), dir)),
     }
 }
 

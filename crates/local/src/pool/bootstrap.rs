@@ -27,42 +27,6 @@
 //! exit. Exits by exception or `SystemExit` take the interpreter's path
 //! throughout.
 
-use serde::{Deserialize, Serialize};
-
-use crate::protocol::SpecFile;
-
-/// What the host sends a pooled sandbox, once, to run one call.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Go {
-    /// The code.
-    pub code: String,
-    /// Variables added to the environment before the code runs.
-    pub env: Vec<(String, String)>,
-    /// RLIMIT_CPU of the program, seconds.
-    pub cpu_seconds: u64,
-    /// Written into the work dir before the code runs.
-    pub files: Vec<SpecFile>,
-    /// Work-dir paths read back after the program ends.
-    pub read_files: Vec<String>,
-    /// The largest file read back.
-    pub read_file_cap: u64,
-}
-
-/// The bytes the bootstrap reads: `KEY=VALUE\0` per variable, `\0`, the code.
-/// Neither names, values nor code hold a NUL (the host checks).
-pub fn payload(env: &[(String, String)], code: &str) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(code.len() + 64);
-    for (key, value) in env {
-        bytes.extend_from_slice(key.as_bytes());
-        bytes.push(b'=');
-        bytes.extend_from_slice(value.as_bytes());
-        bytes.push(0);
-    }
-    bytes.push(0);
-    bytes.extend_from_slice(code.as_bytes());
-    bytes
-}
-
 /// Python's bootstrap, for `python3 -u -c`.
 pub const PYTHON: &str = r#"def _e2b_boot():
     import gc, os, sys
@@ -156,18 +120,3 @@ process.env[entry.slice(0, eq)] = entry.slice(eq + 1); end = nul + 1 } \
 const code = data.toString('utf8', end + 1); \
 process.execArgv[process.execArgv.length - 1] = code; \
 new vm.Script(code, { filename: '[eval]' }).runInThisContext({ displayErrors: true }) }";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn payload_frames_env_then_code() {
-        assert_eq!(payload(&[], "print(1)"), b"\0print(1)");
-        let env = [
-            ("A".to_string(), "1".to_string()),
-            ("B".into(), "x=y".into()),
-        ];
-        assert_eq!(payload(&env, "c"), b"A=1\0B=x=y\0\0c");
-    }
-}

@@ -2,13 +2,14 @@
 //! call finds its namespaces, root, cgroups, limits and interpreter ready and
 //! only has to hand over its code.
 //!
-//! A pooled sandbox is a one-shot sandbox whose spec says `warm`: the helper
-//! builds it exactly as for a cold call (same isolation, same limits), but
-//! init starts the interpreter on a bootstrap ([`bootstrap`]) that waits on
-//! its stdin, and the helper's socket stays open. A call takes one sandbox,
-//! sends it a [`Go`] (code, env, files, CPU limit), and reads its output as a
-//! cold call does (`run::finish`). Each sandbox serves exactly one call and
-//! is gone when the call returns; nothing can pass from one call to the next.
+//! A pooled sandbox has the shape of a one-shot sandbox in [`Mode::Warm`]:
+//! the helper builds it exactly as for a cold call (same isolation, same
+//! limits), but init starts the interpreter on a bootstrap ([`bootstrap`])
+//! that waits on its stdin, and the helper's socket stays open. A call whose
+//! sandbox would have the same shape takes one, sends it a [`Go`] (code, env,
+//! files, CPU limit), and reads its output as a cold call does
+//! (`run::finish`). Each sandbox serves exactly one call and is gone when the
+//! call returns; nothing can pass from one call to the next.
 //!
 //! Taking one starts a replacement in the background; a lane unused for
 //! `idle` is emptied; `close()` empties them all and waits. Pooled sandboxes
@@ -26,13 +27,11 @@ use e2b_native_core::{Error, Language, Limits, Outcome, Request};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
-pub use bootstrap::{payload, Go};
-
 use crate::interpreters::Interpreter;
-use crate::protocol::{Event, Spec};
-use crate::run;
-pub(crate) use crate::run::Helper;
+use crate::launch::{self, Helper};
+use crate::protocol::{Event, Go, Job, Mode, Shape, Spec};
 use crate::CancellationToken;
+use crate::{run, shape};
 
 /// The pool's settings; `size` 0 turns it off.
 #[derive(Debug, Clone)]
@@ -87,12 +86,10 @@ pub struct LaneStats {
 const PREPARE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a drained sandbox may take to end before it is killed.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
-/// RLIMIT_CPU while a sandbox waits: the go lowers it to the call's (a
-/// process may lower its hard limit, never raise it).
-const WAITING_CPU_SECONDS: u64 = 1 << 32;
 
 struct Lane {
-    /// The spec every sandbox of this lane is built from.
+    /// The spec every sandbox of this lane is built from: a warm shape and
+    /// the bootstrap, with no CPU limit until a go brings the call's.
     template: Spec,
     ready: VecDeque<Helper>,
     starting: usize,
@@ -113,18 +110,16 @@ struct State {
 pub(crate) struct Pool {
     config: PoolConfig,
     helper: PathBuf,
-    host_id_when_root: u32,
     state: Mutex<State>,
     /// Signalled whenever a preparation ends (for `close`).
     prepared: Notify,
 }
 
 impl Pool {
-    pub(crate) fn new(config: PoolConfig, helper: PathBuf, host_id_when_root: u32) -> Arc<Self> {
+    pub(crate) fn new(config: PoolConfig, helper: PathBuf) -> Arc<Self> {
         Arc::new(Pool {
             config,
             helper,
-            host_id_when_root,
             state: Mutex::new(State {
                 lanes: HashMap::new(),
                 closed: false,
@@ -138,14 +133,15 @@ impl Pool {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes a ready sandbox for `request` (whose cold spec is `spec`) if the
-    /// pool can serve it exactly. When it could, the returned [`Refill`]
-    /// refills the lane once the call is over (the call runs first: preparing
-    /// sandboxes meanwhile would slow it), warm or cold.
+    /// Takes a ready sandbox for `request`, whose cold sandbox would have
+    /// `shape` (one-shot), if the pool can serve it exactly. When it could,
+    /// the returned [`Refill`] refills the lane once the call is over (the
+    /// call runs first: preparing sandboxes meanwhile would slow it), warm or
+    /// cold.
     pub fn take(
         self: &Arc<Self>,
         interpreter: &Interpreter,
-        spec: &Spec,
+        shape: &Shape,
         request: &Request,
     ) -> (Option<Helper>, Option<Refill>) {
         if self.config.size == 0 || !matches!(request.language, Language::Python | Language::Node) {
@@ -163,7 +159,7 @@ impl Pool {
             served: 0,
             failing: false,
         });
-        if !servable(&lane.template, spec, request) {
+        if !serves(&lane.template.shape, shape, request) {
             return (None, None);
         }
         lane.last_used = Instant::now();
@@ -185,14 +181,15 @@ impl Pool {
         (taken, Some(refill))
     }
 
-    /// Runs `request` in `helper`, a sandbox [`Pool::take`] gave.
+    /// Runs `request`, whose cold job is `job`, in `helper`, a sandbox
+    /// [`Pool::take`] gave.
     pub async fn run(
         helper: Helper,
-        spec: Spec,
+        job: Job,
         request: &Request,
         cancel: &CancellationToken,
     ) -> Result<Outcome, Error> {
-        let started = Instant::now();
+        let started = tokio::time::Instant::now();
         helper.guard.serving();
         let go = Go {
             code: request.code.clone(),
@@ -201,30 +198,33 @@ impl Pool {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            cpu_seconds: spec.cpu_seconds,
-            files: spec.files,
-            read_files: spec.read_files,
-            read_file_cap: spec.read_file_cap,
+            cpu_seconds: job.cpu_seconds,
+            work: job.work,
         };
-        let go = serde_json::to_vec(&go).expect("a go serializes");
+        let go = serde_json::to_vec(&go).map_err(|e| Error::Internal(e.to_string()))?;
         run::finish(helper, go, started, request, cancel).await
     }
 
-    /// The warm spec of `language`: a cold spec for an empty program with the
-    /// pool's limits, running the bootstrap.
+    /// The spec of `language`'s pooled sandboxes: the shape of a one-shot
+    /// sandbox with the pool's limits, in warm mode, running the bootstrap.
     fn template(&self, language: Language, interpreter: &Interpreter) -> Spec {
-        let mut request = Request::new(language, "");
+        let mut request = Request::new(
+            language,
+            match language {
+                Language::Node => bootstrap::NODE,
+                _ => bootstrap::PYTHON,
+            },
+        );
         request.limits = self.config.limits.clone();
-        let mut spec = run::spec(language, interpreter, &request, self.host_id_when_root)
-            .expect("an empty program has a spec");
-        let boot = match language {
-            Language::Node => bootstrap::NODE,
-            _ => bootstrap::PYTHON,
-        };
-        *spec.argv.last_mut().expect("argv ends with the code") = boot.to_string();
-        spec.cpu_seconds = WAITING_CPU_SECONDS;
-        spec.warm = true;
-        spec
+        let program = shape::program(interpreter, &request).expect("the bootstrap is a program");
+        Spec {
+            shape: shape::shape(Mode::Warm, &request.limits, &[(language, interpreter)]),
+            job: Some(Job {
+                program,
+                cpu_seconds: None,
+                work: Default::default(),
+            }),
+        }
     }
 
     /// Starts preparations until `language`'s lane will hold `size`.
@@ -347,41 +347,23 @@ impl Drop for Refill {
     }
 }
 
-/// Whether a sandbox built from `template` runs `spec` exactly as a cold one
-/// would: same interpreter, flags and limits, nothing the interpreter reads
-/// at start-up in the env, and (Node) nothing that makes `-e` run the code as
-/// an ES module, which Node decides when it compiles it.
-fn servable(template: &Spec, spec: &Spec, request: &Request) -> bool {
-    let flags = |s: &Spec| s.argv[..s.argv.len() - 1].to_vec();
-    template.program == spec.program
-        && flags(template) == flags(spec)
-        && template.env == sandbox_env_of(spec, request)
-        && template.extra_binds == spec.extra_binds
-        && template.disk_bytes == spec.disk_bytes
-        && template.memory_bytes == spec.memory_bytes
-        && template.address_space_fallback == spec.address_space_fallback
-        && template.flags_fallback == spec.flags_fallback
-        && template.processes == spec.processes
-        && template.open_files == spec.open_files
-        && template.host_id_when_root == spec.host_id_when_root
-        && !spec.session
-        && spec.mounts.is_empty()
-        && spec.egress_port.is_none()
+/// Whether a pooled sandbox of shape `warm`, its interpreter already
+/// started, runs `request` exactly as the cold one-shot sandbox of `shape`
+/// would: the same shape but for the mode, nothing in the env that the
+/// interpreter reads at start-up, and (Node) nothing that makes `-e` run the
+/// code as an ES module, which Node decides when it compiles it.
+fn serves(warm: &Shape, shape: &Shape, request: &Request) -> bool {
+    let same = Shape {
+        mode: Mode::Warm,
+        ..shape.clone()
+    };
+    *warm == same
         && request.packages.is_empty()
         && request.env.keys().all(|name| !read_at_startup(name))
         && (request.language != Language::Node
             || !["import", "export", "await"]
                 .iter()
                 .any(|word| request.code.contains(word)))
-}
-
-/// The spec's env without the call's own variables: the sandbox's base env.
-fn sandbox_env_of(spec: &Spec, request: &Request) -> Vec<(String, String)> {
-    spec.env
-        .iter()
-        .filter(|(name, _)| !request.env.contains_key(name))
-        .cloned()
-        .collect()
 }
 
 /// Variables an interpreter (or the C library under it) reads when it
@@ -408,25 +390,17 @@ fn read_at_startup(name: &str) -> bool {
 
 /// Starts a pooled sandbox and waits until it reports ready.
 async fn prepare(helper: &std::path::Path, template: &Spec) -> Result<Helper, String> {
-    let mut helper = run::start(helper, true, None).map_err(|e| e.to_string())?;
-    let mut line = serde_json::to_vec(template).map_err(|e| e.to_string())?;
-    line.push(b'\n');
+    let mut helper = launch::start(helper, true, None).map_err(|e| e.to_string())?;
     helper
-        .to_helper
-        .write_all(&line)
+        .send_spec(template, true)
         .await
         .map_err(|e| e.to_string())?;
     loop {
-        let line = match helper.events.next_line().await {
-            Ok(Some(line)) => line,
-            _ => return Err("the helper ended before its sandbox was ready".into()),
-        };
-        match serde_json::from_str::<Event>(&line) {
-            Ok(Event::Cgroups { dirs }) => helper.cgroups = crate::cgroup::Groups(dirs),
-            Ok(Event::Init { pid }) => helper.guard.set_init(pid),
-            Ok(Event::Ready) => return Ok(helper),
-            Ok(Event::Failed { layer, message }) => return Err(format!("{layer}: {message}")),
-            _ => {}
+        match helper.events.next(&helper.guard).await {
+            None => return Err("the helper ended before its sandbox was ready".into()),
+            Some(Event::Ready) => return Ok(helper),
+            Some(Event::Failed { layer, message }) => return Err(format!("{layer}: {message}")),
+            Some(_) => {}
         }
     }
 }
@@ -490,20 +464,33 @@ mod tests {
     }
 
     fn template(language: Language) -> Spec {
-        Pool::new(PoolConfig::default(), "e2b-sandbox".into(), 65534).template(language, &python())
+        Pool::new(PoolConfig::default(), "e2b-sandbox".into()).template(language, &python())
     }
 
-    fn spec_of(request: &Request) -> Spec {
-        run::spec(request.language, &python(), request, 65534).unwrap()
+    fn shape_of(request: &Request) -> Shape {
+        shape::shape(
+            Mode::OneShot,
+            &request.limits,
+            &[(request.language, &python())],
+        )
+    }
+
+    fn serves_cold(request: &Request) -> bool {
+        serves(
+            &template(request.language).shape,
+            &shape_of(request),
+            request,
+        )
     }
 
     #[test]
     fn the_template_runs_the_bootstrap_with_the_cold_flags() {
         let warm = template(Language::Python);
-        assert!(warm.warm && !warm.session);
-        assert_eq!(warm.argv[..3], ["python3", "-u", "-c"]);
-        assert_eq!(warm.argv[3], bootstrap::PYTHON);
-        let node = template(Language::Node);
+        assert_eq!(warm.shape.mode, Mode::Warm);
+        let program = warm.job.unwrap().program;
+        assert_eq!(program.argv[..3], ["python3", "-u", "-c"]);
+        assert_eq!(program.argv[3], bootstrap::PYTHON);
+        let node = template(Language::Node).job.unwrap().program;
         assert_eq!(node.argv[0], "node");
         assert_eq!(node.argv[1], "-e");
         assert!(node.flags_fallback[0].starts_with("--max-old-space-size="));
@@ -511,28 +498,23 @@ mod tests {
     }
 
     #[test]
-    fn default_calls_are_servable() {
+    fn calls_of_the_same_shape_are_served() {
         let mut request = Request::new(Language::Python, "print(1)");
         request.env.insert("GREETING".into(), "hi".into());
         request.timeout = Duration::from_secs(5);
         request.limits.cpu_seconds = Some(3);
         request.limits.output_bytes = 100;
-        assert!(servable(
-            &template(Language::Python),
-            &spec_of(&request),
-            &request
-        ));
+        assert!(serves_cold(&request));
     }
 
     #[test]
-    fn other_limits_startup_env_and_node_modules_are_not() {
-        let t = template(Language::Python);
+    fn other_shapes_startup_env_and_node_modules_are_not() {
         let mut request = Request::new(Language::Python, "print(1)");
         request.limits.memory_bytes *= 2;
-        assert!(!servable(&t, &spec_of(&request), &request));
+        assert!(!serves_cold(&request));
         let mut request = Request::new(Language::Python, "print(1)");
         request.limits.open_files = 10;
-        assert!(!servable(&t, &spec_of(&request), &request));
+        assert!(!serves_cold(&request));
         for name in [
             "PYTHONPATH",
             "LANG",
@@ -544,27 +526,24 @@ mod tests {
         ] {
             let mut request = Request::new(Language::Python, "print(1)");
             request.env.insert(name.into(), "x".into());
-            assert!(!servable(&t, &spec_of(&request), &request), "{name}");
+            assert!(!serves_cold(&request), "{name}");
         }
-        let t = template(Language::Node);
         for code in [
             "import('fs')",
             "export {}",
             "await 1",
             "import fs from 'fs'",
         ] {
-            let request = Request::new(Language::Node, code);
-            assert!(!servable(&t, &spec_of(&request), &request), "{code}");
+            assert!(!serves_cold(&Request::new(Language::Node, code)), "{code}");
         }
-        let request = Request::new(Language::Node, "console.log(1)");
-        assert!(servable(&t, &spec_of(&request), &request));
+        assert!(serves_cold(&Request::new(Language::Node, "console.log(1)")));
     }
 
     #[test]
     fn a_pool_of_size_zero_takes_nothing() {
-        let pool = Pool::new(PoolConfig::off(), "e2b-sandbox".into(), 65534);
+        let pool = Pool::new(PoolConfig::off(), "e2b-sandbox".into());
         let request = Request::new(Language::Python, "print(1)");
-        let (helper, refill) = pool.take(&python(), &spec_of(&request), &request);
+        let (helper, refill) = pool.take(&python(), &shape_of(&request), &request);
         assert!(helper.is_none() && refill.is_none());
     }
 }

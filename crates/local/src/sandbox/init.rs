@@ -6,51 +6,43 @@ use nix::sys::prctl;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 
-use super::{egress, exec, workfiles, Reporter};
-use crate::protocol::{Event, Spec};
+use super::confine::Confinement;
+use super::{egress, exec, workfiles, Reporter, SetupError};
+use crate::protocol::{Event, Job, Work};
 
-pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
+pub fn main(confinement: Confinement<'_>, job: &Job, reporter: &Reporter) -> i32 {
+    let egress_port = confinement.shape.egress_port;
     let built =
-        workfiles::write(spec).and_then(|()| spec.egress_port.map_or(Ok(()), egress::hand_over));
+        workfiles::write(&job.work).and_then(|()| egress_port.map_or(Ok(()), egress::hand_over));
     if let Err(e) = built {
-        reporter.send(&Event::Failed {
-            layer: e.layer.into(),
-            message: e.message,
-        });
-        return 1;
+        return reporter.failed(e);
     }
     // The program (same uid, no capabilities) must not be able to ptrace init.
     let _ = prctl::set_dumpable(false);
     // SAFETY: init is single-threaded; the child only sets itself up and execs.
     let program = match unsafe { fork() } {
-        Ok(ForkResult::Child) => exec::run(spec, reporter, cgroup_limits, None),
+        Ok(ForkResult::Child) => exec::run(confinement, job, reporter, None),
         Ok(ForkResult::Parent { child }) => child,
-        Err(e) => {
-            reporter.send(&Event::Failed {
-                layer: "pid namespace".into(),
-                message: format!("fork: {e}"),
-            });
-            return 1;
-        }
+        Err(e) => return reporter.failed(SetupError::new("pid namespace", format!("fork: {e}"))),
     };
-    wait_program(spec, reporter, program)
+    wait_program(&job.work, reporter, program)
 }
 
 /// Reaps until `program` ends, then reports the disk, the files read back and
 /// how it ended; returns init's exit status.
-pub(super) fn wait_program(spec: &Spec, reporter: &Reporter, program: nix::unistd::Pid) -> i32 {
+pub(super) fn wait_program(work: &Work, reporter: &Reporter, program: nix::unistd::Pid) -> i32 {
     loop {
         // Reap orphans too: init inherits every process whose parent died.
         match waitpid(None, None) {
             Ok(WaitStatus::Exited(pid, code)) if pid == program => {
                 report_disk(reporter);
-                workfiles::read(spec, reporter);
+                workfiles::read(work, reporter);
                 reporter.send(&Event::Exited { code });
                 return 0;
             }
             Ok(WaitStatus::Signaled(pid, signal, _)) if pid == program => {
                 report_disk(reporter);
-                workfiles::read(spec, reporter);
+                workfiles::read(work, reporter);
                 reporter.send(&Event::Signaled {
                     signal: signal as i32,
                 });

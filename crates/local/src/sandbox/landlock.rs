@@ -10,7 +10,7 @@ use landlock::{
 };
 
 use super::{Setup, SetupError};
-use crate::protocol::Spec;
+use crate::protocol::Shape;
 
 const ABI_WANTED: ABI = ABI::V6;
 const WRITABLE_DIRS: &[&str] = &["/home/user", "/tmp", "/dev/shm"];
@@ -22,10 +22,14 @@ const WRITABLE_DEVICES: &[&str] = &[
     "/dev/urandom",
 ];
 
-pub fn restrict(spec: &Spec) -> Setup<()> {
+pub fn restrict(shape: &Shape) -> Setup<()> {
     let fail = |e: landlock::RulesetError| SetupError::new("landlock", e.to_string());
-    let writable_mounts = spec.mounts.iter().filter(|m| m.writable).map(|m| &m.target);
-    let proxy = spec
+    let writable_mounts = shape
+        .mounts
+        .iter()
+        .filter(|m| m.writable)
+        .map(|m| &m.target);
+    let proxy = shape
         .egress_port
         .map(|port| NetPort::new(port, AccessNet::ConnectTcp));
     Ruleset::default()

@@ -9,6 +9,7 @@
 //!   namespace;
 //! - the program, forked by init, with no capabilities, in a new session.
 
+mod confine;
 mod egress;
 mod exec;
 mod init;
@@ -28,7 +29,7 @@ use std::os::fd::{AsRawFd, FromRawFd};
 
 use nix::sys::wait::{waitpid, WaitStatus};
 
-use crate::protocol::{Event, Spec};
+use crate::protocol::{Event, Mode, Spec};
 pub(crate) use report::Reporter;
 
 /// A step of the set-up that failed, named by its isolation layer.
@@ -72,43 +73,47 @@ pub fn main() -> i32 {
     };
     match run(&reporter) {
         Ok(()) => 0,
-        Err(e) => {
-            reporter.send(&Event::Failed {
-                layer: e.layer.into(),
-                message: e.message,
-            });
-            1
-        }
+        Err(e) => reporter.failed(e),
     }
 }
 
 fn run(reporter: &Reporter) -> Setup<()> {
     let spec = read_spec()?;
+    let shape = &spec.shape;
+    let job = match (shape.mode, &spec.job) {
+        (Mode::Session, None) => None,
+        (Mode::OneShot | Mode::Warm, Some(job)) => Some(job),
+        _ => {
+            return Err(SetupError::new(
+                "protocol",
+                "a session has no job; other sandboxes have one",
+            ))
+        }
+    };
     // Only root can use the cgroup v1 hierarchies: create them (and open
     // them for init) before dropping root. The groups count init and what it
     // starts.
-    let groups = crate::cgroup::create(spec.memory_bytes, spec.processes + 1);
+    let groups = crate::cgroup::create(shape.limits.memory_bytes, shape.limits.processes + 1);
     if let Ok(groups) = &groups {
         reporter.send(&Event::Cgroups {
             dirs: groups.dirs.clone(),
         });
     }
-    let cgroup_limits = groups.is_ok();
-    let host = namespaces::drop_to_sandbox_user(&spec)?;
+    let confinement = confine::Confinement {
+        shape,
+        cgroup_limits: groups.is_ok(),
+    };
+    let host = namespaces::drop_to_sandbox_user(shape)?;
     let init = namespaces::spawn_init(&host, || {
         let entered = groups.as_ref().map_or(Ok(()), enter_cgroups);
         let memory_group = groups.as_ref().ok().map(|g| g.memory_dir());
-        if let Err(e) = entered.and_then(|()| rootfs::build(&spec, memory_group)) {
-            reporter.send(&Event::Failed {
-                layer: e.layer.into(),
-                message: e.message,
-            });
-            return 1;
+        if let Err(e) = entered.and_then(|()| rootfs::build(shape, memory_group)) {
+            return reporter.failed(e);
         }
-        match (spec.session, spec.warm) {
-            (true, _) => session::main(&spec, reporter, cgroup_limits),
-            (false, true) => warm::main(&spec, reporter, cgroup_limits),
-            (false, false) => init::main(&spec, reporter, cgroup_limits),
+        match job {
+            None => session::main(confinement, reporter),
+            Some(job) if shape.mode == Mode::Warm => warm::main(confinement, job, reporter),
+            Some(job) => init::main(confinement, job, reporter),
         }
     })?;
     reporter.send(&Event::Init { pid: init.as_raw() });

@@ -12,7 +12,7 @@ use nix::unistd::{
 };
 
 use super::{Context, Setup, SetupError};
-use crate::protocol::{Spec, SANDBOX_UID};
+use crate::protocol::{Shape, SANDBOX_UID};
 
 /// The host ids the sandbox runs as.
 pub struct HostIds {
@@ -22,10 +22,10 @@ pub struct HostIds {
 
 /// A root caller's sandboxes run as an unprivileged host user: mapped to host
 /// root, code could read root's files and ignore RLIMIT_NPROC.
-pub fn drop_to_sandbox_user(spec: &Spec) -> Setup<HostIds> {
+pub fn drop_to_sandbox_user(shape: &Shape) -> Setup<HostIds> {
     let host = getppid();
     if nix::unistd::geteuid().is_root() {
-        let id = spec.host_id_when_root;
+        let id = shape.host_id_when_root;
         // The output pipes are root's: hand them to the sandbox user, so that
         // code can reopen them as /dev/stdout and /dev/stderr.
         for fd in [1, 2] {

@@ -27,6 +27,15 @@ impl Reporter {
         self.fd.as_raw_fd()
     }
 
+    /// Reports a failed step; returns the exit status of the process that failed.
+    pub fn failed(&self, error: super::SetupError) -> i32 {
+        self.send(&Event::Failed {
+            layer: error.layer.into(),
+            message: error.message,
+        });
+        1
+    }
+
     /// Best effort: if the host is gone there is nobody left to tell.
     pub fn send(&self, event: &Event) {
         let mut line = serde_json::to_vec(event).expect("events serialize");

@@ -13,7 +13,8 @@ use nix::sys::statvfs::{statvfs, FsFlags};
 use nix::unistd::{chdir, pivot_root, sethostname};
 
 use super::{Context, Setup};
-use crate::protocol::{Spec, SANDBOX_HOME};
+use crate::protocol::Shape;
+use e2b_native_core::WORK_DIR;
 
 const LAYER: &str = "mount namespace";
 const NONE: Option<&str> = None;
@@ -58,7 +59,7 @@ const HOSTS: &str =
 /// `memory_group`: the sandbox's memory cgroup, if it has one, shown
 /// read-only at /sys/fs/cgroup/memory as container runtimes show theirs;
 /// Node sizes its heap from the limit it reads there.
-pub fn build(spec: &Spec, memory_group: Option<&Path>) -> Setup<()> {
+pub fn build(shape: &Shape, memory_group: Option<&Path>) -> Setup<()> {
     // Nothing mounted here may propagate back to the host.
     mount(NONE, "/", NONE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, NONE)
         .context(LAYER, || "making / private".into())?;
@@ -75,12 +76,12 @@ pub fn build(spec: &Spec, memory_group: Option<&Path>) -> Setup<()> {
     for dir in SYSTEM_DIRS {
         show(dir, &root.join(&dir[1..]))?;
     }
-    for dir in &spec.extra_binds {
+    for dir in &shape.binds {
         let target = root.join(dir.strip_prefix("/").unwrap_or(dir));
         fs::create_dir_all(&target).context(LAYER, || format!("mkdir -p {}", target.display()))?;
         bind_readonly(&host(dir), &target)?;
     }
-    for m in &spec.mounts {
+    for m in &shape.mounts {
         let target = root.join(m.target.strip_prefix("/").unwrap_or(&m.target));
         fs::create_dir_all(&target).context(LAYER, || format!("mkdir -p {}", target.display()))?;
         match m.writable {
@@ -89,20 +90,23 @@ pub fn build(spec: &Spec, memory_group: Option<&Path>) -> Setup<()> {
         }
     }
     etc(&root.join("etc"))?;
-    dev(&root.join("dev"), spec.disk_bytes)?;
+    dev(&root.join("dev"), shape.limits.disk_bytes)?;
     proc(&root.join("proc"))?;
     if let Some(group) = memory_group {
         let target = root.join("sys/fs/cgroup/memory");
         fs::create_dir_all(&target).context(LAYER, || format!("mkdir -p {}", target.display()))?;
         bind_readonly(&host(group), &target)?;
     }
-    let home = root.join(&SANDBOX_HOME[1..]);
+    let home = root.join(&WORK_DIR[1..]);
     fs::create_dir_all(&home).context(LAYER, || "mkdir /home/user".into())?;
-    tmpfs(&home, &format!("mode=0755,size={}", spec.disk_bytes))?;
+    tmpfs(
+        &home,
+        &format!("mode=0755,size={}", shape.limits.disk_bytes),
+    )?;
     mkdir(root.join("tmp"))?;
     tmpfs(
         root.join("tmp"),
-        &format!("mode=1777,size={}", spec.disk_bytes),
+        &format!("mode=1777,size={}", shape.limits.disk_bytes),
     )?;
     mkdir(root.join("run"))?;
 

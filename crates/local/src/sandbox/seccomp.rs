@@ -10,7 +10,7 @@ use seccompiler::{
 };
 
 use super::{Setup, SetupError};
-use crate::protocol::Spec;
+use crate::protocol::Shape;
 
 /// Denied whatever their arguments.
 const DENIED: &[libc::c_long] = &[
@@ -79,9 +79,9 @@ const NAMESPACE_FLAGS: &[libc::c_int] = &[
     0x80, // CLONE_NEWTIME
 ];
 
-pub fn install(spec: &Spec) -> Setup<()> {
+pub fn install(shape: &Shape) -> Setup<()> {
     let deny = program(
-        deny_rules(spec.egress_port.is_some())?,
+        deny_rules(shape.egress_port.is_some())?,
         SeccompAction::Errno(libc::EPERM as u32),
     )?;
     // clone3 passes its flags in memory a filter cannot read: answer ENOSYS,

@@ -1,6 +1,6 @@
 //! Init of a long-lived sandbox (`e2b-native serve`). It builds the root as
 //! for a one-shot run, then stays up as pid 1 and serves the host's requests
-//! on fd 3 (see [`crate::session_protocol`]): start a program with the pipes
+//! on fd 3 (see [`crate::protocol::session`]): start a program with the pipes
 //! the host sent, run a file operation, signal a process; it reaps everything
 //! and reports how each program it started ended. When init exits (the host
 //! closed the socket, or killed it) the kernel kills every process left.
@@ -18,33 +18,27 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, open, FcntlArg, FdFlag, OFlag};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::sys::prctl;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{recvmsg, send, ControlMessageOwned, MsgFlags};
-use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{chdir, fork, pipe2, read, setsid, write, ForkResult, Pid};
+use nix::unistd::{chdir, fork, pipe2, read, write, ForkResult, Pid};
 
+use super::confine::{Confinement, Descriptors, Landlock};
 use super::{exec, Context, Reporter, Setup};
-use crate::protocol::{Event, Spec, SANDBOX_HOME};
-use crate::session_protocol::{Reply, Request, CONTROL_FD, MAX_MESSAGE};
+use crate::protocol::session::{Reply, Request, CONTROL_FD, MAX_MESSAGE};
+use crate::protocol::Program;
 
 /// The most descriptors one request carries.
 const MAX_FDS: usize = 8;
 
-pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
-    let init = super::landlock::restrict(spec).and_then(|()| Init::new(spec, cgroup_limits));
+pub fn main(confinement: Confinement<'_>, reporter: &Reporter) -> i32 {
+    let init = super::landlock::restrict(confinement.shape).and_then(|()| Init::new(confinement));
     let mut init = match init {
         Ok(init) => init,
-        Err(e) => {
-            reporter.send(&Event::Failed {
-                layer: e.layer.into(),
-                message: e.message,
-            });
-            return 1;
-        }
+        Err(e) => return reporter.failed(e),
     };
     // The programs (same uid, no capabilities) must not be able to ptrace init.
     let _ = prctl::set_dumpable(false);
@@ -53,8 +47,7 @@ pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
 }
 
 struct Init<'a> {
-    spec: &'a Spec,
-    cgroup_limits: bool,
+    confinement: Confinement<'a>,
     control: OwnedFd,
     children: SignalFd,
     /// Started processes by pid, with the request that started them.
@@ -62,7 +55,7 @@ struct Init<'a> {
 }
 
 impl<'a> Init<'a> {
-    fn new(spec: &'a Spec, cgroup_limits: bool) -> Setup<Self> {
+    fn new(confinement: Confinement<'a>) -> Setup<Self> {
         // SAFETY: fd 3 is the control socket the host passed; init owns it now.
         let control = unsafe { OwnedFd::from_raw_fd(CONTROL_FD) };
         fcntl(&control, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
@@ -75,8 +68,7 @@ impl<'a> Init<'a> {
         let children = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .context("session", || "signalfd".into())?;
         Ok(Init {
-            spec,
-            cgroup_limits,
+            confinement,
             control,
             children,
             running: HashMap::new(),
@@ -176,9 +168,15 @@ impl<'a> Init<'a> {
 
     fn handle(&mut self, request: Request, fds: Vec<OwnedFd>) {
         match request {
-            Request::Spawn { id, argv, env, cwd } => {
-                let started = self.start(&fds, 1, |errors| {
-                    let error = match exec_program(self.spec, argv, env, &cwd) {
+            Request::Spawn {
+                id,
+                argv,
+                env,
+                cwd,
+                cpu_seconds,
+            } => {
+                let started = self.start(&fds, 1, cpu_seconds, |errors| {
+                    let error = match exec_program(argv, env, &cwd) {
                         Err(e) => e,
                         Ok(never) => match never {},
                     };
@@ -192,7 +190,7 @@ impl<'a> Init<'a> {
                 self.report(id, started);
             }
             Request::File { id, op } => {
-                let started = self.start(&fds, 3, |errors| {
+                let started = self.start(&fds, 3, None, |errors| {
                     // Set up: let the host go on while the operation runs.
                     drop(errors);
                     super::session_files::run(&op)
@@ -234,6 +232,7 @@ impl<'a> Init<'a> {
         &self,
         fds: &[OwnedFd],
         first: RawFd,
+        cpu_seconds: Option<u64>,
         run: impl FnOnce(OwnedFd) -> i32,
     ) -> Result<Pid, String> {
         let (errors_rx, errors_tx) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
@@ -249,8 +248,17 @@ impl<'a> Init<'a> {
                     // SAFETY: _exit skips atexit handlers that belong to init.
                     Err(_) => unsafe { libc::_exit(127) },
                 };
-                let keep = errors_tx.as_raw_fd();
-                let status = match confine(self.spec, self.cgroup_limits, fds, first, keep) {
+                let given: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+                let descriptors = Descriptors {
+                    stdin: None,
+                    given: &given,
+                    first,
+                    keep: errors_tx.as_raw_fd(),
+                };
+                let confined =
+                    self.confinement
+                        .apply(descriptors, cpu_seconds, Landlock::Inherited);
+                let status = match confined {
                     Ok(()) => run(errors_tx),
                     Err(e) => {
                         let _ = write(&errors_tx, format!("{}: {}", e.layer, e.message).as_bytes());
@@ -307,58 +315,8 @@ enum Received {
     Closed,
 }
 
-/// In the child, before it runs anything: the signal state a fresh process
-/// has, the host's descriptors as fds `first`, `first + 1`, ... (anything
-/// below them but stdin, from /dev/null), no other descriptor but `keep`
-/// (closed by exec), and every restriction of the one-shot program but
-/// Landlock, which init already applied.
-fn confine(
-    spec: &Spec,
-    cgroup_limits: bool,
-    fds: &[OwnedFd],
-    first: RawFd,
-    keep: RawFd,
-) -> Setup<()> {
-    exec::reset_signals()?;
-    setsid().context("process", || "setsid".into())?;
-    // Move every source out of the way first: a target may be a source.
-    let null = open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-        .and_then(|null| fcntl(&null, FcntlArg::F_DUPFD_CLOEXEC(64)))
-        .context("process", || "opening /dev/null".into())?;
-    let high = fds
-        .iter()
-        .map(|fd| fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(64)))
-        .collect::<Result<Vec<_>, _>>()
-        .context("process", || "duplicating the host's descriptors".into())?;
-    let mut targets: Vec<RawFd> = (0..first).collect();
-    let mut sources: Vec<RawFd> = vec![null; first as usize];
-    for (i, fd) in high.iter().enumerate() {
-        targets.push(first + i as RawFd);
-        sources.push(*fd);
-    }
-    for (source, target) in sources.iter().zip(&targets) {
-        // SAFETY: both are open descriptors of this process; dup2 leaves the
-        // target without FD_CLOEXEC, so it survives exec.
-        if unsafe { libc::dup2(*source, *target) } < 0 {
-            return Err(super::SetupError::new(
-                "process",
-                format!("dup2 {source} -> {target}: {}", Errno::last()),
-            ));
-        }
-    }
-    // Everything else init holds (its control socket, the descriptors as
-    // received) and anything the host let the helper inherit: a file
-    // operation does not exec, so FD_CLOEXEC alone would not do.
-    exec::close_from(targets.last().expect("stdin at least") + 1, keep);
-    chdir(SANDBOX_HOME).context("process", || format!("chdir {SANDBOX_HOME}"))?;
-    exec::limits(spec, cgroup_limits)?;
-    exec::drop_capabilities()?;
-    super::seccomp::install(spec)
-}
-
 /// Execs `argv` (its first element found on the env's PATH) in `cwd`.
 fn exec_program(
-    spec: &Spec,
     argv: Vec<String>,
     env: Vec<(String, String)>,
     cwd: &str,
@@ -381,13 +339,13 @@ fn exec_program(
         .unwrap_or("/usr/local/bin:/usr/bin:/bin");
     let program = find_program(name, path)
         .ok_or_else(|| super::SetupError::new("exec", format!("{name}: command not found")))?;
-    let spec = Spec {
-        program: program.into(),
+    let program = Program {
+        path: program.into(),
         argv,
+        flags_fallback: Vec::new(),
         env,
-        ..spec.clone()
     };
-    exec::exec(&spec, &[])
+    exec::exec(&program, &[])
 }
 
 fn find_program(name: &str, path: &str) -> Option<String> {

@@ -10,8 +10,8 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use crate::protocol::SANDBOX_HOME;
-use crate::session_protocol::{EntryInfo, EntryKind, FileErrorKind, FileOp, FileReply};
+use crate::protocol::session::{EntryInfo, EntryKind, FileErrorKind, FileOp, FileReply};
+use e2b_native_core::WORK_DIR;
 
 const STATUS_FD: i32 = 3;
 const DATA_FD: i32 = 4;
@@ -71,7 +71,7 @@ fn resolve(path: &str) -> Result<PathBuf, Failure> {
     if path.is_empty() || path.contains('\0') {
         return Err((FileErrorKind::InvalidPath, format!("invalid path {path:?}")));
     }
-    let joined = Path::new(SANDBOX_HOME).join(path);
+    let joined = Path::new(WORK_DIR).join(path);
     let mut normal = PathBuf::from("/");
     for component in joined.components() {
         match component {

@@ -1,48 +1,39 @@
 //! Init of a pooled sandbox. Its root built as for a one-shot run, it
-//! starts the interpreter at once, with the same limits, capabilities,
-//! Landlock and seccomp as ever, but with its stdin on a socket whose other
-//! end init holds: the interpreter runs a small bootstrap (`pool::bootstrap`)
-//! that writes one byte on it when it is ready, then blocks reading its code.
-//! Init reports the sandbox ready on that byte. When the host sends the go
-//! (the code, env, files, CPU limit), init writes the files, sets the CPU
-//! limit, sends the code and closes its end, then reaps and reports as a
-//! one-shot init does. One go per sandbox: init exits when the program ends,
-//! and the pid namespace goes with it.
+//! starts the interpreter at once, confined as ever, but with its stdin on a
+//! socket whose other end init holds: the interpreter runs a small bootstrap
+//! (`pool::bootstrap`) that writes one byte on it when it is ready, then
+//! blocks reading its code. Init reports the sandbox ready on that byte.
+//! When the host sends the [`Go`] (the code, env, files, CPU limit), init
+//! writes the files, sets the CPU limit, sends the code and closes its end,
+//! then reaps and reports as a one-shot init does. One go per sandbox: init
+//! exits when the program ends, and the pid namespace goes with it.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
-
 use std::os::unix::net::UnixStream;
 
 use nix::sys::prctl;
 use nix::unistd::{fork, ForkResult, Pid};
 
+use super::confine::Confinement;
 use super::{exec, init, workfiles, Reporter, SetupError};
-use crate::pool::{payload, Go};
-use crate::protocol::{Event, Spec};
+use crate::protocol::{payload, Event, Go, Job};
 
-pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
-    let failed = |e: SetupError| {
-        reporter.send(&Event::Failed {
-            layer: e.layer.into(),
-            message: e.message,
-        });
-        1
-    };
+pub fn main(confinement: Confinement<'_>, job: &Job, reporter: &Reporter) -> i32 {
     // Both ends close-on-exec; the program gets its end as stdin (dup2).
     let (mut code, program_end) = match UnixStream::pair() {
         Ok(pair) => pair,
-        Err(e) => return failed(SetupError::new("process", format!("socketpair: {e}"))),
+        Err(e) => return reporter.failed(SetupError::new("process", format!("socketpair: {e}"))),
     };
     // The program (same uid, no capabilities) must not be able to ptrace init.
     let _ = prctl::set_dumpable(false);
     // SAFETY: init is single-threaded; the child only sets itself up and execs.
     let program = match unsafe { fork() } {
         Ok(ForkResult::Child) => {
-            exec::run(spec, reporter, cgroup_limits, Some(program_end.as_raw_fd()))
+            exec::run(confinement, job, reporter, Some(program_end.as_raw_fd()))
         }
         Ok(ForkResult::Parent { child }) => child,
-        Err(e) => return failed(SetupError::new("pid namespace", format!("fork: {e}"))),
+        Err(e) => return reporter.failed(SetupError::new("pid namespace", format!("fork: {e}"))),
     };
     drop(program_end);
     // Ready when the bootstrap says so: the interpreter has started (its
@@ -58,24 +49,20 @@ pub fn main(spec: &Spec, reporter: &Reporter, cgroup_limits: bool) -> i32 {
     let Some(go) = read_go() else {
         return 0;
     };
-    let spec = Spec {
-        files: go.files,
-        read_files: go.read_files,
-        read_file_cap: go.read_file_cap,
-        ..spec.clone()
-    };
-    if let Err(e) = workfiles::write(&spec) {
-        return failed(e);
+    if let Err(e) = workfiles::write(&go.work) {
+        return reporter.failed(e);
     }
-    if let Err(e) = cpu_limit(program, go.cpu_seconds) {
-        return failed(e);
+    if let Some(seconds) = go.cpu_seconds {
+        if let Err(e) = cpu_limit(program, seconds) {
+            return reporter.failed(e);
+        }
     }
     // A program that died before its go makes this fail with EPIPE (init
     // ignores SIGPIPE, as the helper it was cloned from); it is reported as
     // it ended.
     let _ = code.write_all(&payload(&go.env, &go.code));
     drop(code);
-    init::wait_program(&spec, reporter, program)
+    init::wait_program(&go.work, reporter, program)
 }
 
 /// The go, read to EOF from the socket to the host (fd 0); `None` if the
@@ -89,7 +76,7 @@ fn read_go() -> Option<Go> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// RLIMIT_CPU of the waiting program, now that the call's timeout is known.
+/// RLIMIT_CPU of the waiting program, now that the call's limit is known.
 fn cpu_limit(program: Pid, seconds: u64) -> Result<(), SetupError> {
     let limit = libc::rlimit {
         rlim_cur: seconds,

@@ -12,11 +12,12 @@ use nix::fcntl::{open, openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::Mode;
 
 use super::{Context, Reporter, Setup};
-use crate::protocol::{Event, Spec, SANDBOX_HOME};
+use crate::protocol::{Event, Work};
+use e2b_native_core::WORK_DIR;
 
-pub fn write(spec: &Spec) -> Setup<()> {
-    for file in &spec.files {
-        let target = Path::new(SANDBOX_HOME).join(&file.path);
+pub fn write(work: &Work) -> Setup<()> {
+    for file in &work.files {
+        let target = Path::new(WORK_DIR).join(&file.path);
         let content = BASE64
             .decode(&file.content)
             .context("files", || format!("decoding {}", file.path))?;
@@ -28,12 +29,12 @@ pub fn write(spec: &Spec) -> Setup<()> {
     Ok(())
 }
 
-pub fn read(spec: &Spec, reporter: &Reporter) {
-    if spec.read_files.is_empty() {
+pub fn read(work: &Work, reporter: &Reporter) {
+    if work.read_files.is_empty() {
         return;
     }
     let Ok(home) = open(
-        SANDBOX_HOME,
+        WORK_DIR,
         OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     ) else {
@@ -42,7 +43,7 @@ pub fn read(spec: &Spec, reporter: &Reporter) {
     let how = OpenHow::new()
         .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK)
         .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    for path in &spec.read_files {
+    for path in &work.read_files {
         let refuse = |reason: String| Event::FileRefused {
             path: path.clone(),
             reason,
@@ -58,12 +59,12 @@ pub fn read(spec: &Spec, reporter: &Reporter) {
                 let mut content = Vec::new();
                 let regular = file.metadata().is_ok_and(|m| m.is_file());
                 match (&mut file)
-                    .take(spec.read_file_cap + 1)
+                    .take(work.read_file_cap + 1)
                     .read_to_end(&mut content)
                 {
                     _ if !regular => refuse("is not a regular file".into()),
-                    Ok(n) if n as u64 > spec.read_file_cap => {
-                        refuse(format!("is larger than {} bytes", spec.read_file_cap))
+                    Ok(n) if n as u64 > work.read_file_cap => {
+                        refuse(format!("is larger than {} bytes", work.read_file_cap))
                     }
                     Ok(_) => Event::File {
                         path: path.clone(),

@@ -16,28 +16,28 @@ use std::collections::HashMap;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use e2b_native_core::{CancellationToken, Error, Limits};
+use e2b_native_core::{CancellationToken, Error, Language, Limits};
 use nix::fcntl::OFlag;
 use nix::sys::socket::{
     recv, sendmsg, setsockopt, socketpair, sockopt, AddressFamily, ControlMessage, MsgFlags,
     SockFlag, SockType,
 };
 use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
-use tokio::process::Command as HelperCommand;
 use tokio::sync::oneshot;
 
-use crate::protocol::{Event, Spec};
-use crate::registry::Guard;
-use crate::session_protocol::{
+use crate::interpreters::Interpreter;
+use crate::launch::{self, Helper};
+use crate::protocol::session::{
     EntryInfo, FileErrorKind, FileOp, FileReply, Reply, Request, CONTROL_FD, MAX_MESSAGE,
 };
+use crate::protocol::{Event, Mode, Spec};
+use crate::registry::Guard;
 
 /// How long building a sandbox may take before it counts as failed.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -49,14 +49,12 @@ const MAX_STATUS: u64 = 64 << 20;
 pub struct SessionConfig {
     /// The `e2b-sandbox` executable.
     pub helper: PathBuf,
-    /// Disk, memory, processes and open files of the sandbox; `cpu_seconds`
-    /// bounds each process (default: 24 hours).
+    /// Disk, memory, processes and open files of the sandbox; `cpu_seconds`,
+    /// if set, bounds each process.
     pub limits: Limits,
-    /// Host directories shown read-only at the same path, beyond the system
-    /// ones (interpreters installed outside /usr).
-    pub extra_binds: Vec<PathBuf>,
-    /// The unprivileged host uid/gid a root caller's sandboxes run as.
-    pub host_id_when_root: u32,
+    /// The interpreters its programs use (shown when installed outside the
+    /// system directories).
+    pub interpreters: Vec<(Language, Interpreter)>,
 }
 
 /// A program to start in the sandbox.
@@ -210,6 +208,8 @@ struct Inner {
     gone: CancellationToken,
     /// The host uid/gid that owns the pipes, when this process is root.
     pipe_owner: Option<u32>,
+    /// RLIMIT_CPU of every program started.
+    cpu_seconds: Option<u64>,
 }
 
 /// A long-lived sandbox; dropping it kills it.
@@ -220,9 +220,6 @@ pub struct Session {
 impl Session {
     /// Builds a sandbox and waits until its init serves requests.
     pub async fn start(config: SessionConfig) -> Result<Session, Error> {
-        let spec = spec(&config);
-        let (host_events, helper_events) = std::os::unix::net::UnixStream::pair()
-            .map_err(|e| Error::Internal(format!("socketpair: {e}")))?;
         let (control, helper_control) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -233,39 +230,23 @@ impl Session {
         // Larger requests than the default buffer allows (best effort).
         let _ = setsockopt(&control, sockopt::SndBuf, &(MAX_MESSAGE * 2));
         let _ = setsockopt(&helper_control, sockopt::RcvBuf, &(MAX_MESSAGE * 2));
-        let mut command = HelperCommand::new(&config.helper);
-        command
-            .stdin(Stdio::from(OwnedFd::from(helper_events)))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .env_clear()
-            .current_dir("/")
-            .kill_on_drop(true);
-        crate::run::inherit_as(&mut command, helper_control.as_raw_fd(), CONTROL_FD);
-        let mut child = command.spawn().map_err(|e| {
-            Error::IsolationUnavailable(format!(
-                "cannot start the sandbox helper {}: {e}. Reinstall e2b-native so that the helper \
-                 sits beside its .node file, or set E2B_NATIVE_SANDBOX_HELPER to its path",
-                config.helper.display()
-            ))
-        })?;
-        drop(helper_control);
-        let guard = Guard::new(child.id().unwrap_or_default());
+        let mut helper = launch::start(&config.helper, false, Some((helper_control, CONTROL_FD)))?;
         nix::fcntl::fcntl(&control, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
             .map_err(|e| Error::Internal(format!("control socket: {e}")))?;
         // SAFETY: the AsyncFd owns the socket, which stays open as long as it.
         let control = unsafe { AsyncFd::register(control) }
             .map_err(|e| Error::Internal(format!("control socket: {e}")))?;
-        host_events
-            .set_nonblocking(true)
-            .map_err(|e| Error::Internal(format!("socket: {e}")))?;
-        let events = tokio::net::UnixStream::from_std(host_events)
-            .map_err(|e| Error::Internal(format!("socket: {e}")))?;
-        let (events, mut to_helper) = events.into_split();
-        let spec_bytes = serde_json::to_vec(&spec).map_err(|e| Error::Internal(e.to_string()))?;
+        helper.send_spec(&spec(&config), false).await?;
+        let Helper {
+            child,
+            guard,
+            stderr,
+            events,
+            ..
+        } = helper;
         let pipe_owner = nix::unistd::geteuid()
             .is_root()
-            .then_some(config.host_id_when_root);
+            .then_some(crate::DEFAULT_HOST_ID_WHEN_ROOT);
         let inner = Arc::new(Inner {
             control,
             waiters: Mutex::new(HashMap::new()),
@@ -273,20 +254,11 @@ impl Session {
             guard,
             gone: CancellationToken::new(),
             pipe_owner,
+            cpu_seconds: config.limits.cpu_seconds,
         });
         let session = Session {
             inner: inner.clone(),
         };
-        let sent = async {
-            to_helper.write_all(&spec_bytes).await?;
-            to_helper.shutdown().await
-        };
-        if let Err(e) = sent.await {
-            return Err(Error::IsolationUnavailable(format!(
-                "the sandbox helper did not take its spec: {e}"
-            )));
-        }
-        let stderr = child.stderr.take().expect("stderr is piped");
         let (ready_tx, ready_rx) = oneshot::channel();
         tokio::spawn(supervise(inner, child, events, stderr, ready_tx));
         match tokio::time::timeout(START_TIMEOUT, ready_rx).await {
@@ -332,6 +304,7 @@ impl Session {
             argv: command.argv,
             env: command.env,
             cwd: command.cwd,
+            cpu_seconds: self.inner.cpu_seconds,
         };
         let pid = self.request(id, &request, &child_ends, started).await?;
         let (PipeEnd::Reader(stdout), PipeEnd::Reader(stderr)) = (stdout, stderr) else {
@@ -566,15 +539,13 @@ fn first_entry(entries: Vec<EntryInfo>) -> Result<EntryInfo, FileError> {
 async fn supervise(
     inner: Arc<Inner>,
     mut child: tokio::process::Child,
-    events: tokio::net::unix::OwnedReadHalf,
+    mut events: launch::Events,
     mut stderr: tokio::process::ChildStderr,
     ready: oneshot::Sender<Result<(), String>>,
 ) {
     let mut ready = Some(ready);
-    let mut events = BufReader::new(events).lines();
     let mut events_open = true;
     let mut control_open = true;
-    let mut cgroups = Vec::new();
     let mut helper_stderr = Vec::new();
     let mut stderr_chunk = [0u8; 4096];
     let mut stderr_open = true;
@@ -612,20 +583,16 @@ async fn supervise(
                 }
                 None => control_open = false,
             },
-            line = events.next_line(), if events_open => match line {
-                Ok(Some(line)) => match serde_json::from_str::<Event>(&line) {
-                    Ok(Event::Init { pid }) => inner.guard.set_init(pid),
-                    Ok(Event::Cgroups { dirs }) => cgroups = dirs,
-                    Ok(Event::Failed { layer, message }) => {
-                        if let Some(ready) = ready.take() {
-                            let _ = ready.send(Err(format!(
-                                "the local sandbox could not be built ({layer}): {message}"
-                            )));
-                        }
+            event = events.next(&inner.guard), if events_open => match event {
+                Some(Event::Failed { layer, message }) => {
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(Err(format!(
+                            "the local sandbox could not be built ({layer}): {message}"
+                        )));
                     }
-                    _ => {}
-                },
-                _ => events_open = false,
+                }
+                Some(_) => {}
+                None => events_open = false,
             },
             n = stderr.read(&mut stderr_chunk), if stderr_open => match n {
                 Ok(n) if n > 0 => {
@@ -647,7 +614,7 @@ async fn supervise(
         }
     }
     inner.guard.reaped();
-    crate::cgroup::remove(&cgroups);
+    std::mem::take(&mut events.cgroups).remove_now();
     // Every waiter learns the sandbox is gone (its sender is dropped).
     lock(&inner.waiters).clear();
     inner.gone.cancel();
@@ -674,28 +641,11 @@ async fn receive(control: &AsyncFd<OwnedFd>, buffer: &mut [u8]) -> Option<Reply>
 }
 
 fn spec(config: &SessionConfig) -> Spec {
-    let limits = &config.limits;
+    let interpreters: Vec<(Language, &Interpreter)> =
+        config.interpreters.iter().map(|(l, i)| (*l, i)).collect();
     Spec {
-        program: PathBuf::new(),
-        argv: Vec::new(),
-        env: Vec::new(),
-        extra_binds: config.extra_binds.clone(),
-        disk_bytes: limits.disk_bytes,
-        memory_bytes: limits.memory_bytes,
-        // Node reserves ~1 GiB of address space before it runs a line.
-        address_space_fallback: Some(limits.memory_bytes + (1 << 30)),
-        flags_fallback: Vec::new(),
-        processes: limits.processes,
-        cpu_seconds: limits.cpu_seconds.unwrap_or(24 * 3600),
-        open_files: limits.open_files,
-        files: Vec::new(),
-        read_files: Vec::new(),
-        read_file_cap: 0,
-        host_id_when_root: config.host_id_when_root,
-        session: true,
-        warm: false,
-        mounts: Vec::new(),
-        egress_port: None,
+        shape: crate::shape::shape(Mode::Session, &config.limits, &interpreters),
+        job: None,
     }
 }
 

@@ -1,5 +1,5 @@
 //! What the host and a long-lived sandbox's init say to each other (see
-//! [`crate::session`]). One JSON object per `SOCK_SEQPACKET` message on the
+//! `crate::session`). One JSON object per `SOCK_SEQPACKET` message on the
 //! helper's fd 3; the descriptors a request needs travel with it (`SCM_RIGHTS`).
 
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,8 @@ pub enum Request {
         argv: Vec<String>,
         env: Vec<(String, String)>,
         cwd: String,
+        /// RLIMIT_CPU of the program, if any.
+        cpu_seconds: Option<u64>,
     },
     /// Run a file operation as the sandbox user, under the same restrictions
     /// as its programs. Attached: the status pipe (written once, a

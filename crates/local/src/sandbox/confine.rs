@@ -1,0 +1,232 @@
+//! The one confinement sequence. Every process that runs anything of the
+//! caller's — a one-shot program, a pooled interpreter, a session's program
+//! or file operation — goes through it, in this order, before it runs:
+//!
+//! 1. signals: nothing blocked or ignored (both survive exec);
+//! 2. a new session: no controlling terminal to push keystrokes into;
+//! 3. descriptors: exactly the ones it is given, nothing of init's or the host's;
+//! 4. limits: rlimits (and the rlimit stand-ins where no cgroup counts);
+//! 5. capabilities: all gone for good, and no_new_privs;
+//! 6. Landlock (unless init applied it once for the whole sandbox);
+//! 7. seccomp, last: the filter denies what the steps before need.
+
+use std::os::fd::{BorrowedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
+use nix::sys::prctl;
+use nix::sys::resource::{setrlimit, Resource};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+use nix::sys::stat::Mode;
+use nix::unistd::{chdir, setsid};
+
+use super::{Context, Setup, SetupError};
+use crate::protocol::Shape;
+use e2b_native_core::WORK_DIR;
+
+/// What the sequence needs to know of the sandbox.
+#[derive(Clone, Copy)]
+pub struct Confinement<'a> {
+    pub shape: &'a Shape,
+    /// The sandbox's cgroups bound its memory and processes; else rlimits
+    /// stand in, per process.
+    pub cgroup_limits: bool,
+}
+
+/// The descriptors a confined process keeps.
+pub struct Descriptors<'a> {
+    /// Its stdin; /dev/null when none.
+    pub stdin: Option<RawFd>,
+    /// Become its fds `first`, `first + 1`, ... in order; the ones between 1
+    /// and `first` are /dev/null.
+    pub given: &'a [RawFd],
+    pub first: RawFd,
+    /// Left open as it is (close-on-exec): how the process reports a failure.
+    pub keep: RawFd,
+}
+
+/// Whether the process applies Landlock itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Landlock {
+    Apply,
+    /// Init applied it to itself before starting anything: every process of
+    /// the sandbox shares that one domain.
+    Inherited,
+}
+
+impl Confinement<'_> {
+    /// Confines the calling process, which then execs or runs a file
+    /// operation; its working directory is the work dir.
+    pub fn apply(
+        &self,
+        descriptors: Descriptors<'_>,
+        cpu_seconds: Option<u64>,
+        landlock: Landlock,
+    ) -> Setup<()> {
+        reset_signals()?;
+        setsid().context("process", || "setsid".into())?;
+        arrange(&descriptors)?;
+        chdir(WORK_DIR).context("process", || format!("chdir {WORK_DIR}"))?;
+        self.limits(cpu_seconds)?;
+        drop_capabilities()?;
+        if landlock == Landlock::Apply {
+            super::landlock::restrict(self.shape)?;
+        }
+        super::seccomp::install(self.shape)
+    }
+
+    /// Per-process limits. Where the memory and pids cgroups hold the sandbox
+    /// they bound it exactly and count what was hit; elsewhere RLIMIT_NPROC
+    /// (counted per user namespace, so for this sandbox alone) and RLIMIT_AS
+    /// stand in.
+    fn limits(&self, cpu_seconds: Option<u64>) -> Setup<()> {
+        let bounds = &self.shape.limits;
+        let mut limits = vec![
+            (Resource::RLIMIT_CORE, 0, "RLIMIT_CORE"),
+            (Resource::RLIMIT_NOFILE, bounds.open_files, "RLIMIT_NOFILE"),
+        ];
+        if let Some(seconds) = cpu_seconds {
+            limits.push((Resource::RLIMIT_CPU, seconds, "RLIMIT_CPU"));
+        }
+        if !self.cgroup_limits {
+            limits.push((Resource::RLIMIT_NPROC, bounds.processes, "RLIMIT_NPROC"));
+            limits.push((
+                Resource::RLIMIT_AS,
+                bounds.address_space_fallback,
+                "RLIMIT_AS",
+            ));
+        }
+        for (resource, value, name) in limits {
+            // RLIMIT_CPU: SIGXCPU at the soft limit says why; SIGKILL a second later.
+            let hard = if resource == Resource::RLIMIT_CPU {
+                value + 1
+            } else {
+                value
+            };
+            setrlimit(resource, value, hard).context("limits", || format!("{name} = {value}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The signal state of a fresh process: nothing blocked, nothing ignored.
+/// Ignored signals survive exec, and the helper inherits Node's (SIGXFSZ) and
+/// Rust's (SIGPIPE).
+fn reset_signals() -> Setup<()> {
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .context("process", || "clearing the signal mask".into())?;
+    // The kernel's struct sigaction: handler, flags, restorer, mask. Raw,
+    // because glibc refuses to touch the signals it reserves (32, 33).
+    let default = [libc::SIG_DFL, 0, 0, 0];
+    for number in 1..=64 {
+        if number != libc::SIGKILL && number != libc::SIGSTOP {
+            // SAFETY: installs the default disposition; no handler, no old action kept.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    number,
+                    default.as_ptr(),
+                    std::ptr::null::<u8>(),
+                    8usize,
+                )
+            };
+        }
+    }
+    Ok(())
+}
+
+/// Puts stdin, /dev/null and the given descriptors at their numbers and
+/// closes every other but `keep`.
+fn arrange(d: &Descriptors<'_>) -> Setup<()> {
+    // Move every source out of the way first: a target may be a source.
+    // SAFETY: the caller's descriptors, open for the duration of this call.
+    let high = |fd: RawFd| {
+        fcntl(
+            unsafe { BorrowedFd::borrow_raw(fd) },
+            FcntlArg::F_DUPFD_CLOEXEC(64),
+        )
+    };
+    let null = open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        .and_then(|null| fcntl(&null, FcntlArg::F_DUPFD_CLOEXEC(64)))
+        .context("process", || "opening /dev/null".into())?;
+    let stdin = match d.stdin {
+        Some(fd) => high(fd).context("process", || "duplicating stdin".into())?,
+        None => null,
+    };
+    let given = d
+        .given
+        .iter()
+        .map(|&fd| high(fd))
+        .collect::<Result<Vec<_>, _>>()
+        .context("process", || "duplicating the given descriptors".into())?;
+    let mut sources = vec![stdin];
+    sources.extend(std::iter::repeat_n(null, (d.first - 1).max(0) as usize));
+    sources.extend(given);
+    for (target, source) in sources.iter().enumerate() {
+        // SAFETY: both are open descriptors of this process; dup2 leaves the
+        // target without FD_CLOEXEC, so it survives exec.
+        if unsafe { libc::dup2(*source, target as RawFd) } < 0 {
+            return Err(SetupError::new(
+                "process",
+                format!("dup2 {source} -> {target}: {}", Errno::last()),
+            ));
+        }
+    }
+    // Everything else: init's descriptors, the host's, the high copies. A
+    // file operation does not exec, so FD_CLOEXEC alone would not do.
+    close_from(sources.len() as RawFd, d.keep);
+    Ok(())
+}
+
+/// Closes every descriptor from `low` up but `keep`.
+pub fn close_from(low: RawFd, keep: RawFd) {
+    for (first, last) in [(low, keep - 1), (keep.max(low - 1) + 1, RawFd::MAX)] {
+        if first <= last {
+            // SAFETY: close_range only closes descriptors of this process.
+            unsafe { libc::syscall(libc::SYS_close_range, first as u32, last as u32, 0u32) };
+        }
+    }
+}
+
+/// Clears the bounding and ambient sets, forbids gaining privileges through
+/// exec (setuid bits, file capabilities), and empties every capability set.
+fn drop_capabilities() -> Setup<()> {
+    for cap in 0..=63 {
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) } != 0 {
+            if Errno::last() == Errno::EINVAL {
+                break; // past the last capability this kernel knows
+            }
+            return Err(SetupError::new(
+                "capabilities",
+                format!(
+                    "dropping capability {cap} from the bounding set: {}",
+                    Errno::last()
+                ),
+            ));
+        }
+    }
+    // SAFETY: prctl with integer arguments only.
+    unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    };
+    prctl::set_no_new_privs().context("capabilities", || "prctl(PR_SET_NO_NEW_PRIVS)".into())?;
+    // struct __user_cap_header_struct { u32 version; int pid; } with
+    // _LINUX_CAPABILITY_VERSION_3, then two {effective, permitted, inheritable}.
+    let header: [u32; 2] = [0x2008_0522, 0];
+    let data = [0u32; 6];
+    // SAFETY: header and data have the layout capset(2) version 3 expects.
+    if unsafe { libc::syscall(libc::SYS_capset, header.as_ptr(), data.as_ptr()) } != 0 {
+        return Err(SetupError::new(
+            "capabilities",
+            format!("capset: {}", Errno::last()),
+        ));
+    }
+    Ok(())
+}
