@@ -21,7 +21,12 @@ export declare class NativeServer {
 }
 
 export declare class NativeService {
-  constructor(config: NativeConfig)
+  /**
+   * `options`: the constructor's options as JSON; `process_env`: the
+   * `E2B_*`, `NODE_ENV` and `E2B_NATIVE_*` variables as the caller's
+   * `process.env` has them (Jest's differs from the real one).
+   */
+  constructor(options: string, processEnv: Record<string, string>)
   /**
    * How the local backend's warm pool stands (size 0 and no lanes for
    * the e2b backend or a pool turned off).
@@ -33,17 +38,18 @@ export declare class NativeService {
    */
   begin(id: number): void
   /**
-   * Runs call `id` (registered by `begin`). The callbacks receive output as
-   * it is produced.
+   * Runs call `id` (registered by `begin`). `call`: `{ method, language,
+   * packages, options }` as JSON. The callbacks receive output as it is
+   * produced.
    */
-  execute(call: NativeCall, id: number, onStdout?: OutputCallback | undefined | null, onStderr?: OutputCallback | undefined | null): Promise<NativeReply>
+  execute(code: string, call: string, files: Array<NativeFile> | undefined | null, id: number, onStdout?: OutputCallback | undefined | null, onStderr?: OutputCallback | undefined | null): Promise<NativeOutcome>
   /** Kills the sandbox of call `id`; its promise then rejects with ABORT_ERR. */
   cancel(id: number): void
   /**
    * Deletes remote sandboxes left by dead processes of this host; resolves
    * to how many.
    */
-  reapOrphans(): Promise<NativeReply>
+  reapOrphans(): Promise<number>
   /** Kills every call of this service and resolves when they are gone. */
   close(): Promise<void>
 }
@@ -64,56 +70,12 @@ export declare function killAll(): number
  */
 export declare function liveSandboxes(): number
 
-export interface NativeCall {
-  language: string
-  code: string
-  packages: Array<string>
-  timeoutMs?: number
-  installTimeoutMs?: number
-  env?: Record<string, string>
-  limits?: Record<string, number>
-  files?: Array<NativeFile>
-  readFiles?: Array<string>
-}
-
 export interface NativeCheck {
   layer: string
   /** "active", "fallback" or "missing". */
   status: string
   detail: string
   fix?: string
-}
-
-/** Constructor settings, already type-checked by `index.js`. */
-export interface NativeConfig {
-  backend?: string
-  apiKey?: string
-  timeoutMs?: number
-  installTimeoutMs?: number
-  maxOutputBytes?: number
-  /** Interpreter paths by language name. */
-  interpreters?: Record<string, string>
-  /** Limits by name (`memoryBytes`, `processes`, ...). */
-  limits?: Record<string, number>
-  /** e2b backend settings by name: `template`, `domain`, `apiUrl`, `sandboxUrl`, `maxConcurrency`. */
-  e2b?: Record<string, string>
-  /**
-   * Warm pool: sandboxes kept ready per language (0: off). Default 2, or
-   * `E2B_NATIVE_POOL_SIZE`.
-   */
-  poolSize?: number
-  /**
-   * Warm pool: a language's sandboxes are dropped after this long without
-   * a call. Default 30000.
-   */
-  poolIdleMs?: number
-  /** Package sources and cache of the local backend. */
-  packages?: NativePackages
-  /**
-   * `E2B_*`, `NODE_ENV` and `E2B_NATIVE_SANDBOX_HELPER` as the caller's
-   * `process.env` has them (Jest's differs from the real one).
-   */
-  env: Record<string, string>
 }
 
 export interface NativeFile {
@@ -139,17 +101,8 @@ export interface NativeOutcome {
   limit?: string
   durationMs: number
   backend: string
+  /** The files read back that exist, keyed by the paths as the caller wrote them. */
   files: Array<NativeFile>
-}
-
-/** The `packages` constructor option, already type-checked by `index.js`. */
-export interface NativePackages {
-  cacheDir?: string
-  maxCacheBytes?: number
-  pythonIndexUrl?: string
-  pythonWheelDir?: string
-  npmRegistry?: string
-  allowHosts?: Array<string>
 }
 
 export interface NativePoolStats {
@@ -159,29 +112,11 @@ export interface NativePoolStats {
   lanes: Array<NativeLaneStats>
 }
 
-/** A call's answer as data: an outcome, or a failure with its stable code. */
-export interface NativeReply {
-  outcome?: NativeOutcome
-  code?: string
-  message?: string
-}
-
-/** Options of `startServer`, already type-checked by `index.js`. */
-export interface NativeServerOptions {
-  host?: string
-  port?: number
-  apiKeys?: Array<string>
-  maxSandboxes?: number
-  maxTimeoutMs?: number
-  /** Limits by name (`memoryBytes`, `processes`, ...), as for E2BService. */
-  limits?: Record<string, number>
-  /** Interpreter paths by language name. */
-  interpreters?: Record<string, string>
-  debugSandbox?: boolean
-  logLevel?: string
-  /** `E2B_NATIVE_SANDBOX_HELPER` as the caller's `process.env` has it. */
-  helper?: string
-}
+/**
+ * `e2b-native serve`'s arguments as `startServer` options (JSON), or none
+ * when they ask for help. A bad argument fails with `ERR_INVALID_ARG`.
+ */
+export declare function parseServeArgs(args: Array<string>, envApiKey?: string | undefined | null): string | null
 
 /**
  * Host pids of the helpers of the sandboxes waiting in a warm pool (or being
@@ -189,8 +124,11 @@ export interface NativeServerOptions {
  */
 export declare function pooledSandboxPids(): Array<number>
 
+/** The help text of `e2b-native serve`. */
+export declare function serveUsage(): string
+
 /**
- * Starts `e2b-native serve` on napi's tokio runtime. Failures reject with
- * `"<code>\0<message>"` for `index.js` to turn into a coded Error.
+ * Starts `e2b-native serve` on napi's tokio runtime. `options`: those of
+ * `startServer`, as JSON; `helper`: `E2B_NATIVE_SANDBOX_HELPER`, if set.
  */
-export declare function startServer(options: NativeServerOptions): Promise<NativeServer>
+export declare function startServer(options: string, helper?: string | undefined | null): Promise<NativeServer>

@@ -840,5 +840,7 @@ module.exports.NativeService = nativeBinding.NativeService
 module.exports.diagnose = nativeBinding.diagnose
 module.exports.killAll = nativeBinding.killAll
 module.exports.liveSandboxes = nativeBinding.liveSandboxes
+module.exports.parseServeArgs = nativeBinding.parseServeArgs
 module.exports.pooledSandboxPids = nativeBinding.pooledSandboxPids
+module.exports.serveUsage = nativeBinding.serveUsage
 module.exports.startServer = nativeBinding.startServer

@@ -1,15 +1,15 @@
 'use strict'
 // The public API: a drop-in for the E2BService of frontend/lib/services/e2b.ts.
-// The work happens in Rust (binding.js loads it); this file checks JavaScript
-// types, and turns failures into Errors of the caller's realm, so that
-// `instanceof Error` holds even inside Jest's sandboxed modules.
+// The work happens in Rust (binding.js loads it), and so does checking every
+// option: this file passes options across as JSON, checks only what cannot
+// cross (callbacks, an AbortSignal, file contents), and turns failures into
+// Errors of the caller's realm, so that `instanceof Error` holds even inside
+// Jest's sandboxed modules.
 
 require('./platform.js').assertSupported() // another OS, musl, Edge: say why, before the binding loads
 const { NativeService, killAll, liveSandboxes, pooledSandboxPids, diagnose } = require('./binding.js')
 
-const LANGUAGES = ['python', 'node', 'bash']
-const PACKAGE_LANGUAGES = ['python', 'node']
-/** Variables backend selection and the helper lookup read from process.env. */
+/** Variables the Rust side reads from the caller's process.env. */
 const ENV_NAMES = [
   'E2B_BACKEND',
   'E2B_API_KEY',
@@ -41,37 +41,40 @@ function invalid(message) {
   return systemError('ERR_INVALID_ARG', message)
 }
 
+/** A failure of the binding (`CODE\0message`) as an Error of this realm. */
+function rethrowNative(error) {
+  const [code, message] = String(error && error.message).split('\u0000')
+  if (message === undefined) throw systemError('ERR_INTERNAL', code)
+  throw systemError(code, message)
+}
+
+async function native(promise) {
+  try {
+    return await promise
+  } catch (error) {
+    rethrowNative(error)
+  }
+}
+
+/**
+ * Options as JSON for the binding. Values JSON cannot hold are named
+ * (`{ $js: "function" }`), so that the Rust side's messages can say what came.
+ */
+function toJson(value) {
+  try {
+    return JSON.stringify(value === undefined ? null : value, (_, v) => {
+      if (typeof v === 'function' || typeof v === 'symbol') return { $js: typeof v }
+      if (typeof v === 'bigint') return { $js: `bigint ${v}` }
+      if (typeof v === 'number' && !Number.isFinite(v)) return { $js: `number ${v}` }
+      return v
+    })
+  } catch (error) {
+    throw invalid(`options must be plain data (objects, arrays, strings, numbers, booleans): ${error.message}`)
+  }
+}
+
 function isPlainObject(value) {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-function checkOptions(options, where) {
-  if (options === undefined || options === null) return {}
-  if (!isPlainObject(options)) throw invalid(`${where}: options must be an object, got ${describe(options)}`)
-  return options
-}
-
-function checkNumber(value, name) {
-  if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) {
-    throw invalid(`${name} must be a finite number, got ${describe(value)}`)
-  }
-  return value
-}
-
-function checkStringRecord(value, name) {
-  if (value === undefined) return undefined
-  if (!isPlainObject(value)) throw invalid(`${name} must be an object of strings, got ${describe(value)}`)
-  for (const [key, item] of Object.entries(value)) {
-    if (typeof item !== 'string') throw invalid(`${name}.${key} must be a string, got ${describe(item)}`)
-  }
-  return { ...value }
-}
-
-function checkNumberRecord(value, name) {
-  if (value === undefined) return undefined
-  if (!isPlainObject(value)) throw invalid(`${name} must be an object of numbers, got ${describe(value)}`)
-  for (const [key, item] of Object.entries(value)) checkNumber(item, `${name}.${key}`)
-  return { ...value }
 }
 
 function describe(value) {
@@ -81,10 +84,12 @@ function describe(value) {
   return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`
 }
 
-function rethrowNative(error) {
-  const [code, message] = String(error && error.message).split('\u0000')
-  if (message === undefined) throw systemError('ERR_INTERNAL', code)
-  throw systemError(code, message)
+function processEnv() {
+  const env = {}
+  for (const name of ENV_NAMES) {
+    if (typeof process.env[name] === 'string') env[name] = process.env[name]
+  }
+  return env
 }
 
 let nextCallId = 1
@@ -96,34 +101,8 @@ class E2BService {
    * @param {import('./index').ServiceOptions} [options]
    */
   constructor(options) {
-    options = checkOptions(options, 'new E2BService()')
-    if (options.backend !== undefined && typeof options.backend !== 'string') {
-      throw invalid(`backend must be "local" or "e2b", got ${describe(options.backend)}`)
-    }
-    if (options.apiKey !== undefined && typeof options.apiKey !== 'string') {
-      throw invalid(`apiKey must be a string, got ${describe(options.apiKey)}`)
-    }
-    const pool = checkPoolOptions(options.pool)
-    const env = {}
-    for (const name of ENV_NAMES) {
-      if (typeof process.env[name] === 'string') env[name] = process.env[name]
-    }
-    const config = {
-      backend: options.backend,
-      apiKey: options.apiKey,
-      timeoutMs: checkNumber(options.timeoutMs, 'timeoutMs'),
-      installTimeoutMs: checkNumber(options.installTimeoutMs, 'installTimeoutMs'),
-      maxOutputBytes: checkNumber(options.maxOutputBytes, 'maxOutputBytes'),
-      interpreters: checkStringRecord(options.interpreters, 'interpreters'),
-      limits: checkNumberRecord(options.limits, 'limits'),
-      e2b: checkE2bOptions(options),
-      packages: checkPackageOptions(options.packages),
-      poolSize: pool.size,
-      poolIdleMs: pool.idleMs,
-      env,
-    }
     try {
-      this.#native = new NativeService(config)
+      this.#native = new NativeService(toJson(options), processEnv())
     } catch (error) {
       rethrowNative(error)
     }
@@ -131,22 +110,19 @@ class E2BService {
   }
 
   executeCode(code, language = 'python', options) {
-    return this.#execute(code, language, [], options, LANGUAGES)
+    return this.#execute('executeCode', code, language, undefined, options)
   }
 
   executePython(code, options) {
-    return this.#execute(code, 'python', [], options, LANGUAGES)
+    return this.#execute('executePython', code, 'python', undefined, options)
   }
 
   executeNode(code, options) {
-    return this.#execute(code, 'node', [], options, LANGUAGES)
+    return this.#execute('executeNode', code, 'node', undefined, options)
   }
 
   executeWithPackages(code, packages, language = 'python', options) {
-    if (!Array.isArray(packages) || packages.some((p) => typeof p !== 'string')) {
-      return Promise.reject(invalid(`packages must be an array of strings, got ${describe(packages)}`))
-    }
-    return this.#execute(code, language, packages, options, PACKAGE_LANGUAGES)
+    return this.#execute('executeWithPackages', code, language, packages === undefined ? null : packages, options)
   }
 
   /**
@@ -154,7 +130,8 @@ class E2BService {
    * `{ ok, checks: [{ layer, status: 'active'|'fallback'|'missing', detail, fix? }] }`.
    */
   static async diagnose() {
-    const checks = (await diagnose(process.env.E2B_NATIVE_SANDBOX_HELPER)).map((c) => {
+    const rows = await native(diagnose(process.env.E2B_NATIVE_SANDBOX_HELPER))
+    const checks = rows.map((c) => {
       const check = { layer: c.layer, status: c.status, detail: c.detail }
       if (c.fix != null) check.fix = c.fix
       return check
@@ -166,10 +143,8 @@ class E2BService {
    * e2b backend: deletes sandboxes this library created from processes of this
    * host that are gone (killed before they could clean up). Resolves to how many.
    */
-  async reapOrphans() {
-    const reply = await this.#native.reapOrphans()
-    if (reply.code) throw systemError(reply.code, reply.message)
-    return Number(reply.message)
+  reapOrphans() {
+    return native(this.#native.reapOrphans())
   }
 
   /**
@@ -194,33 +169,20 @@ class E2BService {
     return this.close()
   }
 
-  async #execute(code, language, packages, options, languages) {
+  async #execute(method, code, language, packages, options) {
     if (typeof code !== 'string') throw invalid(`code must be a string, got ${describe(code)}`)
-    if (!languages.includes(language)) {
-      const names = languages.map((l) => `"${l}"`).join(', ')
-      throw invalid(`unknown language ${describe(language)}: use one of ${names}`)
+    // What cannot cross as data is taken out here; the rest is checked in Rust.
+    const { signal, onStdout, onStderr, files, ...data } = isPlainObject(options) ? options : {}
+    for (const [name, callback] of [['onStdout', onStdout], ['onStderr', onStderr]]) {
+      if (callback !== undefined && typeof callback !== 'function') {
+        throw invalid(`${name} must be a function, got ${describe(callback)}`)
+      }
     }
-    options = checkOptions(options, 'execute')
-    const signal = options.signal
     if (signal !== undefined && !(signal && typeof signal.aborted === 'boolean' && signal.addEventListener)) {
       throw invalid(`signal must be an AbortSignal, got ${describe(signal)}`)
     }
-    const call = {
-      language,
-      code,
-      packages,
-      timeoutMs: checkNumber(options.timeoutMs, 'timeoutMs'),
-      installTimeoutMs: checkNumber(options.installTimeoutMs, 'installTimeoutMs'),
-      env: checkStringRecord(options.env, 'env'),
-      limits: checkNumberRecord(options.limits, 'limits'),
-      files: checkFiles(options.files),
-      readFiles: checkStringArray(options.readFiles, 'readFiles'),
-    }
-    for (const name of ['onStdout', 'onStderr']) {
-      if (options[name] !== undefined && typeof options[name] !== 'function') {
-        throw invalid(`${name} must be a function, got ${describe(options[name])}`)
-      }
-    }
+    const call = toJson({ method, language, packages, options: isPlainObject(options) ? data : options })
+    const nativeFiles = toNativeFiles(files)
     if (signal && signal.aborted) throw systemError('ABORT_ERR', 'The operation was aborted')
     const id = nextCallId++
     // A callback that throws must not crash the process: catch it, stop the
@@ -240,9 +202,11 @@ class E2BService {
     const onAbort = () => this.#native.cancel(id)
     this.#native.begin(id)
     signal && signal.addEventListener('abort', onAbort, { once: true })
-    let reply
+    let outcome
     try {
-      reply = await this.#native.execute(call, id, guard(options.onStdout), guard(options.onStderr))
+      outcome = await this.#native.execute(code, call, nativeFiles, id, guard(onStdout), guard(onStderr))
+    } catch (error) {
+      if (!thrown) rethrowNative(error)
     } finally {
       signal && signal.removeEventListener('abort', onAbort)
     }
@@ -251,68 +215,12 @@ class E2BService {
       error.cause = thrown.error
       throw error
     }
-    if (reply.code) throw systemError(reply.code, reply.message)
-    return toResult(reply.outcome, call.readFiles)
+    return toResult(outcome, 'readFiles' in data && data.readFiles !== undefined)
   }
 }
 
-/** `pool: false | { size, idleMs }`; Rust checks the ranges. */
-function checkPoolOptions(pool) {
-  if (pool === undefined) return {}
-  if (pool === false) return { size: 0 }
-  if (!isPlainObject(pool)) throw invalid(`pool must be false or an object { size, idleMs }, got ${describe(pool)}`)
-  for (const key of Object.keys(pool)) {
-    if (key !== 'size' && key !== 'idleMs') throw invalid(`pool: unknown option ${describe(key)}: use size or idleMs`)
-  }
-  return { size: checkNumber(pool.size, 'pool.size'), idleMs: checkNumber(pool.idleMs, 'pool.idleMs') }
-}
-
-/** The e2b backend's settings, as strings for the binding. */
-function checkPackageOptions(value) {
-  if (value === undefined) return undefined
-  if (!isPlainObject(value)) throw invalid(`packages must be an object, got ${describe(value)}`)
-  const strings = ['cacheDir', 'pythonIndexUrl', 'pythonWheelDir', 'npmRegistry']
-  for (const key of Object.keys(value)) {
-    if (![...strings, 'maxCacheBytes', 'allowHosts'].includes(key)) {
-      throw invalid(`packages.${key} is not an option: use ${strings.join(', ')}, maxCacheBytes or allowHosts`)
-    }
-  }
-  const packages = {}
-  for (const key of strings) {
-    if (value[key] !== undefined && typeof value[key] !== 'string') {
-      throw invalid(`packages.${key} must be a string, got ${describe(value[key])}`)
-    }
-    packages[key] = value[key]
-  }
-  packages.maxCacheBytes = checkNumber(value.maxCacheBytes, 'packages.maxCacheBytes')
-  const hosts = value.allowHosts
-  if (hosts !== undefined && (!Array.isArray(hosts) || hosts.some((h) => typeof h !== 'string'))) {
-    throw invalid(`packages.allowHosts must be an array of strings, got ${describe(hosts)}`)
-  }
-  packages.allowHosts = hosts && [...hosts]
-  return packages
-}
-
-function checkE2bOptions(options) {
-  const e2b = {}
-  for (const name of ['template', 'domain', 'apiUrl', 'sandboxUrl']) {
-    if (options[name] === undefined) continue
-    if (typeof options[name] !== 'string') throw invalid(`${name} must be a string, got ${describe(options[name])}`)
-    e2b[name] = options[name]
-  }
-  if (options.maxConcurrency !== undefined) e2b.maxConcurrency = String(checkNumber(options.maxConcurrency, 'maxConcurrency'))
-  return e2b
-}
-
-function checkStringArray(value, name) {
-  if (value === undefined) return undefined
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
-    throw invalid(`${name} must be an array of strings, got ${describe(value)}`)
-  }
-  return [...value]
-}
-
-function checkFiles(files) {
+/** `files` as Buffers for the binding; their paths are checked in Rust. */
+function toNativeFiles(files) {
   if (files === undefined) return undefined
   if (!Array.isArray(files)) throw invalid(`files must be an array of { path, content }, got ${describe(files)}`)
   return files.map((file, i) => {
@@ -326,7 +234,7 @@ function checkFiles(files) {
   })
 }
 
-function toResult(o, readFiles) {
+function toResult(o, askedFiles) {
   const result = { stdout: o.stdout, stderr: o.stderr, exitCode: o.exitCode }
   if (o.error != null) result.error = o.error
   result.timedOut = o.timedOut
@@ -335,11 +243,9 @@ function toResult(o, readFiles) {
   result.durationMs = Math.round(o.durationMs * 1000) / 1000
   result.backend = o.backend
   // Keyed by the paths as the caller wrote them; files the code did not write are absent.
-  if (readFiles) result.files = Object.fromEntries(o.files.map((f) => [f.path, f.content]))
+  if (askedFiles) result.files = Object.fromEntries(o.files.map((f) => [f.path, f.content]))
   return result
 }
-
-const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent']
 
 /**
  * Starts `e2b-native serve` in this process: E2B's control plane, envd and code
@@ -348,45 +254,8 @@ const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent']
  * @returns {Promise<import('./index').E2BServer>}
  */
 async function startServer(options) {
-  options = checkOptions(options, 'startServer()')
-  for (const name of ['host', 'apiKey', 'logLevel']) {
-    if (options[name] !== undefined && typeof options[name] !== 'string') {
-      throw invalid(`${name} must be a string, got ${describe(options[name])}`)
-    }
-  }
-  if (options.logLevel !== undefined && !LOG_LEVELS.includes(options.logLevel)) {
-    throw invalid(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${describe(options.logLevel)}`)
-  }
-  if (options.debugSandbox !== undefined && typeof options.debugSandbox !== 'boolean') {
-    throw invalid(`debugSandbox must be a boolean, got ${describe(options.debugSandbox)}`)
-  }
-  const whole = (value, name, min, max) => {
-    checkNumber(value, name)
-    if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
-      throw invalid(`${name} must be a whole number from ${min} to ${max}, got ${value}`)
-    }
-    return value
-  }
-  const apiKeys = checkStringArray(options.apiKeys, 'apiKeys') || []
-  if (options.apiKey !== undefined) apiKeys.unshift(options.apiKey)
-  const native = {
-    host: options.host,
-    port: whole(options.port, 'port', 0, 65535),
-    apiKeys,
-    maxSandboxes: whole(options.maxSandboxes, 'maxSandboxes', 1, 100000),
-    maxTimeoutMs: whole(options.maxTimeoutMs, 'maxTimeoutMs', 1000, 30 * 86400 * 1000),
-    limits: checkNumberRecord(options.limits, 'limits'),
-    interpreters: checkStringRecord(options.interpreters, 'interpreters'),
-    debugSandbox: options.debugSandbox,
-    logLevel: options.logLevel || 'warn',
-    helper: typeof process.env.E2B_NATIVE_SANDBOX_HELPER === 'string' ? process.env.E2B_NATIVE_SANDBOX_HELPER : undefined,
-  }
-  let server
-  try {
-    server = await require('./binding.js').startServer(native)
-  } catch (error) {
-    rethrowNative(error)
-  }
+  const helper = process.env.E2B_NATIVE_SANDBOX_HELPER
+  const server = await native(require('./binding.js').startServer(toJson(options), typeof helper === 'string' ? helper : undefined))
   installExitHook()
   let closed
   return {

@@ -279,8 +279,8 @@ test.each([
   [{ size: -1 }, /pool.size must be a whole number from 0/],
   [{ size: 1.5 }, /pool.size/],
   [{ size: 65 }, /pool.size/],
-  [{ size: '2' }, /pool.size must be a finite number/],
-  [{ idleMs: 0 }, /pool.idleMs must be a positive whole number/],
+  [{ size: '2' }, /pool.size must be a whole number from 0 to 64, got "2"/],
+  [{ idleMs: 0 }, /pool.idleMs must be a whole number of milliseconds from 1/],
   [{ idleMs: Infinity }, /pool.idleMs/],
   [{ sizes: 2 }, /pool: unknown option "sizes"/],
 ])('invalid pool option %j is rejected', (pool, message) => {

@@ -220,6 +220,14 @@ const scenarios = {
     }
   },
 
+  async limits() {
+    const sbx = await Sandbox.create()
+    const openFiles = (await sbx.commands.run('ulimit -n')).stdout.trim()
+    const allocation = await sbx.runCode('block = bytearray(200 * 1024 * 1024)\nprint("allocated")')
+    await sbx.kill()
+    return { openFiles, memory: allocation.logs.stdout.join('').trim() || (allocation.error && allocation.error.name) }
+  },
+
   async cli() {
     const sbx = await Sandbox.create()
     const code = await sbx.runCode('6 * 7')

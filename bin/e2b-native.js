@@ -1,72 +1,43 @@
 #!/usr/bin/env node
 'use strict'
 // `npx e2b-native serve`: E2B's API (control plane, envd, code interpreter) on
-// one port over local sandboxes, for the official E2B SDKs. See the README,
-// "Self-hosted E2B: e2b-native serve".
+// one port over local sandboxes, for the official E2B SDKs. The flags are
+// read by the same table as the `e2b-native-serve` binary's (crates/server,
+// `cli`); see the README, "Self-hosted E2B: e2b-native serve".
 
-const USAGE = `usage: e2b-native serve [options]
-
-  --port N             port to listen on (default 3000; 0: any free port)
-  --host ADDR          address to listen on (default 127.0.0.1)
-  --api-key KEY        accepted API key, e2b_ + hex (repeatable; default: one is
-                       generated and printed; also E2B_NATIVE_SERVE_API_KEY)
-  --max-sandboxes N    sandboxes running at once, 429 beyond (default 20)
-  --max-timeout S      longest sandbox timeout in seconds (default 3600)
-  --memory-mb N        memory of each sandbox (default 512)
-  --disk-mb N          size of each sandbox's /home/user, /tmp, /dev/shm (default 256)
-  --processes N        processes of each sandbox (default 64)
-  --no-debug-sandbox   do not serve the SDKs' E2B_DEBUG=true mode
-  --log-level L        debug (one line per request), info (default), warn, error, silent
-  -h, --help           this help`
+function usage() {
+  return require('../binding.js').serveUsage()
+}
 
 function fail(message) {
-  process.stderr.write(`e2b-native: ${message}\n\n${USAGE}\n`)
+  process.stderr.write(`e2b-native: ${message}\n\n${usage()}`)
   process.exit(2)
 }
 
+/** The `startServer` options the arguments ask for, or null for help. */
 function parse(argv) {
-  const options = { logLevel: 'info', apiKeys: [], limits: {} }
-  const envKey = process.env.E2B_NATIVE_SERVE_API_KEY
-  if (envKey) options.apiKeys.push(envKey)
-  const number = (flag, value) => {
-    if (value === undefined || !/^\d+$/.test(value)) fail(`${flag} wants a whole number, got ${value === undefined ? 'nothing' : JSON.stringify(value)}`)
-    return Number(value)
+  const { parseServeArgs } = require('../binding.js')
+  try {
+    const json = parseServeArgs(argv, process.env.E2B_NATIVE_SERVE_API_KEY)
+    return json == null ? null : JSON.parse(json)
+  } catch (error) {
+    fail(String(error.message).split('\u0000').pop())
   }
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]
-    const next = () => argv[++i]
-    switch (flag) {
-      case '--port': options.port = number(flag, next()); break
-      case '--host': options.host = next() || fail('--host needs an address'); break
-      case '--api-key': options.apiKeys.push(next() || fail('--api-key needs a key')); break
-      case '--max-sandboxes': options.maxSandboxes = number(flag, next()); break
-      case '--max-timeout': options.maxTimeoutMs = number(flag, next()) * 1000; break
-      case '--memory-mb': options.limits.memoryBytes = number(flag, next()) * 1024 * 1024; break
-      case '--disk-mb': options.limits.diskBytes = number(flag, next()) * 1024 * 1024; break
-      case '--processes': options.limits.processes = number(flag, next()); break
-      case '--debug-sandbox': options.debugSandbox = true; break
-      case '--no-debug-sandbox': options.debugSandbox = false; break
-      case '--log-level': options.logLevel = next() || fail('--log-level needs a level'); break
-      case '-h':
-      case '--help':
-        process.stdout.write(`${USAGE}\n`)
-        process.exit(0)
-        break
-      default:
-        fail(`unknown option ${flag}`)
-    }
-  }
-  return options
 }
 
 async function serve(argv) {
+  const options = parse(argv)
+  if (options === null) {
+    process.stdout.write(usage())
+    process.exit(0)
+  }
   const { startServer } = require('..')
   let server
   try {
-    server = await startServer(parse(argv))
+    server = await startServer(options)
   } catch (error) {
     process.stderr.write(`e2b-native serve: ${error.message}${error.code ? ` (${error.code})` : ''}\n`)
-    process.exit(1)
+    process.exit(error.code === 'ERR_INVALID_ARG' ? 2 : 1)
   }
   const { url, apiKey } = server
   process.stdout.write(
@@ -95,6 +66,6 @@ async function serve(argv) {
 const [command, ...rest] = process.argv.slice(2)
 if (command === 'serve') serve(rest)
 else if (command === '-h' || command === '--help' || command === undefined) {
-  process.stdout.write(`${USAGE}\n`)
+  process.stdout.write(usage())
   process.exit(command === undefined ? 2 : 0)
 } else fail(`unknown command ${command}: the only command is serve`)

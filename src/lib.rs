@@ -1,74 +1,25 @@
-//! The napi binding: JavaScript values in, engine calls, JavaScript values out.
-//! Every decision lives in the crates; `index.js` turns failures into errors of
-//! the caller's realm.
+//! The napi binding: JavaScript values in, engine calls, JavaScript values
+//! out. Options arrive as JSON and are read, checked and turned into
+//! settings by the crates (`e2b_native_core::options`). Every failure leaves
+//! as an Error whose message is `CODE\0message`; `index.js` turns it into an
+//! Error of the caller's realm with that `code`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use e2b_native_core::options::Options;
 use e2b_native_core::{
-    select_backend, Backend, BackendKind, Call, CancellationToken, Defaults, Error, Language,
+    select_backend, Backend, BackendKind, Call, CancellationToken, Defaults, Error, Method,
     Outcome, SelectionEnv, Service, Sink, Unavailable,
 };
 use e2b_native_e2b::{E2bBackend, E2bConfig};
-use e2b_native_local::{LocalBackend, LocalConfig, PackageConfig, PoolConfig};
+use e2b_native_local::{LocalBackend, LocalConfig, PoolConfig};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
 
 pub mod serve;
-
-/// Constructor settings, already type-checked by `index.js`.
-#[napi(object)]
-pub struct NativeConfig {
-    pub backend: Option<String>,
-    pub api_key: Option<String>,
-    pub timeout_ms: Option<f64>,
-    pub install_timeout_ms: Option<f64>,
-    pub max_output_bytes: Option<f64>,
-    /// Interpreter paths by language name.
-    pub interpreters: Option<HashMap<String, String>>,
-    /// Limits by name (`memoryBytes`, `processes`, ...).
-    pub limits: Option<HashMap<String, f64>>,
-    /// e2b backend settings by name: `template`, `domain`, `apiUrl`, `sandboxUrl`, `maxConcurrency`.
-    #[napi(js_name = "e2b")]
-    pub e2b: Option<HashMap<String, String>>,
-    /// Warm pool: sandboxes kept ready per language (0: off). Default 2, or
-    /// `E2B_NATIVE_POOL_SIZE`.
-    pub pool_size: Option<f64>,
-    /// Warm pool: a language's sandboxes are dropped after this long without
-    /// a call. Default 30000.
-    pub pool_idle_ms: Option<f64>,
-    /// Package sources and cache of the local backend.
-    pub packages: Option<NativePackages>,
-    /// `E2B_*`, `NODE_ENV` and `E2B_NATIVE_SANDBOX_HELPER` as the caller's
-    /// `process.env` has them (Jest's differs from the real one).
-    pub env: HashMap<String, String>,
-}
-
-/// The `packages` constructor option, already type-checked by `index.js`.
-#[napi(object)]
-pub struct NativePackages {
-    pub cache_dir: Option<String>,
-    pub max_cache_bytes: Option<f64>,
-    pub python_index_url: Option<String>,
-    pub python_wheel_dir: Option<String>,
-    pub npm_registry: Option<String>,
-    pub allow_hosts: Option<Vec<String>>,
-}
-
-#[napi(object)]
-pub struct NativeCall {
-    pub language: String,
-    pub code: String,
-    pub packages: Vec<String>,
-    pub timeout_ms: Option<f64>,
-    pub install_timeout_ms: Option<f64>,
-    pub env: Option<HashMap<String, String>>,
-    pub limits: Option<HashMap<String, f64>>,
-    pub files: Option<Vec<NativeFile>>,
-    pub read_files: Option<Vec<String>>,
-}
 
 #[napi(object)]
 pub struct NativeFile {
@@ -90,15 +41,8 @@ pub struct NativeOutcome {
     pub limit: Option<String>,
     pub duration_ms: f64,
     pub backend: String,
+    /// The files read back that exist, keyed by the paths as the caller wrote them.
     pub files: Vec<NativeFile>,
-}
-
-/// A call's answer as data: an outcome, or a failure with its stable code.
-#[napi(object)]
-pub struct NativeReply {
-    pub outcome: Option<NativeOutcome>,
-    pub code: Option<String>,
-    pub message: Option<String>,
 }
 
 /// One language's warm pool.
@@ -128,10 +72,13 @@ pub struct NativeService {
 
 #[napi]
 impl NativeService {
+    /// `options`: the constructor's options as JSON; `process_env`: the
+    /// `E2B_*`, `NODE_ENV` and `E2B_NATIVE_*` variables as the caller's
+    /// `process.env` has them (Jest's differs from the real one).
     #[napi(constructor)]
-    pub fn new(env: Env, config: NativeConfig) -> Result<Self> {
+    pub fn new(env: Env, options: String, process_env: HashMap<String, String>) -> Result<Self> {
         register_cleanup_hook(&env);
-        let (service, local) = to_service(config).map_err(to_js_error)?;
+        let (service, local) = to_service(&options, &process_env).map_err(coded)?;
         Ok(NativeService {
             service: Arc::new(service),
             calls: Arc::default(),
@@ -174,38 +121,28 @@ impl NativeService {
         lock(&self.calls).insert(id, self.service.call_token());
     }
 
-    /// Runs call `id` (registered by `begin`). The callbacks receive output as
-    /// it is produced.
+    /// Runs call `id` (registered by `begin`). `call`: `{ method, language,
+    /// packages, options }` as JSON. The callbacks receive output as it is
+    /// produced.
     #[napi]
     pub async fn execute(
         &self,
-        call: NativeCall,
+        code: String,
+        call: String,
+        files: Option<Vec<NativeFile>>,
         id: u32,
         on_stdout: Option<OutputCallback>,
         on_stderr: Option<OutputCallback>,
-    ) -> NativeReply {
+    ) -> Result<NativeOutcome> {
         let token = lock(&self.calls)
             .entry(id)
             .or_insert_with(|| self.service.call_token())
             .clone();
-        let mut call = to_call(call);
-        call.on_stdout = on_stdout.map(to_sink);
-        call.on_stderr = on_stderr.map(to_sink);
-        let asked = call.read_files.clone();
-        let result = self.service.execute(call, token).await;
+        let result = self
+            .run(code, &call, files, token, [on_stdout, on_stderr])
+            .await;
         lock(&self.calls).remove(&id);
-        match result {
-            Ok(outcome) => NativeReply {
-                outcome: Some(to_js_outcome(outcome, &asked)),
-                code: None,
-                message: None,
-            },
-            Err(e) => NativeReply {
-                outcome: None,
-                code: Some(e.code().into()),
-                message: Some(e.to_string()),
-            },
-        }
+        result.map_err(coded)
     }
 
     /// Kills the sandbox of call `id`; its promise then rejects with ABORT_ERR.
@@ -219,25 +156,50 @@ impl NativeService {
     /// Deletes remote sandboxes left by dead processes of this host; resolves
     /// to how many.
     #[napi]
-    pub async fn reap_orphans(&self) -> NativeReply {
-        match self.service.reap_orphans().await {
-            Ok(n) => NativeReply {
-                outcome: None,
-                code: None,
-                message: Some(n.to_string()),
-            },
-            Err(e) => NativeReply {
-                outcome: None,
-                code: Some(e.code().into()),
-                message: Some(e.to_string()),
-            },
-        }
+    pub async fn reap_orphans(&self) -> Result<u32> {
+        let reaped = self.service.reap_orphans().await.map_err(coded)?;
+        Ok(reaped as u32)
     }
 
     /// Kills every call of this service and resolves when they are gone.
     #[napi]
     pub async fn close(&self) {
         self.service.close().await;
+    }
+}
+
+impl NativeService {
+    async fn run(
+        &self,
+        code: String,
+        call: &str,
+        files: Option<Vec<NativeFile>>,
+        token: CancellationToken,
+        [on_stdout, on_stderr]: [Option<OutputCallback>; 2],
+    ) -> std::result::Result<NativeOutcome, Error> {
+        let arguments = Options::parse(call)?;
+        let method = match arguments.get("method").and_then(|m| m.as_str()) {
+            Some("executeWithPackages") => Method::WithPackages,
+            _ => Method::Execute,
+        };
+        let read_files = Options::new(&arguments, "execute")?
+            .object("options", "")?
+            .strings("readFiles")?
+            .unwrap_or_default();
+        let call = Call {
+            method,
+            code,
+            arguments,
+            files: files
+                .unwrap_or_default()
+                .into_iter()
+                .map(|f| (f.path, f.content.to_vec()))
+                .collect(),
+            on_stdout: on_stdout.map(to_sink),
+            on_stderr: on_stderr.map(to_sink),
+        };
+        let outcome = self.service.execute(call, token).await?;
+        Ok(to_js_outcome(outcome, &read_files))
     }
 }
 
@@ -252,14 +214,14 @@ pub struct NativeCheck {
 
 /// Checks each isolation layer and limit of the local backend on this host.
 #[napi]
-pub async fn diagnose(helper: Option<String>) -> Vec<NativeCheck> {
+pub async fn diagnose(helper: Option<String>) -> Result<Vec<NativeCheck>> {
     let backend = LocalBackend::new(LocalConfig {
         helper: helper.map(PathBuf::from).unwrap_or_else(default_helper),
         pool: PoolConfig::off(),
         ..Default::default()
     })
-    .expect("default package settings are valid");
-    e2b_native_local::diagnose::diagnose(&backend)
+    .map_err(coded)?;
+    Ok(e2b_native_local::diagnose::diagnose(&backend)
         .await
         .into_iter()
         .map(|c| NativeCheck {
@@ -268,7 +230,7 @@ pub async fn diagnose(helper: Option<String>) -> Vec<NativeCheck> {
             detail: c.detail,
             fix: c.fix,
         })
-        .collect()
+        .collect())
 }
 
 /// Kills every sandbox of this process, synchronously (for `process.on('exit')`):
@@ -302,171 +264,57 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn to_js_error(e: Error) -> napi::Error {
-    napi::Error::new(Status::InvalidArg, format!("{}\u{0}{}", e.code(), e))
-}
-
-/// The warm pool's settings from the options, else `E2B_NATIVE_POOL_SIZE`.
-fn to_pool(
-    config: &NativeConfig,
-    limits: &e2b_native_core::Limits,
-) -> std::result::Result<PoolConfig, Error> {
-    let mut pool = PoolConfig {
-        limits: limits.clone(),
-        ..PoolConfig::default()
-    };
-    let from_env = config.env.get("E2B_NATIVE_POOL_SIZE");
-    let size = match (config.pool_size, from_env) {
-        (Some(size), _) => Some((size, "pool.size")),
-        (None, Some(text)) => Some((
-            text.trim().parse::<f64>().unwrap_or(f64::NAN),
-            "E2B_NATIVE_POOL_SIZE",
-        )),
-        (None, None) => None,
-    };
-    if let Some((size, name)) = size {
-        if !(size.is_finite()
-            && size >= 0.0
-            && size.fract() == 0.0
-            && size <= PoolConfig::MAX_SIZE as f64)
-        {
-            return Err(Error::invalid_arg(format!(
-                "{name} must be a whole number from 0 (no pool) to {}, got {}",
-                PoolConfig::MAX_SIZE,
-                match (config.pool_size, from_env) {
-                    (None, Some(text)) => format!("{text:?}"),
-                    _ => size.to_string(),
-                }
-            )));
-        }
-        pool.size = size as usize;
-    }
-    if let Some(ms) = config.pool_idle_ms {
-        pool.idle = e2b_native_core::Request::duration_from_ms("pool.idleMs", ms)?;
-    }
-    Ok(pool)
-}
-
-fn package_config(packages: Option<NativePackages>) -> std::result::Result<PackageConfig, Error> {
-    let Some(p) = packages else {
-        return Ok(PackageConfig::default());
-    };
-    let max_cache_bytes = match p.max_cache_bytes {
-        Some(b)
-            if b.is_finite() && b.fract() == 0.0 && (1.0..=(1u64 << 50) as f64).contains(&b) =>
-        {
-            Some(b as u64)
-        }
-        Some(b) => {
-            return Err(Error::invalid_arg(format!(
-                "packages.maxCacheBytes must be a whole number of bytes from 1 to 2^50, got {b}"
-            )))
-        }
-        None => None,
-    };
-    Ok(PackageConfig {
-        cache_dir: p.cache_dir.map(PathBuf::from),
-        max_cache_bytes,
-        python_index_url: p.python_index_url,
-        python_wheel_dir: p.python_wheel_dir.map(PathBuf::from),
-        npm_registry: p.npm_registry,
-        allow_hosts: p.allow_hosts.unwrap_or_default(),
-    })
+/// The one way a failure crosses to JavaScript.
+pub(crate) fn coded(e: Error) -> napi::Error {
+    napi::Error::new(Status::GenericFailure, format!("{}\u{0}{}", e.code(), e))
 }
 
 fn to_service(
-    config: NativeConfig,
+    options: &str,
+    process_env: &HashMap<String, String>,
 ) -> std::result::Result<(Service, Option<Arc<LocalBackend>>), Error> {
-    let mut defaults = Defaults::default();
-    if let Some(ms) = config.timeout_ms {
-        defaults.timeout = e2b_native_core::Request::timeout_from_ms(ms)?;
-    }
-    if let Some(ms) = config.install_timeout_ms {
-        defaults.install_timeout =
-            e2b_native_core::Request::duration_from_ms("installTimeoutMs", ms)?;
-    }
-    if let Some(bytes) = config.max_output_bytes {
-        if !(bytes.is_finite()
-            && bytes >= 1.0
-            && bytes.fract() == 0.0
-            && bytes <= (1u64 << 40) as f64)
-        {
-            return Err(Error::invalid_arg(format!(
-                "maxOutputBytes must be a whole number of bytes from 1 to 2^40, got {bytes}"
-            )));
-        }
-        defaults.limits.output_bytes = bytes as usize;
-    }
-    let option = config
-        .backend
-        .as_deref()
-        .map(str::parse::<BackendKind>)
+    let value = Options::parse(options)?;
+    let options = Options::new(&value, "new E2BService()")?;
+    let defaults = Defaults::read(&options)?;
+    let backend = options
+        .string("backend")?
+        .map(|name| name.parse::<BackendKind>())
         .transpose()?;
-    let pool = to_pool(&config, &defaults.limits)?;
-    let env = |name: &str| config.env.get(name).cloned();
+    let api_key = options.string("apiKey")?;
+    let env = |name: &str| process_env.get(name).cloned();
     let selection = SelectionEnv {
         e2b_backend: env("E2B_BACKEND"),
         e2b_api_key: env("E2B_API_KEY"),
         node_env: env("NODE_ENV"),
     };
-    let mut interpreters = HashMap::new();
-    for (name, path) in config.interpreters.unwrap_or_default() {
-        interpreters.insert(name.parse::<Language>()?, PathBuf::from(path));
+    let selected = select_backend(backend, api_key.as_deref(), &selection);
+    // Every option is read whatever the backend, so that a bad one fails
+    // here; the e2b backend's variables only when it is the one.
+    let local_config =
+        LocalConfig::read(&options, process_env, &defaults.limits, default_helper())?;
+    let no_env = HashMap::new();
+    let e2b_env = match selected {
+        Ok(BackendKind::E2b) => process_env,
+        _ => &no_env,
+    };
+    let e2b_config = E2bConfig::read(&options, e2b_env);
+    if let Err(e @ Error::InvalidArg(_)) = &e2b_config {
+        return Err(e.clone());
     }
     let mut local = None;
-    let backend: Arc<dyn Backend> =
-        match select_backend(option, config.api_key.as_deref(), &selection) {
-            Ok(BackendKind::Local) => {
-                let backend = Arc::new(LocalBackend::new(LocalConfig {
-                    helper: env("E2B_NATIVE_SANDBOX_HELPER")
-                        .map(PathBuf::from)
-                        .unwrap_or_else(default_helper),
-                    interpreters,
-                    pool,
-                    packages: package_config(config.packages)?,
-                })?);
-                local = Some(backend.clone());
-                backend
-            }
-            Ok(BackendKind::E2b) => {
-                let mut options = config.e2b.clone().unwrap_or_default();
-                if let Some(key) = &config.api_key {
-                    options.insert("apiKey".into(), key.clone());
-                }
-                match E2bConfig::new(&options, &config.env).and_then(E2bBackend::new) {
-                    Ok(backend) => Arc::new(backend),
-                    Err(e @ Error::InvalidArg(_)) => return Err(e),
-                    Err(e) => Arc::new(Unavailable(e)),
-                }
-            }
+    let backend: Arc<dyn Backend> = match selected {
+        Ok(BackendKind::Local) => {
+            let backend = Arc::new(LocalBackend::new(local_config)?);
+            local = Some(backend.clone());
+            backend
+        }
+        Ok(BackendKind::E2b) => match e2b_config.and_then(E2bBackend::new) {
+            Ok(backend) => Arc::new(backend),
             Err(e) => Arc::new(Unavailable(e)),
-        };
+        },
+        Err(e) => Arc::new(Unavailable(e)),
+    };
     Ok((Service::new(backend, defaults), local))
-}
-
-fn to_call(call: NativeCall) -> Call {
-    Call {
-        language: call.language,
-        code: call.code,
-        packages: call.packages,
-        timeout_ms: call.timeout_ms,
-        install_timeout_ms: call.install_timeout_ms,
-        env: call
-            .env
-            .unwrap_or_default()
-            .into_iter()
-            .collect::<BTreeMap<_, _>>(),
-        limits: call.limits.unwrap_or_default().into_iter().collect(),
-        files: call
-            .files
-            .unwrap_or_default()
-            .into_iter()
-            .map(|f| (f.path, f.content.to_vec()))
-            .collect(),
-        read_files: call.read_files.unwrap_or_default(),
-        on_stdout: None,
-        on_stderr: None,
-    }
 }
 
 fn to_sink(callback: OutputCallback) -> Sink {

@@ -16,6 +16,9 @@ pub enum Error {
     E2bRateLimit(String),
     #[error("{0}")]
     E2bUnavailable(String),
+    /// `serve` cannot listen where it was asked to.
+    #[error("{0}")]
+    Listen(String),
     #[error("the service was closed: create a new E2BService to run more code")]
     Closed,
     #[error("the operation was aborted")]
@@ -35,6 +38,7 @@ impl Error {
             Error::E2bAuth(_) => "ERR_E2B_AUTH",
             Error::E2bRateLimit(_) => "ERR_E2B_RATE_LIMIT",
             Error::E2bUnavailable(_) => "ERR_E2B_UNAVAILABLE",
+            Error::Listen(_) => "ERR_LISTEN",
             Error::Closed => "ERR_CLOSED",
             Error::Aborted => "ABORT_ERR",
             Error::Internal(_) => "ERR_INTERNAL",

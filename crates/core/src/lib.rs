@@ -7,6 +7,7 @@ mod error;
 mod error_name;
 mod files;
 mod language;
+pub mod options;
 mod output;
 mod packages;
 mod request;
@@ -20,8 +21,8 @@ pub use language::Language;
 pub use output::{Capture, OutputBuffer, Utf8Decoder};
 pub use packages::{validate_packages, NPM_INSTALL, PIP_INSTALL};
 pub use request::{
-    validate_env, Limit, LimitSetting, Limits, Outcome, Request, Sink, DEFAULT_TIMEOUT,
-    KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE,
+    validate_env, Limit, Limits, Outcome, Request, Sink, DEFAULT_TIMEOUT, KILLED_EXIT_CODE,
+    TIMEOUT_EXIT_CODE,
 };
-pub use service::{Call, Defaults, Service};
+pub use service::{Call, Defaults, Method, Service};
 pub use tokio_util::sync::CancellationToken;

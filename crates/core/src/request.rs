@@ -21,8 +21,6 @@ impl std::fmt::Debug for Sink {
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long installing a call's packages may take, apart from the timeout.
 pub const DEFAULT_INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
-/// The longest timeout accepted; longer jobs belong in a queue, not a request.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// Resource limits of one execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,49 +51,6 @@ impl Default for Limits {
             cpu_seconds: None,
             open_files: 1024,
         }
-    }
-}
-
-/// A limit as the caller may set it: by name, within its range.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LimitSetting<'a> {
-    pub name: &'a str,
-    pub value: f64,
-}
-
-impl Limits {
-    /// Applies one caller-given limit (`memoryBytes`, `processes`, ...),
-    /// rejecting unknown names and values out of range.
-    pub fn set(&mut self, setting: LimitSetting<'_>) -> Result<(), Error> {
-        let LimitSetting { name, value } = setting;
-        let (min, max): (f64, f64) = match name {
-            "memoryBytes" => (32.0 * 1024.0 * 1024.0, (1u64 << 40) as f64),
-            "processes" => (4.0, 65536.0),
-            "cpuSeconds" => (1.0, 86400.0),
-            "diskBytes" => (1024.0 * 1024.0, (1u64 << 40) as f64),
-            "openFiles" => (16.0, 1048576.0),
-            "outputBytes" => (1.0, (1u64 << 40) as f64),
-            _ => {
-                return Err(Error::invalid_arg(format!(
-                    "unknown limit {name:?}: use memoryBytes, processes, cpuSeconds, diskBytes, openFiles or outputBytes"
-                )))
-            }
-        };
-        if !(value.is_finite() && value.fract() == 0.0 && value >= min && value <= max) {
-            return Err(Error::invalid_arg(format!(
-                "limits.{name} must be a whole number from {min} to {max}, got {value}"
-            )));
-        }
-        let v = value as u64;
-        match name {
-            "memoryBytes" => self.memory_bytes = v,
-            "processes" => self.processes = v,
-            "cpuSeconds" => self.cpu_seconds = Some(v),
-            "diskBytes" => self.disk_bytes = v,
-            "openFiles" => self.open_files = v,
-            _ => self.output_bytes = v as usize,
-        }
-        Ok(())
     }
 }
 
@@ -135,28 +90,6 @@ impl Request {
             on_stdout: None,
             on_stderr: None,
         }
-    }
-
-    /// Checks a caller-given timeout in milliseconds.
-    pub fn timeout_from_ms(ms: f64) -> Result<Duration, Error> {
-        Self::duration_from_ms("timeoutMs", ms)
-    }
-
-    /// Checks a caller-given duration option (`name`) in milliseconds.
-    pub fn duration_from_ms(name: &str, ms: f64) -> Result<Duration, Error> {
-        if !ms.is_finite() || ms <= 0.0 || ms.fract() != 0.0 {
-            return Err(Error::invalid_arg(format!(
-                "{name} must be a positive whole number of milliseconds, got {ms}"
-            )));
-        }
-        let timeout = Duration::from_millis(ms as u64);
-        if timeout > MAX_TIMEOUT {
-            return Err(Error::invalid_arg(format!(
-                "{name} must be at most {} (24 hours), got {ms}",
-                MAX_TIMEOUT.as_millis()
-            )));
-        }
-        Ok(timeout)
     }
 }
 
@@ -246,48 +179,6 @@ pub const KILLED_EXIT_CODE: i32 = 128 + 9;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timeouts_must_be_positive_whole_and_bounded() {
-        assert_eq!(
-            Request::timeout_from_ms(1500.0).unwrap(),
-            Duration::from_millis(1500)
-        );
-        for bad in [0.0, -1.0, 1.5, f64::NAN, f64::INFINITY, 1e12] {
-            assert_eq!(
-                Request::timeout_from_ms(bad).unwrap_err().code(),
-                "ERR_INVALID_ARG",
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn limits_are_set_by_name_within_range() {
-        let mut limits = Limits::default();
-        limits
-            .set(LimitSetting {
-                name: "processes",
-                value: 10.0,
-            })
-            .unwrap();
-        limits
-            .set(LimitSetting {
-                name: "memoryBytes",
-                value: 64.0 * 1048576.0,
-            })
-            .unwrap();
-        assert_eq!((limits.processes, limits.memory_bytes), (10, 64 << 20));
-        for (name, value) in [
-            ("processes", 0.0),
-            ("processes", 2.5),
-            ("memoryBytes", 1.0),
-            ("cpus", 1.0),
-        ] {
-            let err = limits.set(LimitSetting { name, value }).unwrap_err();
-            assert_eq!(err.code(), "ERR_INVALID_ARG", "{name} {value}");
-        }
-    }
 
     #[test]
     fn env_names_and_values_are_checked() {

@@ -1,10 +1,11 @@
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::options::{describe, Options, MAX_TIMEOUT};
 use crate::{validate_env, Backend, Error, Language, Limits, Outcome, Request, DEFAULT_TIMEOUT};
 
 /// The constructor's settings that apply to every call unless it overrides them.
@@ -25,21 +26,43 @@ impl Default for Defaults {
     }
 }
 
-/// One call as the public API makes it.
+impl Defaults {
+    /// `timeoutMs`, `installTimeoutMs`, `maxOutputBytes` and `limits` of the
+    /// constructor's options.
+    pub fn read(options: &Options<'_>) -> Result<Defaults, Error> {
+        let mut defaults = Defaults::default();
+        if let Some(timeout) = options.timeout()? {
+            defaults.timeout = timeout;
+        }
+        if let Some(timeout) = options.millis("installTimeoutMs", MAX_TIMEOUT)? {
+            defaults.install_timeout = timeout;
+        }
+        if let Some(bytes) = options.whole("maxOutputBytes", 1, 1 << 40)? {
+            defaults.limits.output_bytes = bytes as usize;
+        }
+        defaults.limits = options.limits(&defaults.limits)?;
+        Ok(defaults)
+    }
+}
+
+/// Which method of the public API a call came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `executeCode`, `executePython`, `executeNode`.
+    Execute,
+    /// `executeWithPackages`: Python and Node only.
+    WithPackages,
+}
+
+/// One call as the public API makes it: the code, and the rest as
+/// JavaScript passed it (`{ language, packages, options }`).
 #[derive(Debug, Clone)]
 pub struct Call {
-    pub language: String,
+    pub method: Method,
     pub code: String,
-    pub packages: Vec<String>,
-    pub timeout_ms: Option<f64>,
-    pub install_timeout_ms: Option<f64>,
-    pub env: BTreeMap<String, String>,
-    /// Per-call limits by their JavaScript names (`memoryBytes`, ...).
-    pub limits: Vec<(String, f64)>,
+    pub arguments: Value,
     /// Files to write into the work dir: (path as given, content).
     pub files: Vec<(String, Vec<u8>)>,
-    /// Work-dir paths to read back after the run.
-    pub read_files: Vec<String>,
     pub on_stdout: Option<crate::Sink>,
     pub on_stderr: Option<crate::Sink>,
 }
@@ -68,25 +91,16 @@ impl Service {
         self.closing.child_token()
     }
 
+    /// The request `call` makes, every argument checked.
     pub fn request(&self, call: Call) -> Result<Request, Error> {
-        let language: Language = call.language.parse()?;
-        crate::validate_packages(language, &call.packages)?;
-        validate_env(&call.env)?;
-        let install_timeout = match call.install_timeout_ms {
-            Some(ms) => Request::duration_from_ms("installTimeoutMs", ms)?,
-            None => self.defaults.install_timeout,
-        };
-        let timeout = match call.timeout_ms {
-            Some(ms) => Request::timeout_from_ms(ms)?,
-            None => self.defaults.timeout,
-        };
-        let mut limits = self.defaults.limits.clone();
-        for (name, value) in &call.limits {
-            limits.set(crate::LimitSetting {
-                name,
-                value: *value,
-            })?;
-        }
+        let arguments = Options::new(&call.arguments, "execute")?;
+        let language = self.language(call.method, &arguments)?;
+        let packages = arguments.strings("packages")?.unwrap_or_default();
+        crate::validate_packages(language, &packages)?;
+        let options = arguments.object("options", "")?;
+        let env = options.string_map("env")?.unwrap_or_default();
+        validate_env(&env)?;
+        let limits = options.limits(&self.defaults.limits)?;
         let files = call
             .files
             .into_iter()
@@ -104,23 +118,46 @@ impl Service {
                 limits.disk_bytes
             )));
         }
-        let read_files = call
-            .read_files
+        let read_files = options
+            .strings("readFiles")?
+            .unwrap_or_default()
             .iter()
             .map(|p| crate::work_dir_path(p))
             .collect::<Result<Vec<_>, Error>>()?;
         Ok(Request {
             language,
             code: call.code,
-            timeout,
-            env: call.env,
+            timeout: options.timeout()?.unwrap_or(self.defaults.timeout),
+            env,
             limits,
-            packages: call.packages,
-            install_timeout,
+            packages,
+            install_timeout: options
+                .millis("installTimeoutMs", MAX_TIMEOUT)?
+                .unwrap_or(self.defaults.install_timeout),
             files,
             read_files,
             on_stdout: call.on_stdout,
             on_stderr: call.on_stderr,
+        })
+    }
+
+    fn language(&self, method: Method, arguments: &Options<'_>) -> Result<Language, Error> {
+        let languages: &[Language] = match method {
+            Method::Execute => &Language::ALL,
+            Method::WithPackages => &[Language::Python, Language::Node],
+        };
+        let value = arguments.get("language");
+        let language = value
+            .and_then(Value::as_str)
+            .and_then(|name| name.parse::<Language>().ok())
+            .filter(|l| languages.contains(l));
+        language.ok_or_else(|| {
+            let names: Vec<String> = languages.iter().map(|l| format!("\"{l}\"")).collect();
+            Error::invalid_arg(format!(
+                "unknown language {}: use one of {}",
+                value.map_or("undefined".into(), describe),
+                names.join(", ")
+            ))
         })
     }
 

@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 
+use e2b_native_core::options::{check_url, Options};
 use e2b_native_core::Error;
 
 /// Where and as whom to reach E2B; the same variables and defaults as the
@@ -24,60 +25,40 @@ pub const DEFAULT_TEMPLATE: &str = "code-interpreter-v1";
 pub const DEFAULT_MAX_CONCURRENCY: usize = 20;
 
 impl E2bConfig {
-    /// Builds the configuration from options (first) and the caller's
-    /// environment (`E2B_API_KEY`, `E2B_DOMAIN`, `E2B_API_URL`, `E2B_SANDBOX_URL`).
-    pub fn new(
-        options: &HashMap<String, String>,
-        env: &HashMap<String, String>,
-    ) -> Result<Self, Error> {
-        let get = |option: &str, var: &str| {
-            options
-                .get(option)
-                .or_else(|| env.get(var))
-                .filter(|v| !v.is_empty())
-                .cloned()
+    /// Reads the constructor's e2b options (`apiKey`, `template`, `domain`,
+    /// `apiUrl`, `sandboxUrl`, `maxConcurrency`); options win over the
+    /// caller's environment (`E2B_API_KEY`, `E2B_DOMAIN`, `E2B_API_URL`,
+    /// `E2B_SANDBOX_URL`).
+    pub fn read(options: &Options<'_>, env: &HashMap<String, String>) -> Result<Self, Error> {
+        let from_env = |var: &str| env.get(var).filter(|v| !v.is_empty()).cloned();
+        let get = |option: &str, var: &str| -> Result<Option<(String, String)>, Error> {
+            Ok(match options.string(option)?.filter(|v| !v.is_empty()) {
+                Some(value) => Some((option.to_string(), value)),
+                None => from_env(var).map(|value| (var.to_string(), value)),
+            })
         };
-        let api_key = get("apiKey", "E2B_API_KEY").ok_or_else(|| {
+        let max_concurrency = options
+            .whole("maxConcurrency", 1, 10_000)?
+            .map_or(DEFAULT_MAX_CONCURRENCY, |n| n as usize);
+        let template = options
+            .string("template")?
+            .unwrap_or_else(|| DEFAULT_TEMPLATE.into());
+        let domain = get("domain", "E2B_DOMAIN")?.map_or_else(|| "e2b.app".into(), |(_, v)| v);
+        let url = |option: &str, var: &str| -> Result<Option<String>, Error> {
+            get(option, var)?
+                .map(|(name, value)| check_url(&name, &value).map(|_| value))
+                .transpose()
+        };
+        let api_url =
+            url("apiUrl", "E2B_API_URL")?.unwrap_or_else(|| format!("https://api.{domain}"));
+        let sandbox_url = url("sandboxUrl", "E2B_SANDBOX_URL")?;
+        let api_key = get("apiKey", "E2B_API_KEY")?.map(|(_, v)| v).ok_or_else(|| {
             Error::NotConfigured(
                 "the e2b backend needs an API key: set E2B_API_KEY or pass { apiKey } (get one at e2b.dev), \
                  or choose the local sandbox with { backend: \"local\" }"
                     .into(),
             )
         })?;
-        let domain = get("domain", "E2B_DOMAIN").unwrap_or_else(|| "e2b.app".into());
-        let api_url =
-            get("apiUrl", "E2B_API_URL").unwrap_or_else(|| format!("https://api.{domain}"));
-        let sandbox_url = get("sandboxUrl", "E2B_SANDBOX_URL");
-        for (name, url) in [
-            ("apiUrl", Some(&api_url)),
-            ("sandboxUrl", sandbox_url.as_ref()),
-        ] {
-            if let Some(url) = url {
-                if reqwest::Url::parse(url).is_err()
-                    || !(url.starts_with("http://") || url.starts_with("https://"))
-                {
-                    return Err(Error::invalid_arg(format!(
-                        "{name} {url:?} is not an http(s) URL"
-                    )));
-                }
-            }
-        }
-        let template = options
-            .get("template")
-            .cloned()
-            .unwrap_or_else(|| DEFAULT_TEMPLATE.into());
-        let max_concurrency = match options.get("maxConcurrency") {
-            Some(n) => n
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=10_000).contains(n))
-                .ok_or_else(|| {
-                    Error::invalid_arg(format!(
-                        "maxConcurrency must be a whole number from 1 to 10000, got {n}"
-                    ))
-                })?,
-            None => DEFAULT_MAX_CONCURRENCY,
-        };
         Ok(E2bConfig {
             api_key,
             api_url: api_url.trim_end_matches('/').into(),
@@ -111,9 +92,14 @@ mod tests {
             .collect()
     }
 
+    fn read(options: &[(&str, &str)], env: &[(&str, &str)]) -> Result<E2bConfig, Error> {
+        let value = serde_json::to_value(map(options)).unwrap();
+        E2bConfig::read(&Options::new(&value, "test").unwrap(), &map(env))
+    }
+
     #[test]
     fn defaults_follow_the_official_sdk() {
-        let c = E2bConfig::new(&map(&[]), &map(&[("E2B_API_KEY", "e2b_1")])).unwrap();
+        let c = read(&[], &[("E2B_API_KEY", "e2b_1")]).unwrap();
         assert_eq!(c.api_url, "https://api.e2b.app");
         assert_eq!(c.template, "code-interpreter-v1");
         assert_eq!(c.max_concurrency, 20);
@@ -125,12 +111,12 @@ mod tests {
 
     #[test]
     fn options_win_over_the_environment() {
-        let c = E2bConfig::new(
-            &map(&[("apiKey", "e2b_2"), ("apiUrl", "http://127.0.0.1:3000/")]),
-            &map(&[
+        let c = read(
+            &[("apiKey", "e2b_2"), ("apiUrl", "http://127.0.0.1:3000/")],
+            &[
                 ("E2B_API_KEY", "e2b_1"),
                 ("E2B_SANDBOX_URL", "http://127.0.0.1:3000"),
-            ]),
+            ],
         )
         .unwrap();
         assert_eq!(
@@ -142,11 +128,10 @@ mod tests {
 
     #[test]
     fn a_missing_key_or_a_bad_url_says_what_to_do() {
-        assert_eq!(
-            E2bConfig::new(&map(&[]), &map(&[])).unwrap_err().code(),
-            "ERR_NOT_CONFIGURED"
-        );
-        let bad = E2bConfig::new(&map(&[("apiKey", "k"), ("apiUrl", "ftp://x")]), &map(&[]));
+        assert_eq!(read(&[], &[]).unwrap_err().code(), "ERR_NOT_CONFIGURED");
+        let bad = read(&[("apiKey", "k"), ("apiUrl", "ftp://x")], &[]);
         assert_eq!(bad.unwrap_err().code(), "ERR_INVALID_ARG");
+        let bad = read(&[("apiKey", "k")], &[("E2B_API_URL", "nope")]);
+        assert!(bad.unwrap_err().to_string().contains("E2B_API_URL"));
     }
 }

@@ -23,8 +23,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use e2b_native_core::options::Options;
 pub use e2b_native_core::CancellationToken;
-use e2b_native_core::{Backend, BoxFuture, Error, Language, Outcome, Request};
+use e2b_native_core::{Backend, BoxFuture, Error, Language, Limits, Outcome, Request};
 pub use interpreters::{sandbox_env, Interpreter};
 pub use packages::PackageConfig;
 use packages::{Packages, Prepared};
@@ -42,6 +43,27 @@ pub struct LocalConfig {
     pub pool: PoolConfig,
     /// Package sources and cache for `executeWithPackages`.
     pub packages: PackageConfig,
+}
+
+impl LocalConfig {
+    /// The constructor's options the local backend reads (`interpreters`,
+    /// `pool`, `packages`); `helper`: the helper beside the addon, unless
+    /// `E2B_NATIVE_SANDBOX_HELPER` names another.
+    pub fn read(
+        options: &Options<'_>,
+        env: &HashMap<String, String>,
+        limits: &Limits,
+        helper: PathBuf,
+    ) -> Result<Self, Error> {
+        Ok(LocalConfig {
+            helper: env
+                .get("E2B_NATIVE_SANDBOX_HELPER")
+                .map_or(helper, PathBuf::from),
+            interpreters: options.interpreters()?.into_iter().collect(),
+            pool: PoolConfig::read(options, env, limits)?,
+            packages: PackageConfig::read(options)?,
+        })
+    }
 }
 
 pub struct LocalBackend {

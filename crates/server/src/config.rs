@@ -5,7 +5,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use e2b_native_core::{Language, Limits};
+use e2b_native_core::options::{Options, LIMITS};
+use e2b_native_core::{Error, Language, Limits};
 
 use crate::log::LogLevel;
 
@@ -38,6 +39,28 @@ pub struct ServerConfig {
     pub log_level: LogLevel,
 }
 
+/// The ranges of the server's numeric options, for their readers and the
+/// command line's flags alike.
+pub const PORT: (u64, u64) = (0, 65535);
+pub const MAX_SANDBOXES: (u64, u64) = (1, 100_000);
+pub const MAX_TIMEOUT_MS: (u64, u64) = (1000, 30 * 86400 * 1000);
+
+/// The range of numeric option `name` (`port`, `limits.memoryBytes`).
+pub fn option_range(name: &str) -> Option<(u64, u64)> {
+    match name {
+        "port" => Some(PORT),
+        "maxSandboxes" => Some(MAX_SANDBOXES),
+        "maxTimeoutMs" => Some(MAX_TIMEOUT_MS),
+        _ => {
+            let limit = name.strip_prefix("limits.")?;
+            LIMITS
+                .iter()
+                .find(|l| l.name == limit)
+                .map(|l| (l.min, l.max))
+        }
+    }
+}
+
 impl ServerConfig {
     pub fn new(helper: PathBuf) -> Self {
         ServerConfig {
@@ -50,27 +73,48 @@ impl ServerConfig {
             helper,
             interpreters: HashMap::new(),
             debug_sandbox: None,
-            log_level: LogLevel::Info,
+            log_level: LogLevel::Warn,
         }
     }
 
-    /// Checks the settings; the message says which and why.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.max_sandboxes == 0 {
-            return Err("maxSandboxes must be at least 1".into());
+    /// The options of `startServer` (and of the command line, see `cli`),
+    /// each checked; `helper`: the sandbox helper to use.
+    pub fn read(options: &Options<'_>, helper: PathBuf) -> Result<Self, Error> {
+        let mut config = ServerConfig::new(helper);
+        if let Some(host) = options.string("host")? {
+            config.host = host.parse().map_err(|_| {
+                Error::invalid_arg(format!("host must be an IP address, got {host:?}"))
+            })?;
         }
-        if self.max_timeout < Duration::from_secs(1) {
-            return Err("maxTimeout must be at least one second".into());
+        let whole = |name: &str, (min, max): (u64, u64)| options.whole(name, min, max);
+        if let Some(port) = whole("port", PORT)? {
+            config.port = port as u16;
         }
-        for key in &self.api_keys {
+        config.api_keys = options.string("apiKey")?.into_iter().collect();
+        config
+            .api_keys
+            .extend(options.strings("apiKeys")?.unwrap_or_default());
+        for key in &config.api_keys {
             let hex = key.strip_prefix("e2b_").unwrap_or("");
             if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(format!(
+                return Err(Error::invalid_arg(format!(
                     "API key {:?}… must be `e2b_` followed by hex digits, as the E2B SDKs require",
                     key.chars().take(8).collect::<String>()
-                ));
+                )));
             }
         }
-        Ok(())
+        if let Some(n) = whole("maxSandboxes", MAX_SANDBOXES)? {
+            config.max_sandboxes = n as usize;
+        }
+        if let Some(ms) = whole("maxTimeoutMs", MAX_TIMEOUT_MS)? {
+            config.max_timeout = Duration::from_millis(ms);
+        }
+        config.limits = options.limits(&config.limits)?;
+        config.interpreters = options.interpreters()?.into_iter().collect();
+        config.debug_sandbox = options.boolean("debugSandbox")?;
+        if let Some(level) = options.string("logLevel")? {
+            config.log_level = level.parse::<LogLevel>().map_err(Error::invalid_arg)?;
+        }
+        Ok(config)
     }
 }

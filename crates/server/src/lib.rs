@@ -10,6 +10,7 @@
 //! /home/user and limits; killed on DELETE, when its timeout passes, and
 //! when the server closes.
 
+pub mod cli;
 mod config;
 mod connect;
 mod control;
@@ -31,6 +32,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
 use axum::Router;
+use e2b_native_core::Error;
 use tower::ServiceExt;
 
 pub use config::ServerConfig;
@@ -51,58 +53,25 @@ pub struct Server {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// Why a server did not start.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StartError {
-    /// A setting is unusable (a malformed API key, a zero limit).
-    Config(String),
-    /// This host cannot build a sandbox (or lacks bash): the message says why.
-    Isolation(String),
-    /// The address cannot be listened on (a port in use).
-    Listen(String),
-}
-
-impl StartError {
-    /// The stable code the JavaScript API rejects with.
-    pub fn code(&self) -> &'static str {
-        match self {
-            StartError::Config(_) => "ERR_INVALID_ARG",
-            StartError::Isolation(_) => "ERR_ISOLATION_UNAVAILABLE",
-            StartError::Listen(_) => "ERR_LISTEN",
-        }
-    }
-}
-
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StartError::Config(m) | StartError::Isolation(m) | StartError::Listen(m) => {
-                f.write_str(m)
-            }
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
-
 /// Starts a server on the current tokio runtime: checks that a sandbox can
 /// be built on this host, binds, and serves until [`Server::close`].
-pub async fn start(mut config: ServerConfig) -> Result<Server, StartError> {
-    config.validate().map_err(StartError::Config)?;
+pub async fn start(mut config: ServerConfig) -> Result<Server, Error> {
     if config.api_keys.is_empty() {
         config.api_keys.push(util::api_key());
     }
-    let app = Arc::new(App::new(config).map_err(StartError::Isolation)?);
+    let app = Arc::new(App::new(config)?);
     // Fail now, not at the first request, if this host cannot build one.
     let probe = e2b_native_local::session::Session::start(app.session.clone())
         .await
-        .map_err(|e| StartError::Isolation(format!("cannot build a sandbox on this host: {e}")))?;
+        .map_err(|e| {
+            Error::IsolationUnavailable(format!("cannot build a sandbox on this host: {e}"))
+        })?;
     probe.kill();
     probe.gone().await;
 
     let addr = SocketAddr::new(app.config.host, app.config.port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        StartError::Listen(format!(
+        Error::Listen(format!(
             "cannot listen on {addr}: {e}{}",
             if e.kind() == std::io::ErrorKind::AddrInUse {
                 " (choose another port, or 0 for any free one)"
@@ -113,7 +82,7 @@ pub async fn start(mut config: ServerConfig) -> Result<Server, StartError> {
     })?;
     let addr = listener
         .local_addr()
-        .map_err(|e| StartError::Listen(e.to_string()))?;
+        .map_err(|e| Error::Listen(e.to_string()))?;
     // Small NDJSON lines and envelopes must not wait for delayed ACKs.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);

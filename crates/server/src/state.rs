@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use axum::http::StatusCode;
-use e2b_native_core::Language;
+use e2b_native_core::{Error, Language};
 use e2b_native_local::session::{Session, SessionConfig};
 use e2b_native_local::{Interpreter, LocalBackend, LocalConfig};
 use tokio::sync::watch;
@@ -139,21 +139,19 @@ impl Sandbox {
 }
 
 impl App {
-    pub fn new(config: ServerConfig) -> Result<App, String> {
-        config.validate()?;
+    pub fn new(config: ServerConfig) -> Result<App, Error> {
         let backend = LocalBackend::new(LocalConfig {
             helper: config.helper.clone(),
             interpreters: config.interpreters.clone(),
             pool: e2b_native_local::PoolConfig::off(),
             ..Default::default()
-        })
-        .map_err(|e| e.to_string())?;
+        })?;
         let python = backend.interpreter(Language::Python).ok();
         let node = backend.interpreter(Language::Node).ok();
         let Ok(bash) = backend.interpreter(Language::Bash) else {
-            return Err(
+            return Err(Error::InterpreterUnavailable(
                 "no bash found: commands run through /bin/bash, as in E2B's sandboxes".into(),
-            );
+            ));
         };
         let interpreters: Vec<(Language, Interpreter)> = [
             (Language::Python, python.clone()),

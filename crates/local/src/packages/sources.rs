@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use e2b_native_core::options::{check_url, Options};
 use e2b_native_core::{Error, Language, NPM_INSTALL, PIP_INSTALL};
 
 use super::proxy::PROXY_PORT;
@@ -47,12 +48,35 @@ pub struct Sources {
     allow_hosts: Vec<(String, u16)>,
 }
 
+impl PackageConfig {
+    /// The constructor's `packages` option.
+    pub fn read(options: &Options<'_>) -> Result<Self, Error> {
+        let given = options.object("packages", "packages.")?;
+        given.only(&[
+            "cacheDir",
+            "maxCacheBytes",
+            "pythonIndexUrl",
+            "pythonWheelDir",
+            "npmRegistry",
+            "allowHosts",
+        ])?;
+        Ok(PackageConfig {
+            cache_dir: given.string("cacheDir")?.map(PathBuf::from),
+            max_cache_bytes: given.whole("maxCacheBytes", 1, 1 << 50)?,
+            python_index_url: given.string("pythonIndexUrl")?,
+            python_wheel_dir: given.string("pythonWheelDir")?.map(PathBuf::from),
+            npm_registry: given.string("npmRegistry")?,
+            allow_hosts: given.strings("allowHosts")?.unwrap_or_default(),
+        })
+    }
+}
+
 impl Sources {
     pub fn new(config: &PackageConfig) -> Result<Self, Error> {
         let python_index = match (&config.python_index_url, &config.python_wheel_dir) {
-            (Some(u), _) => Some(parse_url("packages.pythonIndexUrl", u)?),
+            (Some(u), _) => Some(check_url("packages.pythonIndexUrl", u)?),
             (None, Some(_)) => None,
-            (None, None) => Some(parse_url("packages.pythonIndexUrl", DEFAULT_PYTHON_INDEX)?),
+            (None, None) => Some(check_url("packages.pythonIndexUrl", DEFAULT_PYTHON_INDEX)?),
         };
         let python_wheels = match &config.python_wheel_dir {
             Some(dir) if !dir.is_absolute() || !dir.is_dir() => {
@@ -63,7 +87,7 @@ impl Sources {
             }
             other => other.clone(),
         };
-        let npm_registry = parse_url(
+        let npm_registry = check_url(
             "packages.npmRegistry",
             config
                 .npm_registry
@@ -243,15 +267,6 @@ fn npm_cli(node: &Path) -> String {
         .join("lib/node_modules/npm/bin/npm-cli.js")
         .display()
         .to_string()
-}
-
-fn parse_url(name: &str, value: &str) -> Result<url::Url, Error> {
-    match url::Url::parse(value) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Ok(url),
-        _ => Err(Error::invalid_arg(format!(
-            "{name} must be an http(s) URL, got {value:?}"
-        ))),
-    }
 }
 
 fn strings(items: &[&str]) -> Vec<String> {

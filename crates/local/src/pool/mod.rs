@@ -23,7 +23,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use e2b_native_core::options::{describe, Options, MAX_TIMEOUT};
 use e2b_native_core::{Error, Language, Limits, Outcome, Request};
+use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
@@ -57,6 +59,52 @@ impl PoolConfig {
             size: 0,
             ..PoolConfig::default()
         }
+    }
+
+    /// The constructor's `pool` option (`false`, or `{ size, idleMs }`),
+    /// else `E2B_NATIVE_POOL_SIZE`; pooled sandboxes get `limits`.
+    pub fn read(
+        options: &Options<'_>,
+        env: &HashMap<String, String>,
+        limits: &Limits,
+    ) -> Result<Self, Error> {
+        let mut pool = PoolConfig {
+            limits: limits.clone(),
+            ..PoolConfig::default()
+        };
+        match options.get("pool") {
+            Some(Value::Bool(false)) => {
+                pool.size = 0;
+                return Ok(pool);
+            }
+            Some(other) if !other.is_object() => {
+                return Err(Error::invalid_arg(format!(
+                    "pool must be false or an object {{ size, idleMs }}, got {}",
+                    describe(other)
+                )))
+            }
+            _ => {}
+        }
+        let given = options.object("pool", "pool.")?;
+        given.only(&["size", "idleMs"])?;
+        let max = Self::MAX_SIZE as u64;
+        match given.whole("size", 0, max)? {
+            Some(size) => pool.size = size as usize,
+            None => {
+                if let Some(text) = env.get("E2B_NATIVE_POOL_SIZE") {
+                    let size = text.trim().parse::<u64>().ok().filter(|n| *n <= max);
+                    pool.size = size.ok_or_else(|| {
+                        Error::invalid_arg(format!(
+                            "E2B_NATIVE_POOL_SIZE must be a whole number from 0 (no pool) to {max}, got {text:?}"
+                        ))
+                    })? as usize;
+                }
+            }
+        }
+        if let Some(idle) = given.millis("idleMs", MAX_TIMEOUT)? {
+            pool.idle = idle;
+        }
+        Ok(pool)
     }
 }
 
