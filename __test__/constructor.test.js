@@ -91,7 +91,7 @@ describe('constructor limits reach the sandbox', () => {
   test('serve: startServer({ limits }) bounds its sandboxes', async () => {
     const server = await startServer({ port: 0, limits })
     try {
-      const out = await runSdk(server, 'limits')
+      const out = await runSdk(server, 'sandboxLimits')
       expect(out.openFiles).toBe('77')
       expect(out.memory).not.toBe('allocated')
     } finally {

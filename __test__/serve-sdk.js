@@ -220,7 +220,7 @@ const scenarios = {
     }
   },
 
-  async limits() {
+  async sandboxLimits() {
     const sbx = await Sandbox.create()
     const openFiles = (await sbx.commands.run('ulimit -n')).stdout.trim()
     const allocation = await sbx.runCode('block = bytearray(200 * 1024 * 1024)\nprint("allocated")')

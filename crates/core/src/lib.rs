@@ -26,3 +26,8 @@ pub use request::{
 };
 pub use service::{Call, Defaults, Method, Service};
 pub use tokio_util::sync::CancellationToken;
+
+/// The port of envd, the daemon in every E2B sandbox (processes, files).
+pub const ENVD_PORT: u16 = 49983;
+/// The port of the code interpreter in E2B's code-interpreter sandboxes.
+pub const INTERPRETER_PORT: u16 = 49999;

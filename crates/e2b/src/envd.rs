@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::retry::{send, Failure};
 
-pub const PORT: u16 = 49983;
+pub use e2b_native_core::ENVD_PORT as PORT;
 
 /// How to reach one sandbox's service.
 #[derive(Clone)]

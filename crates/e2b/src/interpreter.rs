@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::envd::{Piece, Target};
 use crate::retry::{send, Failure};
 
-pub const PORT: u16 = 49999;
+pub use e2b_native_core::INTERPRETER_PORT as PORT;
 
 pub async fn execute(
     target: &Target,

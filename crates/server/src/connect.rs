@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::http::ConnectError;
+use crate::http::{ApiError, Failure};
 
 const FLAG_COMPRESSED: u8 = 0x01;
 const FLAG_END_STREAM: u8 = 0x02;
@@ -26,10 +26,10 @@ pub fn message(value: &Value) -> Bytes {
 }
 
 /// The end of a stream: `{}` on success, else the error.
-pub fn end_stream(error: Option<&ConnectError>) -> Bytes {
+pub fn end_stream(error: Option<&ApiError>) -> Bytes {
     let body = match error {
         None => serde_json::json!({}),
-        Some(e) => serde_json::json!({ "error": e.json() }),
+        Some(e) => serde_json::json!({ "error": e.connect_json() }),
     };
     envelope(
         FLAG_END_STREAM,
@@ -38,35 +38,35 @@ pub fn end_stream(error: Option<&ConnectError>) -> Bytes {
 }
 
 /// The single request message of a server-streaming call.
-pub fn parse_stream_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, ConnectError> {
+pub fn parse_stream_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.len() < 5 {
-        return Err(ConnectError::new(
-            "invalid_argument",
+        return Err(ApiError::new(
+            Failure::Invalid,
             "the request is not a Connect envelope",
         ));
     }
     if body[0] & FLAG_COMPRESSED != 0 {
-        return Err(ConnectError::new(
-            "unimplemented",
+        return Err(ApiError::new(
+            Failure::NotImplemented,
             "compressed messages are not supported",
         ));
     }
     let length = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
-    let payload = body.get(5..5 + length).ok_or_else(|| {
-        ConnectError::new("invalid_argument", "the request envelope is truncated")
-    })?;
+    let payload = body
+        .get(5..5 + length)
+        .ok_or_else(|| ApiError::new(Failure::Invalid, "the request envelope is truncated"))?;
     parse_unary(payload)
 }
 
 /// The request message of a unary call.
-pub fn parse_unary<T: DeserializeOwned>(body: &[u8]) -> Result<T, ConnectError> {
+pub fn parse_unary<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
         body
     };
     serde_json::from_slice(body)
-        .map_err(|e| ConnectError::new("invalid_argument", format!("invalid request message: {e}")))
+        .map_err(|e| ApiError::new(Failure::Invalid, format!("invalid request message: {e}")))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::http::{header, ApiError};
+use crate::http::{header, ApiError, Failure};
 use crate::state::{App, NewSandbox, Sandbox, CLIENT_ID, ENVD_VERSION};
 use crate::util;
 
@@ -53,7 +53,7 @@ async fn require_api_key(State(app): State<Arc<App>>, request: Request, next: Ne
         } else {
             "Invalid API key: this server accepts only the keys it was started with"
         };
-        return ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();
+        return ApiError::unauthorized(message).into_response();
     }
     next.run(request).await
 }
@@ -121,6 +121,7 @@ async fn create(
         secure: secure.or(body.secure).unwrap_or(false),
     };
     let sandbox = app.create(new, None).await?;
+    crate::interpreter::open(&app, &sandbox);
     Ok((StatusCode::CREATED, Json(sandbox_json(&sandbox))).into_response())
 }
 
@@ -156,7 +157,9 @@ fn sandbox_json(sandbox: &Sandbox) -> Value {
         "alias": sandbox.alias,
         "clientID": CLIENT_ID,
         "envdVersion": ENVD_VERSION,
-        "trafficAccessToken": null,
+        // Secure sandboxes' interpreter calls carry it (the SDKs send no
+        // X-Access-Token to /contexts): see `auth`.
+        "trafficAccessToken": sandbox.access_token,
         "domain": null,
     });
     if let Some(token) = &sandbox.access_token {
@@ -275,7 +278,7 @@ async fn pause(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiError 
     match find(&app, &id) {
         Err(e) => e,
         Ok(_) => ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
+            Failure::NotImplemented,
             "pausing is not supported by e2b-native serve: a sandbox runs until it is killed or its timeout passes",
         ),
     }

@@ -9,14 +9,14 @@ use std::time::{Duration, UNIX_EPOCH};
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
-use e2b_native_local::protocol::session::{EntryInfo, EntryKind, FileErrorKind, FileOp};
-use e2b_native_local::session::{Command, ExitStatus, FileError, SessionError};
+use e2b_native_local::protocol::session::{EntryInfo, EntryKind, FileOp};
+use e2b_native_local::session::{Command, ExitStatus};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::connect;
-use crate::http::{header, ApiError, ConnectError};
+use crate::http::{header, ApiError, Connect, Failure};
 use crate::state::{lock, App, ProcessInfo, Sandbox};
 use crate::stream;
 
@@ -45,51 +45,24 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/process.Process/List", post(list))
         .route("/filesystem.Filesystem/{method}", post(filesystem))
         .route("/{service}/{method}", post(unimplemented))
-        .layer(middleware::from_fn_with_state(app.clone(), authorize))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            crate::auth::authorize,
+        ))
         .layer(DefaultBodyLimit::disable())
         .with_state(app)
-}
-
-/// Finds the sandbox (502 when it is gone, as E2B's proxy answers) and
-/// checks the access token of a secure sandbox.
-async fn authorize(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
-    let id = header(request.headers(), "e2b-sandbox-id").map(str::to_string);
-    let sandbox = match app.sandbox_for_data_plane(id.as_deref()).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
-    let path = request.uri().path();
-    let open = path == "/health"
-        // /files also takes a signature instead: checked by its handler.
-        || (path == "/files" && header(request.headers(), "x-access-token").is_none());
-    if !open && !token_ok(&sandbox, request.headers()) {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized access, please retry with a valid access token",
-        )
-        .into_response();
-    }
-    request.extensions_mut().insert(sandbox);
-    next.run(request).await
-}
-
-pub fn token_ok(sandbox: &Sandbox, headers: &HeaderMap) -> bool {
-    match &sandbox.access_token {
-        None => true,
-        Some(token) => header(headers, "x-access-token")
-            .is_some_and(|given| crate::util::same_secret(token, given)),
-    }
 }
 
 async fn envs(Extension(sandbox): Extension<Arc<Sandbox>>) -> Json<BTreeMap<String, String>> {
     Json(sandbox.env_vars.clone())
 }
 
-async fn unimplemented(Path((service, method)): Path<(String, String)>) -> ConnectError {
-    ConnectError::new(
-        "unimplemented",
+async fn unimplemented(Path((service, method)): Path<(String, String)>) -> Connect {
+    ApiError::new(
+        Failure::NotImplemented,
         format!("{service}/{method} is not implemented by e2b-native serve"),
     )
+    .connect()
 }
 
 // ---- process.Process ------------------------------------------------------
@@ -122,7 +95,7 @@ fn connect_stream(rx: mpsc::Receiver<Bytes>) -> Response {
 }
 
 /// A stream that fails before its first message.
-fn failed_stream(error: ConnectError) -> Response {
+fn failed_stream(error: ApiError) -> Response {
     let (tx, rx) = mpsc::channel(1);
     let _ = tx.try_send(connect::end_stream(Some(&error)));
     connect_stream(rx)
@@ -139,17 +112,14 @@ async fn start(
         Err(e) => return failed_stream(e),
     };
     if request.pty.is_some() {
-        return failed_stream(ConnectError::new(
-            "unimplemented",
+        return failed_stream(ApiError::new(
+            Failure::NotImplemented,
             "PTY sessions are not supported by e2b-native serve",
         ));
     }
     let config = request.process.unwrap_or_default();
     if config.cmd.is_empty() {
-        return failed_stream(ConnectError::new(
-            "invalid_argument",
-            "process.cmd is required",
-        ));
+        return failed_stream(ApiError::new(Failure::Invalid, "process.cmd is required"));
     }
     // Connect-Timeout-Ms bounds the process's life; 0 or absent: no bound.
     let lifetime = header(&headers, "connect-timeout-ms")
@@ -173,7 +143,7 @@ async fn start(
     };
     let process = match sandbox.session.spawn(command).await {
         Ok(p) => p,
-        Err(e) => return failed_stream(spawn_error(e)),
+        Err(e) => return failed_stream(e.into()),
     };
     let info = ProcessInfo {
         cmd: config.cmd,
@@ -185,17 +155,6 @@ async fn start(
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(follow(sandbox, process, info, tx, lifetime, keepalive));
     connect_stream(rx)
-}
-
-fn spawn_error(e: SessionError) -> ConnectError {
-    match e {
-        SessionError::Gone => ConnectError::new("unavailable", "the sandbox is gone"),
-        SessionError::Invalid(m) => ConnectError::new("invalid_argument", m),
-        SessionError::Refused(m) if m.contains("fork") || m.contains("Resource temporarily") => {
-            ConnectError::new("resource_exhausted", m)
-        }
-        SessionError::Refused(m) => ConnectError::new("invalid_argument", m),
-    }
 }
 
 fn event(event: Value) -> Bytes {
@@ -287,13 +246,13 @@ async fn follow(
         send(&tx, &mut attached, event(json!({ "end": end }))).await;
     }
     let error = if timed_out {
-        Some(ConnectError::new(
-            "deadline_exceeded",
+        Some(ApiError::new(
+            Failure::Timeout,
             "the process ran past its timeout (Connect-Timeout-Ms) and was killed",
         ))
     } else if end.is_none() {
-        Some(ConnectError::new(
-            "unavailable",
+        Some(ApiError::new(
+            Failure::SandboxGone,
             "the sandbox was killed while the process ran",
         ))
     } else {
@@ -354,7 +313,7 @@ struct SignalRequest {
 }
 
 /// Finds a process started through Start, by pid or tag.
-fn select(sandbox: &Sandbox, selector: &Selector) -> Result<i32, ConnectError> {
+fn select(sandbox: &Sandbox, selector: &Selector) -> Result<i32, ApiError> {
     let processes = lock(&sandbox.processes);
     let found = match (selector.pid, &selector.tag) {
         (Some(pid), _) => processes.contains_key(&(pid as i32)).then_some(pid as i32),
@@ -363,15 +322,15 @@ fn select(sandbox: &Sandbox, selector: &Selector) -> Result<i32, ConnectError> {
             .find(|(_, info)| info.tag.as_ref() == Some(tag))
             .map(|(pid, _)| *pid),
         (None, None) => {
-            return Err(ConnectError::new(
-                "invalid_argument",
+            return Err(ApiError::new(
+                Failure::Invalid,
                 "process.pid or process.tag is required",
             ))
         }
     };
     found.ok_or_else(|| {
-        ConnectError::new(
-            "not_found",
+        ApiError::new(
+            Failure::NotFound,
             format!(
                 "process {} not found",
                 selector
@@ -387,8 +346,8 @@ fn select(sandbox: &Sandbox, selector: &Selector) -> Result<i32, ConnectError> {
 async fn send_signal(
     Extension(sandbox): Extension<Arc<Sandbox>>,
     body: Bytes,
-) -> Result<Json<Value>, ConnectError> {
-    let request: SignalRequest = connect::parse_unary(&body)?;
+) -> Result<Json<Value>, Connect> {
+    let request: SignalRequest = connect::parse_unary(&body).map_err(ApiError::connect)?;
     let signal = match request.signal.as_ref() {
         Some(Value::String(s)) => match s.as_str() {
             "SIGNAL_SIGKILL" => libc::SIGKILL,
@@ -396,28 +355,30 @@ async fn send_signal(
             "SIGNAL_SIGINT" => libc::SIGINT,
             "SIGNAL_SIGHUP" => libc::SIGHUP,
             other => {
-                return Err(ConnectError::new(
-                    "unimplemented",
+                return Err(ApiError::new(
+                    Failure::NotImplemented,
                     format!("signal {other} is not supported"),
-                ))
+                )
+                .connect())
             }
         },
         Some(Value::Number(n)) if matches!(n.as_i64(), Some(1 | 2 | 9 | 15)) => {
             n.as_i64().unwrap_or(9) as i32
         }
         _ => {
-            return Err(ConnectError::new(
-                "invalid_argument",
+            return Err(ApiError::new(
+                Failure::Invalid,
                 "signal must be SIGNAL_SIGKILL or SIGNAL_SIGTERM",
-            ))
+            )
+            .connect())
         }
     };
-    let pid = select(&sandbox, &request.process)?;
+    let pid = select(&sandbox, &request.process).map_err(ApiError::connect)?;
     sandbox
         .session
         .signal(pid, signal, true)
         .await
-        .map_err(spawn_error)?;
+        .map_err(|e| ApiError::from(e).connect())?;
     Ok(Json(json!({})))
 }
 
@@ -453,14 +414,14 @@ async fn filesystem(
     Extension(sandbox): Extension<Arc<Sandbox>>,
     Path(method): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ConnectError> {
-    let request: FsRequest = connect::parse_unary(&body)?;
+) -> Result<Json<Value>, Connect> {
+    let request: FsRequest = connect::parse_unary(&body).map_err(ApiError::connect)?;
     let path = || {
         request
             .path
             .clone()
             .filter(|p| !p.is_empty())
-            .ok_or_else(|| ConnectError::new("invalid_argument", "path is required"))
+            .ok_or_else(|| ApiError::bad_request("path is required").connect())
     };
     let op = match method.as_str() {
         "Stat" => FileOp::Stat { path: path()? },
@@ -475,17 +436,18 @@ async fn filesystem(
             to: request.destination.clone().unwrap_or_default(),
         },
         other => {
-            return Err(ConnectError::new(
-                "unimplemented",
+            return Err(ApiError::new(
+                Failure::NotImplemented,
                 format!("filesystem.Filesystem/{other} is not implemented by e2b-native serve"),
-            ))
+            )
+            .connect())
         }
     };
     let entries = sandbox
         .session
         .file_op(op)
         .await
-        .map_err(file_connect_error)?;
+        .map_err(|e| ApiError::from(e).connect())?;
     Ok(Json(match method.as_str() {
         "ListDir" => json!({ "entries": entries.iter().map(entry_json).collect::<Vec<_>>() }),
         "Remove" => json!({}),
@@ -522,34 +484,6 @@ fn entry_json(entry: &EntryInfo) -> Value {
     value
 }
 
-fn file_connect_error(e: FileError) -> ConnectError {
-    let code = match e.kind {
-        FileErrorKind::NotFound => "not_found",
-        FileErrorKind::AlreadyExists => "already_exists",
-        FileErrorKind::IsDirectory | FileErrorKind::NotDirectory | FileErrorKind::InvalidPath => {
-            "invalid_argument"
-        }
-        FileErrorKind::PermissionDenied => "permission_denied",
-        FileErrorKind::NoSpace => "resource_exhausted",
-        FileErrorKind::Other => "internal",
-    };
-    ConnectError::new(code, e.message)
-}
-
-fn file_api_error(e: FileError) -> ApiError {
-    let status = match e.kind {
-        FileErrorKind::NotFound => StatusCode::NOT_FOUND,
-        FileErrorKind::AlreadyExists => StatusCode::CONFLICT,
-        FileErrorKind::IsDirectory | FileErrorKind::NotDirectory | FileErrorKind::InvalidPath => {
-            StatusCode::BAD_REQUEST
-        }
-        FileErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
-        FileErrorKind::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
-        FileErrorKind::Other => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    ApiError::new(status, e.message)
-}
-
 // ---- /files ---------------------------------------------------------------------
 
 #[derive(Debug, Default, Deserialize)]
@@ -570,18 +504,17 @@ fn check_files_access(
 ) -> Result<(), ApiError> {
     let user = query.username.as_deref().unwrap_or("");
     if !matches!(user, "" | "user" | "root") {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            format!("invalid user {user:?}: the sandboxes have one user, `user`"),
-        ));
+        return Err(ApiError::unauthorized(format!(
+            "invalid user {user:?}: the sandboxes have one user, `user`"
+        )));
     }
     let Some(token) = &sandbox.access_token else {
         return Ok(());
     };
-    if token_ok(sandbox, headers) {
+    if crate::auth::token_ok(sandbox, headers) {
         return Ok(());
     }
-    let denied = |why: &str| ApiError::new(StatusCode::UNAUTHORIZED, why.to_string());
+    let denied = |why: &str| ApiError::unauthorized(why);
     let signature = query.signature.as_deref().ok_or_else(|| {
         denied("unauthorized access, please retry with a valid access token or signature")
     })?;
@@ -623,7 +556,7 @@ async fn download(
         .session
         .read_file(path)
         .await
-        .map_err(file_api_error)?;
+        .map_err(ApiError::from)?;
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(data));
     Ok(Response::builder()
         .status(StatusCode::OK)
@@ -684,7 +617,7 @@ async fn upload(
                 .session
                 .write_file(&path)
                 .await
-                .map_err(file_api_error)?;
+                .map_err(ApiError::from)?;
             while let Some(chunk) = field
                 .chunk()
                 .await
@@ -694,7 +627,7 @@ async fn upload(
                     break; // the operation failed: finish() says why
                 }
             }
-            written.push(upload.finish().await.map_err(file_api_error)?);
+            written.push(upload.finish().await.map_err(ApiError::from)?);
         }
     } else {
         let path = target.ok_or_else(|| ApiError::bad_request("path is required"))?;
@@ -702,7 +635,7 @@ async fn upload(
             .session
             .write_file(&path)
             .await
-            .map_err(file_api_error)?;
+            .map_err(ApiError::from)?;
         let mut body = request.into_body().into_data_stream();
         while let Some(chunk) = body.next().await {
             let chunk =
@@ -711,7 +644,7 @@ async fn upload(
                 break;
             }
         }
-        written.push(upload.finish().await.map_err(file_api_error)?);
+        written.push(upload.finish().await.map_err(ApiError::from)?);
     }
     if written.is_empty() {
         return Err(ApiError::bad_request(

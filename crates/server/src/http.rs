@@ -1,94 +1,190 @@
-//! Error responses in the shapes each surface uses, and request helpers.
+//! The server's failures, and how each surface says them: E2B's REST body
+//! `{"code": <status>, "message"}` (the control plane, envd's `/files`, the
+//! code interpreter; the SDKs read the body's code) or a Connect error
+//! `{"code": "<name>", "message"}` (envd's RPCs). Which HTTP status and
+//! which Connect code each failure gets is decided here, once.
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use e2b_native_local::protocol::session::FileErrorKind;
+use e2b_native_local::session::{FileError, SessionError};
 use serde_json::json;
 
-/// An error of the control plane, envd's REST endpoints or the interpreter:
-/// `{"code": <status>, "message": "..."}` (the SDKs read the body's code).
+/// What went wrong, in the server's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The request asks for something malformed or impossible.
+    Invalid,
+    /// The body is not the endpoint's JSON (FastAPI's answer, 422).
+    Unprocessable,
+    /// No valid API key or access token.
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    AlreadyExists,
+    /// More sandboxes (or processes) than allowed.
+    TooMany,
+    NoSpace,
+    Timeout,
+    /// The sandbox is not running (any more): E2B's proxy answers 502, which
+    /// the SDKs read as "the sandbox was probably killed".
+    SandboxGone,
+    /// The server is shutting down.
+    Unavailable,
+    NotImplemented,
+    Internal,
+}
+
+impl Failure {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Failure::Invalid => StatusCode::BAD_REQUEST,
+            Failure::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            Failure::Unauthorized => StatusCode::UNAUTHORIZED,
+            Failure::Forbidden => StatusCode::FORBIDDEN,
+            Failure::NotFound => StatusCode::NOT_FOUND,
+            Failure::AlreadyExists => StatusCode::CONFLICT,
+            Failure::TooMany => StatusCode::TOO_MANY_REQUESTS,
+            Failure::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
+            Failure::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Failure::SandboxGone => StatusCode::BAD_GATEWAY,
+            Failure::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The Connect code (connect-es maps it back to a status of its own).
+    pub fn connect_code(self) -> &'static str {
+        match self {
+            Failure::Invalid | Failure::Unprocessable => "invalid_argument",
+            Failure::Unauthorized => "unauthenticated",
+            Failure::Forbidden => "permission_denied",
+            Failure::NotFound => "not_found",
+            Failure::AlreadyExists => "already_exists",
+            Failure::TooMany | Failure::NoSpace => "resource_exhausted",
+            Failure::Timeout => "deadline_exceeded",
+            Failure::SandboxGone | Failure::Unavailable => "unavailable",
+            Failure::NotImplemented => "unimplemented",
+            Failure::Internal => "internal",
+        }
+    }
+}
+
+/// A failure and its message; a response in E2B's REST shape.
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
+    pub failure: Failure,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub fn new(failure: Failure, message: impl Into<String>) -> Self {
         ApiError {
-            status,
+            failure,
             message: message.into(),
         }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
+        Self::new(Failure::Invalid, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, message)
+        Self::new(Failure::NotFound, message)
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+        Self::new(Failure::Internal, message)
     }
 
-    /// What E2B's proxy answers for a sandbox that does not run (any more):
-    /// the SDKs turn 502 into "the sandbox was probably killed".
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(Failure::Unauthorized, message)
+    }
+
     pub fn sandbox_gone(id: &str) -> Self {
         Self::new(
-            StatusCode::BAD_GATEWAY,
+            Failure::SandboxGone,
             format!("The sandbox {id} was not found: it timed out, was killed, or never existed"),
         )
+    }
+
+    /// Said as a Connect error.
+    pub fn connect(self) -> Connect {
+        Connect(self)
+    }
+
+    /// The body of a Connect error.
+    pub fn connect_json(&self) -> serde_json::Value {
+        json!({ "code": self.failure.connect_code(), "message": self.message })
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "code": self.status.as_u16(), "message": self.message });
-        (self.status, Json(body)).into_response()
+        let status = self.failure.status();
+        let body = json!({ "code": status.as_u16(), "message": self.message });
+        (status, Json(body)).into_response()
     }
 }
 
-/// A Connect RPC error: its code as a string in the body, the status from it.
+/// A failure said as a Connect error.
 #[derive(Debug)]
-pub struct ConnectError {
-    pub code: &'static str,
-    pub message: String,
-}
+pub struct Connect(pub ApiError);
 
-impl ConnectError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        ConnectError {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// The HTTP status connect-es maps each code to.
-    pub fn status(&self) -> StatusCode {
-        match self.code {
-            "invalid_argument" | "out_of_range" => StatusCode::BAD_REQUEST,
-            "unauthenticated" => StatusCode::UNAUTHORIZED,
-            "permission_denied" => StatusCode::FORBIDDEN,
-            "not_found" | "unimplemented" => StatusCode::NOT_FOUND,
-            "canceled" | "deadline_exceeded" => StatusCode::REQUEST_TIMEOUT,
-            "already_exists" | "aborted" => StatusCode::CONFLICT,
-            "failed_precondition" => StatusCode::PRECONDITION_FAILED,
-            "resource_exhausted" => StatusCode::TOO_MANY_REQUESTS,
-            "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        json!({ "code": self.code, "message": self.message })
+impl From<ApiError> for Connect {
+    fn from(e: ApiError) -> Self {
+        Connect(e)
     }
 }
 
-impl IntoResponse for ConnectError {
+impl IntoResponse for Connect {
     fn into_response(self) -> Response {
-        (self.status(), Json(self.json())).into_response()
+        (self.0.failure.status(), Json(self.0.connect_json())).into_response()
+    }
+}
+
+impl From<FileError> for ApiError {
+    fn from(e: FileError) -> Self {
+        let failure = match e.kind {
+            FileErrorKind::NotFound => Failure::NotFound,
+            FileErrorKind::AlreadyExists => Failure::AlreadyExists,
+            FileErrorKind::IsDirectory
+            | FileErrorKind::NotDirectory
+            | FileErrorKind::InvalidPath => Failure::Invalid,
+            FileErrorKind::PermissionDenied => Failure::Forbidden,
+            FileErrorKind::NoSpace => Failure::NoSpace,
+            FileErrorKind::Other => Failure::Internal,
+        };
+        ApiError::new(failure, e.message)
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Gone => ApiError::new(Failure::SandboxGone, "the sandbox is gone"),
+            SessionError::Invalid(m) => ApiError::bad_request(m),
+            SessionError::Refused(m)
+                if m.contains("fork") || m.contains("Resource temporarily") =>
+            {
+                ApiError::new(Failure::TooMany, m)
+            }
+            SessionError::Refused(m) => ApiError::bad_request(m),
+        }
+    }
+}
+
+impl From<e2b_native_core::Error> for ApiError {
+    fn from(e: e2b_native_core::Error) -> Self {
+        use e2b_native_core::Error;
+        let failure = match &e {
+            Error::InvalidArg(_) => Failure::Invalid,
+            Error::Closed => Failure::Unavailable,
+            _ => Failure::Internal,
+        };
+        ApiError::new(failure, e.to_string())
     }
 }
 

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, Extension, Path, State};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -18,9 +19,9 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::http::{header, ApiError};
+use crate::http::{ApiError, Failure};
 pub use crate::kernel::Contexts;
-use crate::kernel::{self, Context, Kernel};
+use crate::kernel::{self, Context, Kernel, KernelKind};
 use crate::state::{App, Sandbox};
 use crate::stream;
 
@@ -41,13 +42,32 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/contexts", post(create_context).get(list_contexts))
         .route("/contexts/{id}", delete(delete_context))
         .route("/contexts/{id}/restart", post(restart_context))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            crate::auth::authorize,
+        ))
         .layer(DefaultBodyLimit::max(MAX_CODE))
         .with_state(app)
 }
 
-async fn sandbox(app: &Arc<App>, headers: &HeaderMap) -> Result<Arc<Sandbox>, ApiError> {
-    app.sandbox_for_data_plane(header(headers, "e2b-sandbox-id"))
-        .await
+/// A new sandbox's code interpreter: its default contexts exist from the
+/// start (their kernels start on first use); Python's is warmed up now,
+/// except for the `base` template, which has no code interpreter in E2B.
+pub fn open(app: &Arc<App>, sandbox: &Arc<Sandbox>) {
+    let home = e2b_native_core::WORK_DIR.to_string();
+    if app.runtimes.python.is_some() {
+        let python = sandbox
+            .contexts
+            .create(KernelKind::Python, "python", home.clone(), true);
+        if sandbox.template_id != "base" {
+            tokio::spawn(warm(app.clone(), sandbox.clone(), python));
+        }
+    }
+    if app.runtimes.node.is_some() {
+        sandbox
+            .contexts
+            .create(KernelKind::JavaScript, "javascript", home, true);
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -60,22 +80,14 @@ struct ExecuteRequest {
 
 async fn execute(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Extension(sandbox): Extension<Arc<Sandbox>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let sandbox = sandbox(&app, &headers).await?;
-    if !crate::envd::token_ok(&sandbox, &headers) {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized"));
-    }
-    let request: ExecuteRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("invalid request body: {e}"),
-        )
-    })?;
+    let request: ExecuteRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(Failure::Unprocessable, format!("invalid request body: {e}")))?;
     let code = request
         .code
-        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "code is required"))?;
+        .ok_or_else(|| ApiError::new(Failure::Unprocessable, "code is required"))?;
     let env = request.env_vars.unwrap_or_default();
     e2b_native_core::validate_env(&env).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let context = match (request.context_id, request.language) {
@@ -307,18 +319,14 @@ fn context_json(context: &Context) -> Value {
 
 async fn create_context(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Extension(sandbox): Extension<Arc<Sandbox>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let sandbox = sandbox(&app, &headers).await?;
     let request: NewContext = if body.iter().all(u8::is_ascii_whitespace) {
         NewContext::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("invalid request body: {e}"),
-            )
+            ApiError::new(Failure::Unprocessable, format!("invalid request body: {e}"))
         })?
     };
     let (kind, language) =
@@ -342,10 +350,8 @@ async fn create_context(
 }
 
 async fn list_contexts(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Extension(sandbox): Extension<Arc<Sandbox>>,
 ) -> Result<Json<Value>, ApiError> {
-    let sandbox = sandbox(&app, &headers).await?;
     Ok(Json(Value::Array(
         sandbox
             .contexts
@@ -357,11 +363,9 @@ async fn list_contexts(
 }
 
 async fn delete_context(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Extension(sandbox): Extension<Arc<Sandbox>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let sandbox = sandbox(&app, &headers).await?;
     let context = sandbox
         .contexts
         .remove(&id)
@@ -372,10 +376,9 @@ async fn delete_context(
 
 async fn restart_context(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    Extension(sandbox): Extension<Arc<Sandbox>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let sandbox = sandbox(&app, &headers).await?;
     let context = sandbox
         .contexts
         .get(&id)

@@ -10,6 +10,7 @@
 //! /home/user and limits; killed on DELETE, when its timeout passes, and
 //! when the server closes.
 
+mod auth;
 pub mod cli;
 mod config;
 mod connect;
@@ -32,7 +33,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
 use axum::Router;
-use e2b_native_core::Error;
+use e2b_native_core::{Error, ENVD_PORT, INTERPRETER_PORT};
 use tower::ServiceExt;
 
 pub use config::ServerConfig;
@@ -147,14 +148,19 @@ fn router(app: Arc<App>) -> Router {
     let interpreter = interpreter::router(app.clone());
     Router::new()
         .fallback(move |request: Request| async move {
-            let surface = match header(request.headers(), "e2b-sandbox-port") {
+            let port = header(request.headers(), "e2b-sandbox-port");
+            let surface = match port.map(|p| p.parse::<u16>()) {
                 None => control,
-                Some("49983") => envd,
-                Some("49999") => interpreter,
-                Some(port) => {
+                Some(Ok(ENVD_PORT)) => envd,
+                Some(Ok(INTERPRETER_PORT)) => interpreter,
+                Some(_) => {
                     return ApiError::new(
-                        axum::http::StatusCode::BAD_GATEWAY,
-                        format!("port {port} of the sandbox is not served by e2b-native serve (only envd, 49983, and the code interpreter, 49999)"),
+                        crate::http::Failure::SandboxGone,
+                        format!(
+                            "port {} of the sandbox is not served by e2b-native serve (only envd, \
+                             {ENVD_PORT}, and the code interpreter, {INTERPRETER_PORT})",
+                            port.unwrap_or_default()
+                        ),
                     )
                     .into_response()
                 }
@@ -178,9 +184,9 @@ async fn log_request(State(app): State<Arc<App>>, request: Request, next: Next) 
     let port = header(request.headers(), "e2b-sandbox-port").map(str::to_string);
     let sandbox = header(request.headers(), "e2b-sandbox-id").map(str::to_string);
     let response = next.run(request).await;
-    let surface = match port.as_deref() {
-        Some("49983") => "envd",
-        Some("49999") => "interpreter",
+    let surface = match port.as_deref().map(str::parse::<u16>) {
+        Some(Ok(ENVD_PORT)) => "envd",
+        Some(Ok(INTERPRETER_PORT)) => "interpreter",
         Some(_) => "sandbox",
         None => "api",
     };

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use axum::http::StatusCode;
 use e2b_native_core::{Error, Language};
 use e2b_native_local::session::{Session, SessionConfig};
 use e2b_native_local::{Interpreter, LocalBackend, LocalConfig};
@@ -15,9 +14,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
-use crate::http::ApiError;
+use crate::http::{ApiError, Failure};
 use crate::interpreter::Contexts;
-use crate::kernel::KernelKind;
 use crate::log::Logger;
 
 /// The ID the SDKs use in debug mode, where they create nothing.
@@ -45,7 +43,8 @@ pub struct App {
     pub runtimes: Runtimes,
     pub debug_sandbox: bool,
     registry: Mutex<Registry>,
-    debug_creation: tokio::sync::Mutex<()>,
+    /// Held while the debug sandbox is made, so that it is made once.
+    pub debug_creation: tokio::sync::Mutex<()>,
     pub closing: CancellationToken,
 }
 
@@ -200,13 +199,13 @@ impl App {
             let mut registry = lock(&self.registry);
             if self.closing.is_cancelled() {
                 return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
+                    Failure::Unavailable,
                     "the server is shutting down",
                 ));
             }
             if registry.live.len() + registry.reserved >= self.config.max_sandboxes {
                 return Err(ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
+                    Failure::TooMany,
                     format!(
                         "You have reached the maximum number of concurrent sandboxes ({}) of this \
                          server; kill one, or start the server with a larger --max-sandboxes",
@@ -223,7 +222,7 @@ impl App {
             .map_err(|e| ApiError::internal(format!("the sandbox could not be created: {e}")))?;
         if self.closing.is_cancelled() {
             return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+                Failure::Unavailable,
                 "the server is shutting down",
             ));
         }
@@ -245,27 +244,6 @@ impl App {
         });
         registry.live.insert(id.clone(), sandbox.clone());
         drop(registry);
-        // The code interpreter's default contexts exist from the start (their
-        // kernels start on first use); Python's is warmed up now, except for
-        // the `base` template, which has no code interpreter in E2B.
-        let home = e2b_native_core::WORK_DIR.to_string();
-        if self.runtimes.python.is_some() {
-            let python = sandbox
-                .contexts
-                .create(KernelKind::Python, "python", home.clone(), true);
-            if sandbox.template_id != "base" {
-                tokio::spawn(crate::interpreter::warm(
-                    self.clone(),
-                    sandbox.clone(),
-                    python,
-                ));
-            }
-        }
-        if self.runtimes.node.is_some() {
-            sandbox
-                .contexts
-                .create(KernelKind::JavaScript, "javascript", home, true);
-        }
         self.log.info(format_args!(
             "sandbox {id} created (template {}, timeout {})",
             sandbox.template_id,
@@ -285,38 +263,6 @@ impl App {
 
     pub fn list(&self) -> Vec<Arc<Sandbox>> {
         lock(&self.registry).live.values().cloned().collect()
-    }
-
-    /// The sandbox a data-plane request is for; the debug sandbox is made on
-    /// first use.
-    pub async fn sandbox_for_data_plane(
-        self: &Arc<Self>,
-        id: Option<&str>,
-    ) -> Result<Arc<Sandbox>, ApiError> {
-        let Some(id) = id else {
-            return Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "missing E2b-Sandbox-Id header: point E2B_SANDBOX_URL at this server",
-            ));
-        };
-        if let Some(sandbox) = self.get(id) {
-            return Ok(sandbox);
-        }
-        if id != DEBUG_SANDBOX_ID || !self.debug_sandbox {
-            return Err(ApiError::sandbox_gone(id));
-        }
-        let _one_at_a_time = self.debug_creation.lock().await;
-        if let Some(sandbox) = self.get(id) {
-            return Ok(sandbox);
-        }
-        let new = NewSandbox {
-            template_id: "debug".into(),
-            timeout_secs: 0,
-            metadata: BTreeMap::new(),
-            env_vars: BTreeMap::new(),
-            secure: false,
-        };
-        self.create(new, Some(id.to_string())).await
     }
 
     /// Removes the sandbox and kills it; true if it was there. Returns once

@@ -473,3 +473,53 @@ async fn the_debug_sandbox_needs_no_key_and_lives_until_close() {
         .await
         .expect("close kills the debug sandbox too");
 }
+
+#[tokio::test]
+async fn one_authorization_layer_guards_envd_and_every_interpreter_endpoint() {
+    let Some(server) = server(2).await else {
+        return;
+    };
+    let sandbox = create(&server, json!({ "templateID": "base", "secure": true })).await;
+    let token = sandbox["envdAccessToken"].as_str().unwrap().to_string();
+    // The SDKs send this one with every interpreter call, /contexts included.
+    assert_eq!(sandbox["trafficAccessToken"].as_str(), Some(token.as_str()));
+    let id = sandbox["sandboxID"].as_str().unwrap();
+    let request = |port: u16, method: reqwest::Method, path: &str| {
+        client()
+            .request(method, format!("{}{path}", server.url()))
+            .header("E2b-Sandbox-Id", id)
+            .header("E2b-Sandbox-Port", port.to_string())
+    };
+    use reqwest::Method;
+    let endpoints = [
+        (49999, Method::GET, "/contexts"),
+        (49999, Method::POST, "/contexts"),
+        (49999, Method::POST, "/execute"),
+        (49999, Method::DELETE, "/contexts/nope"),
+        (49999, Method::POST, "/contexts/nope/restart"),
+        (49983, Method::GET, "/envs"),
+        (49983, Method::POST, "/process.Process/List"),
+    ];
+    for (port, method, path) in &endpoints {
+        let without = request(*port, method.clone(), path).send().await.unwrap();
+        assert_eq!(without.status(), 401, "{method} {path} without a token");
+        let wrong = request(*port, method.clone(), path)
+            .header("X-Access-Token", "wrong")
+            .header("E2B-Traffic-Access-Token", "wrong")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401, "{method} {path} with a wrong token");
+    }
+    for header in ["X-Access-Token", "E2B-Traffic-Access-Token"] {
+        let listed = request(49999, Method::GET, "/contexts")
+            .header(header, &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(listed.status(), 200, "/contexts with {header}");
+    }
+    let health = request(49999, Method::GET, "/health").send().await.unwrap();
+    assert_eq!(health.status(), 200, "health is open");
+    server.close().await;
+}
