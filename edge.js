@@ -19,4 +19,4 @@ throw error
 // The names index.js exports, for bundlers that check imports statically
 // (Turbopack fails a build on an import of a name a module does not export).
 // Never reached.
-exports.E2BService = exports.e2bService = exports.liveSandboxes = undefined
+exports.E2BService = exports.e2bService = exports.liveSandboxes = exports.pooledSandboxPids = exports.startServer = undefined

@@ -44,7 +44,7 @@ export interface Limits {
   memoryBytes?: number
   /** Processes and threads of the whole sandbox. Default 64; 4 … 65536. */
   processes?: number
-  /** CPU seconds per process (`RLIMIT_CPU`). Default: the call's timeout. */
+  /** CPU seconds per process (`RLIMIT_CPU`; `limit: "cpu"`, exit 152 when hit). Default: none, so the timeout alone stops a busy program. */
   cpuSeconds?: number
   /** Size of the writable /home/user, /tmp and /dev/shm (each). Default 256 MiB. */
   diskBytes?: number
@@ -57,8 +57,11 @@ export interface Limits {
 /** One row of `E2BService.diagnose()`. */
 export interface DiagnosticCheck {
   layer: string
-  /** `active`: protects every sandbox; `fallback`: a weaker mechanism stands in; `missing`: not available. */
-  status: 'active' | 'fallback' | 'missing'
+  /**
+   * `active`: protects every sandbox; `fallback`: a weaker mechanism stands in;
+   * `missing`: not available; `unknown`: could not be probed (no sandbox could be built).
+   */
+  status: 'active' | 'fallback' | 'missing' | 'unknown'
   detail: string
   /** What to change on the host, for rows that are not active. */
   fix?: string
@@ -180,14 +183,25 @@ export interface ExecuteOptions {
   readFiles?: string[]
 }
 
-/**
- * Failures of the system, not of the code, reject with an `Error` whose `code` is one of:
- * `ERR_INVALID_ARG`, `ERR_NOT_CONFIGURED`, `ERR_ISOLATION_UNAVAILABLE`,
- * `ERR_INTERPRETER_UNAVAILABLE`, `ERR_E2B_AUTH`, `ERR_E2B_RATE_LIMIT`, `ERR_E2B_UNAVAILABLE`,
- * `ERR_CLOSED`, `ERR_CALLBACK`, `ABORT_ERR`, `ERR_INTERNAL`.
- */
+/** The `code` of every Error e2b-native throws or rejects with. */
+export type E2BNativeErrorCode =
+  | 'ERR_INVALID_ARG'
+  | 'ERR_NOT_CONFIGURED'
+  | 'ERR_ISOLATION_UNAVAILABLE'
+  | 'ERR_INTERPRETER_UNAVAILABLE'
+  | 'ERR_E2B_AUTH'
+  | 'ERR_E2B_RATE_LIMIT'
+  | 'ERR_E2B_UNAVAILABLE'
+  | 'ERR_CLOSED'
+  | 'ERR_CALLBACK'
+  | 'ERR_LISTEN'
+  | 'ERR_UNSUPPORTED_PLATFORM'
+  | 'ABORT_ERR'
+  | 'ERR_INTERNAL'
+
+/** Failures of the system, not of the code, reject with an `Error` carrying one of the codes above. */
 export interface E2BNativeError extends Error {
-  code: string
+  code: E2BNativeErrorCode
 }
 
 export declare class E2BService {

@@ -1,6 +1,6 @@
 // A TypeScript consumer written as the Next.js app uses the replaced service;
 // `tsc --noEmit --strict` must accept it (npm test runs it).
-import { E2BService, e2bService, type CodeExecutionResult } from 'e2b-native'
+import { E2BService, e2bService, type CodeExecutionResult, type E2BNativeError } from 'e2b-native'
 
 async function route(body: { code: string; language: 'python' | 'node' | 'bash'; packages?: string[] }) {
   const result: CodeExecutionResult = body.packages?.length
@@ -33,4 +33,16 @@ async function withOptions(): Promise<number> {
   return r.exitCode + (r.durationMs ?? 0)
 }
 
-export { route, withOptions }
+/** Failures carry one of the documented codes. */
+function describeFailure(error: E2BNativeError): string {
+  switch (error.code) {
+    case 'ERR_LISTEN':
+      return 'the port is taken'
+    case 'ERR_UNSUPPORTED_PLATFORM':
+      return 'this platform cannot load the addon'
+    default:
+      return error.message
+  }
+}
+
+export { route, withOptions, describeFailure }

@@ -167,6 +167,12 @@ describeIf('the packed package', () => {
     }
   })
 
+  test('edge.js declares every name the Node.js entry exports (bundlers check imports statically)', () => {
+    const source = fs.readFileSync(path.join(ROOT, 'edge.js'), 'utf8')
+    const declared = [...source.matchAll(/exports\.(\w+) =/g)].map((m) => m[1]).sort()
+    expect(declared).toEqual(Object.keys(require('..')).sort())
+  })
+
   test('the platform package npm/linux-x64-gnu carries the binary and the helper when the main package does not', async () => {
     // npm/linux-x64-gnu as `npm run artifacts` fills it, packed from a copy so
     // that the repository stays as it is.

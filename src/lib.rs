@@ -356,6 +356,7 @@ fn to_js_outcome(o: Outcome, asked: &[String]) -> NativeOutcome {
 
 /// The helper executable ships beside this addon's `.node` file.
 fn default_helper() -> PathBuf {
+    // SAFETY: Dl_info is plain data (pointers and integers): all zeros is valid.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     // SAFETY: dladdr only reads the address of a function of this library and
     // fills `info`, whose strings live as long as the library stays loaded.

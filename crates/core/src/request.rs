@@ -20,7 +20,7 @@ impl std::fmt::Debug for Sink {
 /// The per-call timeout when none is given: it bounds the whole call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long installing a call's packages may take, apart from the timeout.
-pub const DEFAULT_INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Resource limits of one execution.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Created {
+pub(crate) struct Created {
     #[serde(rename = "sandboxID")]
     pub sandbox_id: String,
     pub envd_access_token: Option<String>,
@@ -23,7 +23,7 @@ pub struct Created {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Listed {
+pub(crate) struct Listed {
     #[serde(rename = "sandboxID")]
     pub sandbox_id: String,
     #[serde(default)]
@@ -31,13 +31,13 @@ pub struct Listed {
 }
 
 #[derive(Clone)]
-pub struct Api {
+pub(crate) struct Api {
     http: reqwest::Client,
     config: E2bConfig,
 }
 
 impl Api {
-    pub fn new(http: reqwest::Client, config: E2bConfig) -> Self {
+    pub(crate) fn new(http: reqwest::Client, config: E2bConfig) -> Self {
         Api { http, config }
     }
 
@@ -49,7 +49,7 @@ impl Api {
     }
 
     /// POST /sandboxes with a TTL, tags and a template.
-    pub async fn create(
+    pub(crate) async fn create(
         &self,
         ttl: Duration,
         metadata: &BTreeMap<String, String>,
@@ -73,7 +73,7 @@ impl Api {
     }
 
     /// DELETE /sandboxes/{id}; a sandbox already gone (404) is fine.
-    pub async fn kill(&self, sandbox_id: &str) -> Result<(), Failure> {
+    pub(crate) async fn kill(&self, sandbox_id: &str) -> Result<(), Failure> {
         match send(self.request(reqwest::Method::DELETE, &format!("/sandboxes/{sandbox_id}"))).await
         {
             Ok(_) | Err(Failure::Rejected(404, _)) => Ok(()),
@@ -82,7 +82,10 @@ impl Api {
     }
 
     /// GET /v2/sandboxes filtered by metadata, every page.
-    pub async fn list(&self, metadata: &BTreeMap<String, String>) -> Result<Vec<Listed>, Failure> {
+    pub(crate) async fn list(
+        &self,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<Vec<Listed>, Failure> {
         let filter = metadata
             .iter()
             .map(|(k, v)| format!("{}={}", encode(k), encode(v)))

@@ -27,7 +27,7 @@ const SWEEP_BOUND: Duration = Duration::from_secs(45);
 const KILL_BOUND: Duration = Duration::from_secs(10);
 
 /// Metadata keys that tag every sandbox this library creates.
-pub const TAG_LIBRARY: &str = "e2b-native";
+pub(crate) const TAG_LIBRARY: &str = "e2b-native";
 const TAG_HOST: &str = "e2b-native-host";
 const TAG_PID: &str = "e2b-native-pid";
 const TAG_SERVICE: &str = "e2b-native-service";

@@ -21,8 +21,8 @@ pub struct E2bConfig {
     pub max_concurrency: usize,
 }
 
-pub const DEFAULT_TEMPLATE: &str = "code-interpreter-v1";
-pub const DEFAULT_MAX_CONCURRENCY: usize = 20;
+pub(crate) const DEFAULT_TEMPLATE: &str = "code-interpreter-v1";
+pub(crate) const DEFAULT_MAX_CONCURRENCY: usize = 20;
 
 impl E2bConfig {
     /// Reads the constructor's e2b options (`apiKey`, `template`, `domain`,

@@ -8,13 +8,15 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde_json::{json, Value};
 
+use e2b_native_core::WORK_DIR;
+
 use crate::retry::{send, Failure};
 
-pub use e2b_native_core::ENVD_PORT as PORT;
+pub(crate) use e2b_native_core::ENVD_PORT as PORT;
 
 /// How to reach one sandbox's service.
 #[derive(Clone)]
-pub struct Target {
+pub(crate) struct Target {
     pub http: reqwest::Client,
     pub base: String,
     pub sandbox_id: String,
@@ -23,7 +25,7 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let mut builder = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -38,7 +40,7 @@ impl Target {
 
 /// What a running program produced, from either service.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Piece {
+pub(crate) enum Piece {
     Stdout(Vec<u8>),
     Stderr(Vec<u8>),
     /// The process's exit status (envd).
@@ -52,7 +54,7 @@ pub enum Piece {
 }
 
 /// Starts `cmd args` in the sandbox; `lifetime` becomes envd's process deadline.
-pub async fn start(
+pub(crate) async fn start(
     target: &Target,
     cmd: &str,
     args: &[String],
@@ -60,7 +62,7 @@ pub async fn start(
     lifetime: Duration,
 ) -> Result<ProcessStream, Failure> {
     let message = json!({
-        "process": { "cmd": cmd, "args": args, "envs": envs, "cwd": "/home/user" },
+        "process": { "cmd": cmd, "args": args, "envs": envs, "cwd": WORK_DIR },
         "stdin": false,
     });
     let payload = serde_json::to_vec(&message).expect("json");
@@ -87,14 +89,14 @@ pub async fn start(
     })
 }
 
-pub struct ProcessStream {
+pub(crate) struct ProcessStream {
     response: reqwest::Response,
     buffer: Vec<u8>,
 }
 
 impl ProcessStream {
     /// The next piece of output or the exit; `None` at the end of the stream.
-    pub async fn next(&mut self) -> Result<Option<Piece>, Failure> {
+    pub(crate) async fn next(&mut self) -> Result<Option<Piece>, Failure> {
         loop {
             while let Some((flags, payload)) = take_envelope(&mut self.buffer) {
                 let message: Value = serde_json::from_slice(&payload).map_err(|e| {
@@ -171,7 +173,11 @@ fn take_envelope(buffer: &mut Vec<u8>) -> Option<(u8, Vec<u8>)> {
 }
 
 /// Writes a file (parents created) through envd's /files.
-pub async fn write_file(target: &Target, path: &str, content: Vec<u8>) -> Result<(), Failure> {
+pub(crate) async fn write_file(
+    target: &Target,
+    path: &str,
+    content: Vec<u8>,
+) -> Result<(), Failure> {
     let part = reqwest::multipart::Part::bytes(content).file_name(path.to_string());
     let form = reqwest::multipart::Form::new().part("file", part);
     send(
@@ -185,7 +191,11 @@ pub async fn write_file(target: &Target, path: &str, content: Vec<u8>) -> Result
 }
 
 /// Reads a file through envd's /files; `None` if it does not exist.
-pub async fn read_file(target: &Target, path: &str, cap: u64) -> Result<Option<Vec<u8>>, Failure> {
+pub(crate) async fn read_file(
+    target: &Target,
+    path: &str,
+    cap: u64,
+) -> Result<Option<Vec<u8>>, Failure> {
     let request = target
         .request(reqwest::Method::GET, "/files")
         .query(&[("path", path)]);

@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 use crate::envd::{Piece, Target};
 use crate::retry::{send, Failure};
 
-pub use e2b_native_core::INTERPRETER_PORT as PORT;
+pub(crate) use e2b_native_core::INTERPRETER_PORT as PORT;
 
-pub async fn execute(
+pub(crate) async fn execute(
     target: &Target,
     code: &str,
     env: &BTreeMap<String, String>,
@@ -28,14 +28,14 @@ pub async fn execute(
     })
 }
 
-pub struct Lines {
+pub(crate) struct Lines {
     response: reqwest::Response,
     buffer: Vec<u8>,
 }
 
 impl Lines {
     /// The next piece of output or exception; `None` at `end_of_execution`.
-    pub async fn next(&mut self) -> Result<Option<Piece>, Failure> {
+    pub(crate) async fn next(&mut self) -> Result<Option<Piece>, Failure> {
         loop {
             // Split on '\n' bytes before decoding: a chunk may end mid-character.
             while let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {

@@ -14,11 +14,11 @@ fn with_live<T>(f: impl FnOnce(&mut HashMap<String, Api>) -> T) -> T {
     f(live.get_or_insert_with(HashMap::new))
 }
 
-pub fn add(sandbox_id: &str, api: &Api) {
+pub(crate) fn add(sandbox_id: &str, api: &Api) {
     with_live(|live| live.insert(sandbox_id.to_string(), api.clone()));
 }
 
-pub fn remove(sandbox_id: &str) {
+pub(crate) fn remove(sandbox_id: &str) {
     with_live(|live| live.remove(sandbox_id));
 }
 

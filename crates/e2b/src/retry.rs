@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 /// A failed request to E2B, by what can be done about it.
 #[derive(Debug, Clone)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// 401/403: the key is wrong. Never retried.
     Auth(String),
     /// 429: retried with backoff.
@@ -20,7 +20,7 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub fn from_status(status: u16, body: &str) -> Failure {
+    pub(crate) fn from_status(status: u16, body: &str) -> Failure {
         // E2B's error body is {"code": status, "message": "..."}.
         let message = serde_json::from_str::<serde_json::Value>(body)
             .ok()
@@ -35,7 +35,7 @@ impl Failure {
         }
     }
 
-    pub fn from_reqwest(error: &reqwest::Error) -> Failure {
+    pub(crate) fn from_reqwest(error: &reqwest::Error) -> Failure {
         Failure::Unavailable(format!("cannot reach E2B: {error}"))
     }
 
@@ -44,7 +44,7 @@ impl Failure {
     }
 
     /// The rejection the caller sees, with what to do.
-    pub fn into_error(self, what: &str) -> Error {
+    pub(crate) fn into_error(self, what: &str) -> Error {
         match self {
             Failure::Auth(m) => Error::E2bAuth(format!(
                 "E2B refused the API key while trying to {what} ({m}): check E2B_API_KEY or the apiKey option"
@@ -62,7 +62,7 @@ impl Failure {
 }
 
 /// Sends a request; any answer but 2xx becomes the [`Failure`] its status means.
-pub async fn send(builder: reqwest::RequestBuilder) -> Result<reqwest::Response, Failure> {
+pub(crate) async fn send(builder: reqwest::RequestBuilder) -> Result<reqwest::Response, Failure> {
     let response = builder
         .send()
         .await
@@ -81,7 +81,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(4);
 
 /// Runs `op` until it succeeds, fails for good, runs out of attempts, or the
 /// next wait would pass `deadline`. Backoff doubles, with full jitter.
-pub async fn with_retries<T, F, Fut>(deadline: Instant, mut op: F) -> Result<T, Failure>
+pub(crate) async fn with_retries<T, F, Fut>(deadline: Instant, mut op: F) -> Result<T, Failure>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, Failure>>,

@@ -22,7 +22,7 @@ const CONTROLLERS: [(&str, &str); 2] = [
 ];
 
 /// Whether the memory and pids controllers can be used by this process.
-pub fn available() -> Result<(), String> {
+pub(crate) fn available() -> Result<(), String> {
     if !nix::unistd::geteuid().is_root() {
         return Err("cgroup v1 hierarchies are writable only by root, and this host has no delegated cgroup v2".into());
     }
@@ -39,7 +39,7 @@ pub fn available() -> Result<(), String> {
 /// A sandbox's groups as the helper created them, with their limits. Their
 /// `tasks` files are opened while the helper is still root: cgroup v1 checks
 /// the opener's credentials, so init can use them after root is gone.
-pub struct NewGroups {
+pub(crate) struct NewGroups {
     pub dirs: Vec<PathBuf>,
     tasks: Vec<fs::File>,
 }
@@ -49,7 +49,7 @@ impl NewGroups {
     /// single-threaded, so that is all of it; and a thread that moves itself
     /// skips cgroup v1's global lock, whose first taking after a quiet spell
     /// waits for an RCU grace period (a move by pid: 6-15 ms; this: 0.2 ms).
-    pub fn enter(&self) -> Result<(), String> {
+    pub(crate) fn enter(&self) -> Result<(), String> {
         for (file, dir) in self.tasks.iter().zip(&self.dirs) {
             (&*file)
                 .write_all(b"0")
@@ -59,24 +59,24 @@ impl NewGroups {
     }
 
     /// The memory group's directory.
-    pub fn memory_dir(&self) -> &Path {
+    pub(crate) fn memory_dir(&self) -> &Path {
         &self.dirs[0] // CONTROLLERS' order
     }
 
     /// The descriptors, for init to close once it is in.
-    pub fn fds(&self) -> Vec<i32> {
+    pub(crate) fn fds(&self) -> Vec<i32> {
         self.tasks.iter().map(|f| f.as_raw_fd()).collect()
     }
 
     /// Removes the groups, which nothing has joined.
-    pub fn abandon(self) {
+    pub(crate) fn abandon(self) {
         drop(self.tasks);
         remove(&self.dirs);
     }
 }
 
 /// Helper side, as root: creates this sandbox's groups and sets the limits.
-pub fn create(memory_bytes: u64, processes: u64) -> Result<NewGroups, String> {
+pub(crate) fn create(memory_bytes: u64, processes: u64) -> Result<NewGroups, String> {
     available()?;
     let pid = std::process::id();
     let mut groups = NewGroups {
@@ -128,11 +128,11 @@ pub fn create(memory_bytes: u64, processes: u64) -> Result<NewGroups, String> {
 /// dropped call — on a thread of their own, since rmdir may have to wait for
 /// the last killed processes to exit.
 #[derive(Default)]
-pub struct Groups(pub Vec<PathBuf>);
+pub(crate) struct Groups(pub Vec<PathBuf>);
 
 impl Groups {
     /// Removes the groups now, on this thread.
-    pub fn remove_now(mut self) {
+    pub(crate) fn remove_now(mut self) {
         remove(&std::mem::take(&mut self.0));
     }
 }
@@ -147,7 +147,7 @@ impl Drop for Groups {
 }
 
 /// Host side, once the sandbox is gone: which limit, if any, was hit.
-pub fn limit_hit(dirs: &[PathBuf]) -> Option<Limit> {
+pub(crate) fn limit_hit(dirs: &[PathBuf]) -> Option<Limit> {
     let counter = |dir: &Path, file: &str, key: &str| -> u64 {
         fs::read_to_string(dir.join(file))
             .ok()
@@ -174,7 +174,7 @@ pub fn limit_hit(dirs: &[PathBuf]) -> Option<Limit> {
 
 /// Removes the groups once their processes are gone; the last killed ones may
 /// still be exiting, so rmdir is retried for a moment.
-pub fn remove(dirs: &[PathBuf]) {
+pub(crate) fn remove(dirs: &[PathBuf]) {
     for dir in dirs {
         for _ in 0..50 {
             match fs::remove_dir(dir) {
@@ -189,7 +189,7 @@ pub fn remove(dirs: &[PathBuf]) {
 
 /// Removes groups left by helpers that died with their host (SIGKILL): a group
 /// is named by its helper's pid, and rmdir only succeeds on an empty group.
-pub fn sweep_stale() {
+pub(crate) fn sweep_stale() {
     for (controller, _) in CONTROLLERS {
         let Ok(entries) = fs::read_dir(Path::new(ROOT).join(controller).join(GROUP)) else {
             continue;

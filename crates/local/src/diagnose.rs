@@ -15,6 +15,8 @@ pub enum Status {
     Fallback,
     /// Not available; `fix` says what to change.
     Missing,
+    /// Could not be probed (no sandbox could be built to look from).
+    Unknown,
 }
 
 impl Status {
@@ -23,6 +25,7 @@ impl Status {
             Status::Active => "active",
             Status::Fallback => "fallback",
             Status::Missing => "missing",
+            Status::Unknown => "unknown",
         }
     }
 }
@@ -53,161 +56,164 @@ const PROBE: &str =
     "grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; cat /proc/self/uid_map";
 
 pub async fn diagnose(backend: &LocalBackend) -> Vec<Check> {
-    use Status::*;
-    let mut checks = Vec::new();
     let probe = backend
         .execute(
             &Request::new(Language::Bash, PROBE),
             &CancellationToken::new(),
         )
         .await;
-    match &probe {
-        Ok(_) => checks.push(check(
+    let mut checks = vec![match &probe {
+        Ok(_) => check(
             "namespaces",
-            Active,
+            Status::Active,
             "user, pid, mount, network, ipc, uts and cgroup namespaces; a fresh read-only root",
             None,
-        )),
-        Err(e) => checks.push(check(
+        ),
+        Err(e) => check(
             "namespaces",
-            Missing,
+            Status::Missing,
             e.to_string(),
             Some("the local backend cannot run here: follow the message above, or use the e2b backend"),
-        )),
-    }
-    let status = probe.map(|o| o.stdout).unwrap_or_default();
+        ),
+    }];
+    checks.extend(process_rows(probe.ok().map(|o| o.stdout).as_deref()));
+    checks.push(host_user());
+    checks.push(landlock());
+    checks.extend(limit_rows());
+    checks.extend(Language::ALL.map(|language| interpreter(backend, language)));
+    checks
+}
+
+/// What the probe program saw of its own process: capabilities,
+/// no_new_privs, seccomp. `None`: no probe ran, so nothing is known.
+fn process_rows(status: Option<&str>) -> Vec<Check> {
+    let Some(status) = status else {
+        return ["capabilities", "no_new_privs", "seccomp"]
+            .map(|layer| {
+                check(
+                    layer,
+                    Status::Unknown,
+                    "not probed: no sandbox could be built (see namespaces)",
+                    None,
+                )
+            })
+            .to_vec();
+    };
     let field = |name: &str| {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
     };
-    let zero_caps = field("CapEff:").is_some_and(|v| v.trim_start_matches('0').is_empty())
-        && field("CapBnd:").is_some_and(|v| v.trim_start_matches('0').is_empty());
-    checks.push(if zero_caps {
-        check(
+    let zero = |name: &str| field(name).is_some_and(|v| v.trim_start_matches('0').is_empty());
+    let row = |layer, ok: bool, active: &str, missing: &str| match ok {
+        true => check(layer, Status::Active, active, None),
+        false => check(layer, Status::Missing, missing, None),
+    };
+    vec![
+        row(
             "capabilities",
-            Active,
+            zero("CapEff:") && zero("CapBnd:"),
             "none: effective and bounding sets empty",
-            None,
-        )
-    } else {
-        check(
-            "capabilities",
-            Missing,
-            "could not verify that capabilities are dropped",
-            None,
-        )
-    });
-    checks.push(match field("NoNewPrivs:").as_deref() {
-        Some("1") => check(
+            "the probe still held capabilities",
+        ),
+        row(
             "no_new_privs",
-            Active,
+            field("NoNewPrivs:").as_deref() == Some("1"),
             "setuid bits and file capabilities grant nothing",
-            None,
+            "the probe ran without no_new_privs",
         ),
-        _ => check(
-            "no_new_privs",
-            Missing,
-            "could not verify no_new_privs",
-            None,
-        ),
-    });
-    checks.push(match field("Seccomp:").as_deref() {
-        Some("2") => check(
+        row(
             "seccomp",
-            Active,
+            field("Seccomp:").as_deref() == Some("2"),
             "filter denies mount, namespaces, ptrace, bpf, io_uring, keyctl, non-unix sockets, …",
-            None,
-        ),
-        _ => check(
-            "seccomp",
-            Missing,
             "the probe ran without a seccomp filter",
-            Some("use a kernel built with CONFIG_SECCOMP_FILTER"),
         ),
-    });
-    let root = nix::unistd::geteuid().is_root();
-    checks.push(check(
-        "host user",
-        Active,
-        if root {
-            "Node runs as root: sandboxes run as host uid/gid 65534 (nobody), never as root"
-                .to_string()
-        } else {
-            format!(
-                "sandboxes run as your uid {} (mapped to uid 1000 inside)",
-                nix::unistd::geteuid()
-            )
-        },
-        None,
-    ));
-    checks.push(landlock());
-    match cgroup::available() {
-        Ok(()) => {
-            checks.push(check(
+    ]
+}
+
+fn host_user() -> Check {
+    let uid = nix::unistd::geteuid();
+    let detail = match uid.is_root() {
+        true => "Node runs as root: sandboxes run as host uid/gid 65534 (nobody), never as root"
+            .to_string(),
+        false => format!("sandboxes run as your uid {uid} (mapped to uid 1000 inside)"),
+    };
+    check("host user", Status::Active, detail, None)
+}
+
+fn limit_rows() -> Vec<Check> {
+    let (memory, processes) = match cgroup::available() {
+        Ok(()) => (
+            check(
                 "memory limit",
-                Active,
+                Status::Active,
                 "cgroup v1 memory controller, whole sandbox",
                 None,
-            ));
-            checks.push(check(
+            ),
+            check(
                 "process limit",
-                Active,
+                Status::Active,
                 "cgroup v1 pids controller, whole sandbox",
                 None,
-            ));
-        }
+            ),
+        ),
         Err(why) => {
             let fix = "run Node as root on a cgroup v1 host, or (cgroup v2) start it in a delegated cgroup";
-            checks.push(check(
-                "memory limit",
-                Fallback,
-                format!("RLIMIT_AS per process (Python, Bash) and V8's heap cap (Node): {why}"),
-                Some(fix),
-            ));
-            checks.push(check(
-                "process limit",
-                Fallback,
-                format!("RLIMIT_NPROC, counted in the sandbox's user namespace: {why}"),
-                Some(fix),
-            ));
+            (
+                check(
+                    "memory limit",
+                    Status::Fallback,
+                    format!("RLIMIT_AS per process (Python, Bash) and V8's heap cap (Node): {why}"),
+                    Some(fix),
+                ),
+                check(
+                    "process limit",
+                    Status::Fallback,
+                    format!("RLIMIT_NPROC, counted in the sandbox's user namespace: {why}"),
+                    Some(fix),
+                ),
+            )
         }
+    };
+    vec![
+        memory,
+        processes,
+        check(
+            "disk limit",
+            Status::Active,
+            "size-limited tmpfs for /home/user, /tmp and /dev/shm",
+            None,
+        ),
+        check(
+            "cpu time, open files",
+            Status::Active,
+            "RLIMIT_CPU (when set) and RLIMIT_NOFILE per process",
+            None,
+        ),
+        check(
+            "output limit",
+            Status::Active,
+            "each stream capped by the host; memory bounded by the cap",
+            None,
+        ),
+    ]
+}
+
+fn interpreter(backend: &LocalBackend, language: Language) -> Check {
+    match backend.interpreter(language) {
+        Ok(i) => check(
+            interpreter_layer(language),
+            Status::Active,
+            i.path.display().to_string(),
+            None,
+        ),
+        Err(e) => check(
+            interpreter_layer(language),
+            Status::Missing,
+            e.to_string(),
+            Some("install it, or set interpreters in the options"),
+        ),
     }
-    checks.push(check(
-        "disk limit",
-        Active,
-        "size-limited tmpfs for /home/user, /tmp and /dev/shm",
-        None,
-    ));
-    checks.push(check(
-        "cpu time, open files",
-        Active,
-        "RLIMIT_CPU and RLIMIT_NOFILE per process",
-        None,
-    ));
-    checks.push(check(
-        "output limit",
-        Active,
-        "each stream capped by the host; memory bounded by the cap",
-        None,
-    ));
-    for language in Language::ALL {
-        checks.push(match backend.interpreter(language) {
-            Ok(i) => check(
-                interpreter_layer(language),
-                Active,
-                i.path.display().to_string(),
-                None,
-            ),
-            Err(e) => check(
-                interpreter_layer(language),
-                Missing,
-                e.to_string(),
-                Some("install it, or set interpreters in the options"),
-            ),
-        });
-    }
-    checks
 }
 
 fn interpreter_layer(language: Language) -> &'static str {

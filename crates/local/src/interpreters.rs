@@ -23,7 +23,7 @@ pub struct Interpreter {
 
 /// Finds `language`'s interpreter: an explicit path, else Node's own binary for
 /// node, else the first ELF executable on PATH or in the usual places.
-pub fn find(language: Language, explicit: Option<&Path>) -> Result<Interpreter, Error> {
+pub(crate) fn find(language: Language, explicit: Option<&Path>) -> Result<Interpreter, Error> {
     let candidates: Vec<PathBuf> = match explicit {
         Some(path) => vec![path.to_path_buf()],
         None => {

@@ -58,14 +58,14 @@ pub fn pooled_pids() -> Vec<i32> {
 
 /// One sandbox's entry: kills it when dropped, whatever path drops it (return,
 /// `?`, timeout, a cancelled future, a panic).
-pub struct Guard {
+pub(crate) struct Guard {
     id: u64,
 }
 
 impl Guard {
     /// Spawns a helper with `spawn` and registers it, under the registry's
     /// lock: whoever sees the process and then asks [`pooled_pids`] finds it.
-    pub fn spawn(
+    pub(crate) fn spawn(
         pooled: bool,
         spawn: impl FnOnce() -> std::io::Result<tokio::process::Child>,
     ) -> std::io::Result<(tokio::process::Child, Guard)> {
@@ -83,15 +83,15 @@ impl Guard {
     }
 
     /// A pooled sandbox now runs a call.
-    pub fn serving(&self) {
+    pub(crate) fn serving(&self) {
         with_live(|live| live.get_mut(&self.id).map(|p| p.pooled = false));
     }
 
-    pub fn set_init(&self, pid: i32) {
+    pub(crate) fn set_init(&self, pid: i32) {
         with_live(|live| live.get_mut(&self.id).map(|p| p.init = Some(pid)));
     }
 
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         if let Some(pids) = with_live(|live| live.get(&self.id).copied()) {
             kill_pids(pids);
         }
@@ -99,7 +99,7 @@ impl Guard {
 
     /// The helper has been reaped: its pid (and init's) may be reused now and
     /// must never be signalled again.
-    pub fn reaped(&self) {
+    pub(crate) fn reaped(&self) {
         with_live(|live| live.remove(&self.id));
     }
 }

@@ -17,7 +17,11 @@ pub const DEFAULT_HOST_ID_WHEN_ROOT: u32 = 65534;
 const NODE_RESERVE: u64 = 1 << 30;
 
 /// The shape of a sandbox in `mode` with `limits`, showing `interpreters`.
-pub fn shape(mode: Mode, limits: &Limits, interpreters: &[(Language, &Interpreter)]) -> Shape {
+pub(crate) fn shape(
+    mode: Mode,
+    limits: &Limits,
+    interpreters: &[(Language, &Interpreter)],
+) -> Shape {
     let mut binds = Vec::new();
     for (_, interpreter) in interpreters {
         if let Some(dir) = &interpreter.extra_bind {
@@ -46,7 +50,7 @@ pub fn shape(mode: Mode, limits: &Limits, interpreters: &[(Language, &Interprete
 
 /// The job of a one-shot call: `request`'s code run by `interpreter`, with
 /// the sandbox's environment plus the call's, and its files.
-pub fn job(interpreter: &Interpreter, request: &Request) -> Result<Job, Error> {
+pub(crate) fn job(interpreter: &Interpreter, request: &Request) -> Result<Job, Error> {
     Ok(Job {
         program: program(interpreter, request)?,
         cpu_seconds: request.limits.cpu_seconds,
@@ -67,7 +71,7 @@ pub fn job(interpreter: &Interpreter, request: &Request) -> Result<Job, Error> {
 
 /// `request`'s code as `interpreter` runs it (`python3 -u -c`, `node -e`,
 /// `bash -c`), in the sandbox's environment plus the request's.
-pub fn program(interpreter: &Interpreter, request: &Request) -> Result<Program, Error> {
+pub(crate) fn program(interpreter: &Interpreter, request: &Request) -> Result<Program, Error> {
     let (language, code) = (request.language, &request.code);
     // Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN).
     const MAX_CODE: usize = 128 * 1024 - 1;

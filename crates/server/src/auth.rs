@@ -18,7 +18,11 @@ use axum::response::{IntoResponse, Response};
 use crate::http::{header, ApiError};
 use crate::state::{App, NewSandbox, Sandbox, DEBUG_SANDBOX_ID};
 
-pub async fn authorize(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+pub(crate) async fn authorize(
+    State(app): State<Arc<App>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let id = header(request.headers(), "e2b-sandbox-id").map(str::to_string);
     let sandbox = match sandbox(&app, id.as_deref()).await {
         Ok(s) => s,
@@ -38,7 +42,7 @@ pub async fn authorize(State(app): State<Arc<App>>, mut request: Request, next: 
 }
 
 /// Whether the request carries the sandbox's token (any, if it has none).
-pub fn token_ok(sandbox: &Sandbox, headers: &axum::http::HeaderMap) -> bool {
+pub(crate) fn token_ok(sandbox: &Sandbox, headers: &axum::http::HeaderMap) -> bool {
     let Some(token) = &sandbox.access_token else {
         return true;
     };

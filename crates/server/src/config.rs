@@ -41,12 +41,12 @@ pub struct ServerConfig {
 
 /// The ranges of the server's numeric options, for their readers and the
 /// command line's flags alike.
-pub const PORT: (u64, u64) = (0, 65535);
-pub const MAX_SANDBOXES: (u64, u64) = (1, 100_000);
-pub const MAX_TIMEOUT_MS: (u64, u64) = (1000, 30 * 86400 * 1000);
+pub(crate) const PORT: (u64, u64) = (0, 65535);
+pub(crate) const MAX_SANDBOXES: (u64, u64) = (1, 100_000);
+pub(crate) const MAX_TIMEOUT_MS: (u64, u64) = (1000, 30 * 86400 * 1000);
 
 /// The range of numeric option `name` (`port`, `limits.memoryBytes`).
-pub fn option_range(name: &str) -> Option<(u64, u64)> {
+pub(crate) fn option_range(name: &str) -> Option<(u64, u64)> {
     match name {
         "port" => Some(PORT),
         "maxSandboxes" => Some(MAX_SANDBOXES),

@@ -12,7 +12,7 @@ const FLAG_COMPRESSED: u8 = 0x01;
 const FLAG_END_STREAM: u8 = 0x02;
 
 /// One envelope around `payload`.
-pub fn envelope(flags: u8, payload: &[u8]) -> Bytes {
+pub(crate) fn envelope(flags: u8, payload: &[u8]) -> Bytes {
     let mut frame = Vec::with_capacity(5 + payload.len());
     frame.push(flags);
     frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
@@ -21,12 +21,12 @@ pub fn envelope(flags: u8, payload: &[u8]) -> Bytes {
 }
 
 /// A data message.
-pub fn message(value: &Value) -> Bytes {
+pub(crate) fn message(value: &Value) -> Bytes {
     envelope(0, &serde_json::to_vec(value).expect("JSON serializes"))
 }
 
 /// The end of a stream: `{}` on success, else the error.
-pub fn end_stream(error: Option<&ApiError>) -> Bytes {
+pub(crate) fn end_stream(error: Option<&ApiError>) -> Bytes {
     let body = match error {
         None => serde_json::json!({}),
         Some(e) => serde_json::json!({ "error": e.connect_json() }),
@@ -38,7 +38,7 @@ pub fn end_stream(error: Option<&ApiError>) -> Bytes {
 }
 
 /// The single request message of a server-streaming call.
-pub fn parse_stream_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_stream_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.len() < 5 {
         return Err(ApiError::new(
             Failure::Invalid,
@@ -59,7 +59,7 @@ pub fn parse_stream_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiEr
 }
 
 /// The request message of a unary call.
-pub fn parse_unary<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_unary<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {

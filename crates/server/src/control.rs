@@ -20,7 +20,7 @@ use crate::http::{header, ApiError, Failure};
 use crate::state::{App, NewSandbox, Sandbox, CLIENT_ID, ENVD_VERSION};
 use crate::util;
 
-pub fn router(app: Arc<App>) -> Router {
+pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/sandboxes", post(create_v1).get(list_v1))

@@ -35,7 +35,7 @@ const CHUNK: usize = 32 << 10;
 /// Keepalives when the client asks for none (envd's default).
 const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(90);
 
-pub fn router(app: Arc<App>) -> Router {
+pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/health", get(|| async { StatusCode::NO_CONTENT }))
         .route("/envs", get(envs))

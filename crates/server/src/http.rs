@@ -13,7 +13,7 @@ use serde_json::json;
 
 /// What went wrong, in the server's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// The request asks for something malformed or impossible.
     Invalid,
     /// The body is not the endpoint's JSON (FastAPI's answer, 422).
@@ -37,7 +37,7 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub fn status(self) -> StatusCode {
+    pub(crate) fn status(self) -> StatusCode {
         match self {
             Failure::Invalid => StatusCode::BAD_REQUEST,
             Failure::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
@@ -56,7 +56,7 @@ impl Failure {
     }
 
     /// The Connect code (connect-es maps it back to a status of its own).
-    pub fn connect_code(self) -> &'static str {
+    pub(crate) fn connect_code(self) -> &'static str {
         match self {
             Failure::Invalid | Failure::Unprocessable => "invalid_argument",
             Failure::Unauthorized => "unauthenticated",
@@ -74,36 +74,36 @@ impl Failure {
 
 /// A failure and its message; a response in E2B's REST shape.
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub failure: Failure,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(failure: Failure, message: impl Into<String>) -> Self {
+    pub(crate) fn new(failure: Failure, message: impl Into<String>) -> Self {
         ApiError {
             failure,
             message: message.into(),
         }
     }
 
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(Failure::Invalid, message)
     }
 
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::new(Failure::NotFound, message)
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(Failure::Internal, message)
     }
 
-    pub fn unauthorized(message: impl Into<String>) -> Self {
+    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(Failure::Unauthorized, message)
     }
 
-    pub fn sandbox_gone(id: &str) -> Self {
+    pub(crate) fn sandbox_gone(id: &str) -> Self {
         Self::new(
             Failure::SandboxGone,
             format!("The sandbox {id} was not found: it timed out, was killed, or never existed"),
@@ -111,12 +111,12 @@ impl ApiError {
     }
 
     /// Said as a Connect error.
-    pub fn connect(self) -> Connect {
+    pub(crate) fn connect(self) -> Connect {
         Connect(self)
     }
 
     /// The body of a Connect error.
-    pub fn connect_json(&self) -> serde_json::Value {
+    pub(crate) fn connect_json(&self) -> serde_json::Value {
         json!({ "code": self.failure.connect_code(), "message": self.message })
     }
 }
@@ -131,7 +131,7 @@ impl IntoResponse for ApiError {
 
 /// A failure said as a Connect error.
 #[derive(Debug)]
-pub struct Connect(pub ApiError);
+pub(crate) struct Connect(pub ApiError);
 
 impl From<ApiError> for Connect {
     fn from(e: ApiError) -> Self {
@@ -189,6 +189,6 @@ impl From<e2b_native_core::Error> for ApiError {
 }
 
 /// A header as text, if present and valid.
-pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::http::{ApiError, Failure};
-pub use crate::kernel::Contexts;
+pub(crate) use crate::kernel::Contexts;
 use crate::kernel::{self, Context, Kernel, KernelKind};
 use crate::state::{App, Sandbox};
 use crate::stream;
@@ -35,7 +35,7 @@ const CHUNK: usize = 64 << 10;
 /// The largest `/execute` body (the code and its env).
 const MAX_CODE: usize = 16 << 20;
 
-pub fn router(app: Arc<App>) -> Router {
+pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/health", get(|| async { Json("OK") }))
         .route("/execute", post(execute))
@@ -53,7 +53,7 @@ pub fn router(app: Arc<App>) -> Router {
 /// A new sandbox's code interpreter: its default contexts exist from the
 /// start (their kernels start on first use); Python's is warmed up now,
 /// except for the `base` template, which has no code interpreter in E2B.
-pub fn open(app: &Arc<App>, sandbox: &Arc<Sandbox>) {
+pub(crate) fn open(app: &Arc<App>, sandbox: &Arc<Sandbox>) {
     let home = e2b_native_core::WORK_DIR.to_string();
     if app.runtimes.python.is_some() {
         let python = sandbox
@@ -296,7 +296,7 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 /// Starts a context's kernel ahead of its first execution.
-pub async fn warm(app: Arc<App>, sandbox: Arc<Sandbox>, context: Arc<Context>) {
+pub(crate) async fn warm(app: Arc<App>, sandbox: Arc<Sandbox>, context: Arc<Context>) {
     let mut slot = context.kernel.lock().await;
     if slot.is_none() {
         if let Ok(kernel) = Kernel::start(&app, &sandbox, &context).await {

@@ -16,17 +16,17 @@ use crate::state::{lock, App, Sandbox};
 const PYTHON_KERNEL: &str = include_str!("kernels/python.py");
 const JAVASCRIPT_KERNEL: &str = include_str!("kernels/javascript.js");
 /// The longest reply line a kernel may send (a large image, base64).
-pub const MAX_REPLY: u64 = 64 << 20;
+pub(crate) const MAX_REPLY: u64 = 64 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KernelKind {
+pub(crate) enum KernelKind {
     Python,
     JavaScript,
 }
 
 /// The kernel and the reported name for a language of `/execute` or
 /// `/contexts` (E2B's names and their usual aliases).
-pub fn language(name: Option<&str>) -> Result<(KernelKind, &'static str), String> {
+pub(crate) fn language(name: Option<&str>) -> Result<(KernelKind, &'static str), String> {
     let name = name.unwrap_or("").trim().to_ascii_lowercase();
     Ok(match name.as_str() {
         "" | "python" | "python3" => (KernelKind::Python, "python"),
@@ -42,7 +42,7 @@ pub fn language(name: Option<&str>) -> Result<(KernelKind, &'static str), String
 }
 
 /// A code context: its kernel starts on first use and after it died.
-pub struct Context {
+pub(crate) struct Context {
     pub id: String,
     pub language: &'static str,
     pub kind: KernelKind,
@@ -56,7 +56,7 @@ pub struct Context {
 
 /// A sandbox's contexts, and the default one of each kernel.
 #[derive(Default)]
-pub struct Contexts {
+pub(crate) struct Contexts {
     inner: Mutex<ContextsInner>,
 }
 
@@ -69,7 +69,7 @@ struct ContextsInner {
 }
 
 impl Contexts {
-    pub fn create(
+    pub(crate) fn create(
         &self,
         kind: KernelKind,
         language: &'static str,
@@ -99,18 +99,18 @@ impl Contexts {
         context
     }
 
-    pub fn get(&self, id: &str) -> Option<Arc<Context>> {
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<Context>> {
         lock(&self.inner).by_id.get(id).cloned()
     }
 
-    pub fn remove(&self, id: &str) -> Option<Arc<Context>> {
+    pub(crate) fn remove(&self, id: &str) -> Option<Arc<Context>> {
         let mut inner = lock(&self.inner);
         inner.order.retain(|i| i != id);
         inner.defaults.retain(|_, i| i != id);
         inner.by_id.remove(id)
     }
 
-    pub fn all(&self) -> Vec<Arc<Context>> {
+    pub(crate) fn all(&self) -> Vec<Arc<Context>> {
         let inner = lock(&self.inner);
         inner
             .order
@@ -133,7 +133,7 @@ fn uuid() -> String {
 }
 
 /// A running kernel.
-pub struct Kernel {
+pub(crate) struct Kernel {
     pub pid: i32,
     requests: pipe::Sender,
     pub replies: BufReader<pipe::Receiver>,
@@ -145,7 +145,11 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    pub async fn start(app: &App, sandbox: &Sandbox, context: &Context) -> Result<Kernel, String> {
+    pub(crate) async fn start(
+        app: &App,
+        sandbox: &Sandbox,
+        context: &Context,
+    ) -> Result<Kernel, String> {
         let argv = match context.kind {
             KernelKind::Python => {
                 let python = app
@@ -207,7 +211,7 @@ impl Kernel {
     }
 
     /// Sends one execution request.
-    pub async fn request(
+    pub(crate) async fn request(
         &mut self,
         code: &str,
         env: &BTreeMap<String, String>,
@@ -220,7 +224,7 @@ impl Kernel {
 
 /// A kernel's next reply; `None` when it closed its end or sent something
 /// unusable. Cancel-safe: a partly read line waits in `partial`.
-pub async fn reply(
+pub(crate) async fn reply(
     replies: &mut BufReader<pipe::Receiver>,
     partial: &mut Vec<u8>,
 ) -> Option<serde_json::Value> {

@@ -110,10 +110,6 @@ pub async fn start(mut config: ServerConfig) -> Result<Server, Error> {
 }
 
 impl Server {
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// `http://host:port`, for `E2B_API_URL` and `E2B_SANDBOX_URL`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

@@ -45,31 +45,31 @@ impl fmt::Display for LogLevel {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct Logger {
+pub(crate) struct Logger {
     pub level: LogLevel,
 }
 
 impl Logger {
-    pub fn enabled(&self, level: LogLevel) -> bool {
+    pub(crate) fn enabled(&self, level: LogLevel) -> bool {
         level >= self.level && level != LogLevel::Silent
     }
 
-    pub fn log(&self, level: LogLevel, message: fmt::Arguments<'_>) {
+    pub(crate) fn log(&self, level: LogLevel, message: fmt::Arguments<'_>) {
         if self.enabled(level) {
             let time = crate::util::rfc3339(std::time::SystemTime::now());
             eprintln!("{time} {level:<5} e2b-native serve: {message}");
         }
     }
 
-    pub fn debug(&self, message: fmt::Arguments<'_>) {
+    pub(crate) fn debug(&self, message: fmt::Arguments<'_>) {
         self.log(LogLevel::Debug, message)
     }
 
-    pub fn info(&self, message: fmt::Arguments<'_>) {
+    pub(crate) fn info(&self, message: fmt::Arguments<'_>) {
         self.log(LogLevel::Info, message)
     }
 
-    pub fn warn(&self, message: fmt::Arguments<'_>) {
+    pub(crate) fn warn(&self, message: fmt::Arguments<'_>) {
         self.log(LogLevel::Warn, message)
     }
 }

@@ -23,20 +23,20 @@ pub const DEBUG_SANDBOX_ID: &str = "debug_sandbox_id";
 /// The envd version the sandboxes report: it gates SDK features.
 pub const ENVD_VERSION: &str = "0.6.13";
 /// E2B's constant (deprecated) client ID.
-pub const CLIENT_ID: &str = "6532622b";
+pub(crate) const CLIENT_ID: &str = "6532622b";
 /// How long a killed sandbox may take to be gone.
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
 /// The interpreters the sandboxes run, found once.
 #[derive(Debug, Clone)]
-pub struct Runtimes {
+pub(crate) struct Runtimes {
     pub python: Option<PathBuf>,
     pub node: Option<PathBuf>,
     /// PATH, HOME, USER, LOGNAME, SHELL, LANG for every process.
     pub base_env: Vec<(String, String)>,
 }
 
-pub struct App {
+pub(crate) struct App {
     pub config: ServerConfig,
     pub log: Logger,
     pub session: SessionConfig,
@@ -57,13 +57,13 @@ struct Registry {
 
 /// When a sandbox is killed.
 #[derive(Debug, Clone, Copy)]
-pub struct Deadline {
+pub(crate) struct Deadline {
     pub at: Instant,
     pub wall: SystemTime,
 }
 
 impl Deadline {
-    pub fn after(seconds: u64) -> Self {
+    pub(crate) fn after(seconds: u64) -> Self {
         let d = Duration::from_secs(seconds);
         Deadline {
             at: Instant::now() + d,
@@ -74,7 +74,7 @@ impl Deadline {
 
 /// A process started through envd's `process.Process/Start`.
 #[derive(Debug, Clone)]
-pub struct ProcessInfo {
+pub(crate) struct ProcessInfo {
     pub cmd: String,
     pub args: Vec<String>,
     pub envs: BTreeMap<String, String>,
@@ -82,7 +82,7 @@ pub struct ProcessInfo {
     pub tag: Option<String>,
 }
 
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     pub id: String,
     pub template_id: String,
     pub alias: Option<String>,
@@ -98,7 +98,7 @@ pub struct Sandbox {
 }
 
 /// What `POST /sandboxes` asked for, checked.
-pub struct NewSandbox {
+pub(crate) struct NewSandbox {
     pub template_id: String,
     pub timeout_secs: u64,
     pub metadata: BTreeMap<String, String>,
@@ -107,17 +107,17 @@ pub struct NewSandbox {
 }
 
 impl Sandbox {
-    pub fn deadline(&self) -> Option<Deadline> {
+    pub(crate) fn deadline(&self) -> Option<Deadline> {
         *self.deadline.borrow()
     }
 
     /// Sets the deadline to now + `seconds` (it may shorten it).
-    pub fn set_timeout(&self, seconds: u64) {
+    pub(crate) fn set_timeout(&self, seconds: u64) {
         self.deadline.send_replace(Some(Deadline::after(seconds)));
     }
 
     /// Moves the deadline to now + `seconds` unless it is already later.
-    pub fn extend(&self, seconds: u64) {
+    pub(crate) fn extend(&self, seconds: u64) {
         let new = Deadline::after(seconds);
         self.deadline.send_if_modified(|d| match d {
             Some(old) if old.at >= new.at => false,
@@ -130,7 +130,7 @@ impl Sandbox {
     }
 
     /// The environment of every process: the base, then the sandbox's own.
-    pub fn env(&self, runtimes: &Runtimes) -> BTreeMap<String, String> {
+    pub(crate) fn env(&self, runtimes: &Runtimes) -> BTreeMap<String, String> {
         let mut env: BTreeMap<String, String> = runtimes.base_env.iter().cloned().collect();
         env.extend(self.env_vars.clone());
         env
@@ -138,7 +138,7 @@ impl Sandbox {
 }
 
 impl App {
-    pub fn new(config: ServerConfig) -> Result<App, Error> {
+    pub(crate) fn new(config: ServerConfig) -> Result<App, Error> {
         let backend = LocalBackend::new(LocalConfig {
             helper: config.helper.clone(),
             interpreters: config.interpreters.clone(),
@@ -190,7 +190,7 @@ impl App {
     }
 
     /// Builds a sandbox and starts its clock.
-    pub async fn create(
+    pub(crate) async fn create(
         self: &Arc<Self>,
         new: NewSandbox,
         id: Option<String>,
@@ -257,17 +257,17 @@ impl App {
         Ok(sandbox)
     }
 
-    pub fn get(&self, id: &str) -> Option<Arc<Sandbox>> {
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<Sandbox>> {
         lock(&self.registry).live.get(id).cloned()
     }
 
-    pub fn list(&self) -> Vec<Arc<Sandbox>> {
+    pub(crate) fn list(&self) -> Vec<Arc<Sandbox>> {
         lock(&self.registry).live.values().cloned().collect()
     }
 
     /// Removes the sandbox and kills it; true if it was there. Returns once
     /// every process of it is gone.
-    pub async fn kill(&self, id: &str, why: &str) -> bool {
+    pub(crate) async fn kill(&self, id: &str, why: &str) -> bool {
         let Some(sandbox) = lock(&self.registry).live.remove(id) else {
             return false;
         };
@@ -278,7 +278,7 @@ impl App {
     }
 
     /// Kills every sandbox and refuses new ones.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         self.closing.cancel();
         let all: Vec<String> = lock(&self.registry).live.keys().cloned().collect();
         futures_util::future::join_all(all.iter().map(|id| self.kill(id, "server shutdown"))).await;
@@ -315,6 +315,6 @@ async fn watch_sandbox(app: Arc<App>, sandbox: Arc<Sandbox>) {
     }
 }
 
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

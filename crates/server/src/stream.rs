@@ -8,11 +8,11 @@ use tokio::sync::mpsc;
 /// Sent instead of a chunk, cuts the response off mid-stream (no final
 /// chunk): how a client learns that the sandbox died under its request, as
 /// when E2B's proxy drops the connection of a killed sandbox.
-pub const ABORT: Bytes = Bytes::new();
+pub(crate) const ABORT: Bytes = Bytes::new();
 
 /// A response body that yields what the task sends; when the client goes
 /// away the body is dropped and the sender sees `closed()`.
-pub fn body(rx: mpsc::Receiver<Bytes>) -> Body {
+pub(crate) fn body(rx: mpsc::Receiver<Bytes>) -> Body {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         let chunk = rx.recv().await?;
         if chunk.is_empty() {
@@ -26,7 +26,7 @@ pub fn body(rx: mpsc::Receiver<Bytes>) -> Body {
 /// Everything a non-blocking pipe holds right now (up to `max` bytes),
 /// without waiting: output a program wrote before it exited is in the pipe
 /// once its exit is known, whatever the reactor last saw.
-pub fn drain(pipe: &impl AsRawFd, max: usize) -> Vec<u8> {
+pub(crate) fn drain(pipe: &impl AsRawFd, max: usize) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buffer = [0u8; 64 << 10];
     while out.len() < max {

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `n` bytes from the operating system's CSPRNG.
-pub fn random_bytes(n: usize) -> Vec<u8> {
+pub(crate) fn random_bytes(n: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; n];
     getrandom::getrandom(&mut bytes).expect("the OS random source works");
     bytes
@@ -12,7 +12,7 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
 
 /// An E2B sandbox ID: `i` and 20 lowercase alphanumerics (E2B's proxy
 /// accepts nothing else).
-pub fn sandbox_id() -> String {
+pub(crate) fn sandbox_id() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut id = String::from("i");
     // 36 does not divide 256: draw again above the last whole multiple.
@@ -27,23 +27,23 @@ pub fn sandbox_id() -> String {
 }
 
 /// `n` random bytes as lowercase hex.
-pub fn hex_token(n: usize) -> String {
+pub(crate) fn hex_token(n: usize) -> String {
     random_bytes(n).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A new API key in the form the SDKs expect: `e2b_` and hex.
-pub fn api_key() -> String {
+pub(crate) fn api_key() -> String {
     format!("e2b_{}", hex_token(20))
 }
 
 /// Compares secrets without leaking where they differ through timing.
-pub fn same_secret(a: &str, b: &str) -> bool {
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// RFC 3339 in UTC with microseconds: `2026-01-02T03:04:05.123456Z`.
-pub fn rfc3339(time: SystemTime) -> String {
+pub(crate) fn rfc3339(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs() as i64;
     let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
@@ -58,7 +58,7 @@ pub fn rfc3339(time: SystemTime) -> String {
 }
 
 /// Parses RFC 3339 (`2026-01-02T03:04:05Z`, fractions and offsets allowed).
-pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     let text = text.trim();
     let (date, time) = text.split_once(['T', 't', ' '])?;
     let mut date = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
@@ -116,7 +116,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// Decodes `%XX` escapes (and `+` as a space when `plus` is set).
-pub fn percent_decode(text: &str, plus: bool) -> String {
+pub(crate) fn percent_decode(text: &str, plus: bool) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -144,7 +144,7 @@ pub fn percent_decode(text: &str, plus: bool) -> String {
 /// E2B's metadata filter: one parameter holding `k1=v1&k2=v2`, each key and
 /// value percent-encoded (the API unescapes the whole, splits, unescapes
 /// each part).
-pub fn parse_metadata_filter(query: &str) -> Vec<(String, String)> {
+pub(crate) fn parse_metadata_filter(query: &str) -> Vec<(String, String)> {
     percent_decode(query, false)
         .split('&')
         .filter(|pair| !pair.is_empty())

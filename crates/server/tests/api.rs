@@ -108,6 +108,54 @@ fn start_request(cmd: &str, envs: Value) -> Vec<u8> {
     body
 }
 
+/// `GET /v2/sandboxes` filters by metadata and state and pages; creates a
+/// second sandbox to page through, and returns it.
+async fn lists_by_metadata_and_pages(server: &Server) -> Value {
+    let url = server.url();
+    let http = client();
+    let get = |path: String| {
+        http.get(format!("{url}{path}"))
+            .header("X-API-Key", KEY)
+            .send()
+    };
+    // The metadata filter as the JS SDK encodes it: each part, then the whole.
+    let listed: Value = get("/v2/sandboxes?metadata=owner%3Da%252520b%26run%3D1".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let none: Value = get("/v2/sandboxes?metadata=owner%3Dsomeone".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none, json!([]));
+    let paused: Value = get("/v2/sandboxes?state=paused".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(paused, json!([]));
+
+    let second = create(server, json!({ "templateID": "base" })).await;
+    let page = get("/v2/sandboxes?limit=1".into()).await.unwrap();
+    let token = page.headers()["x-next-token"].to_str().unwrap().to_string();
+    let first: Value = page.json().await.unwrap();
+    let next: Value = get(format!("/v2/sandboxes?limit=1&nextToken={token}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(first[0]["sandboxID"], next[0]["sandboxID"]);
+
+    second
+}
+
 #[tokio::test]
 async fn control_plane_creates_lists_extends_and_kills() {
     let Some(server) = server(2).await else {
@@ -141,40 +189,7 @@ async fn control_plane_creates_lists_extends_and_kills() {
     assert_eq!(detail["metadata"], json!({ "owner": "a b", "run": "1" }));
     assert_eq!(detail["state"], "running");
 
-    // The metadata filter as the JS SDK encodes it: each part, then the whole.
-    let listed: Value = get("/v2/sandboxes?metadata=owner%3Da%252520b%26run%3D1".into())
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(listed.as_array().unwrap().len(), 1);
-    let none: Value = get("/v2/sandboxes?metadata=owner%3Dsomeone".into())
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(none, json!([]));
-    let paused: Value = get("/v2/sandboxes?state=paused".into())
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(paused, json!([]));
-
-    let second = create(&server, json!({ "templateID": "base" })).await;
-    let page = get("/v2/sandboxes?limit=1".into()).await.unwrap();
-    let token = page.headers()["x-next-token"].to_str().unwrap().to_string();
-    let first: Value = page.json().await.unwrap();
-    let next: Value = get(format!("/v2/sandboxes?limit=1&nextToken={token}"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_ne!(first[0]["sandboxID"], next[0]["sandboxID"]);
+    let second = lists_by_metadata_and_pages(&server).await;
 
     let third = http
         .post(format!("{url}/v2/sandboxes"))
@@ -226,7 +241,7 @@ async fn control_plane_creates_lists_extends_and_kills() {
 }
 
 #[tokio::test]
-async fn envd_streams_processes_and_moves_files() {
+async fn envd_streams_processes() {
     let Some(server) = server(4).await else {
         return;
     };
@@ -300,7 +315,15 @@ async fn envd_streams_processes_and_moves_files() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+    server.close().await;
+}
 
+#[tokio::test]
+async fn envd_moves_files_with_the_token_or_a_signature() {
+    let Some(server) = server(4).await else {
+        return;
+    };
+    let sandbox = create(&server, json!({ "templateID": "base" })).await;
     let uploaded: Value = data_plane(
         &server,
         &sandbox,

@@ -13,14 +13,14 @@ use std::time::{Duration, SystemTime};
 use e2b_native_core::Error;
 
 /// The default bound of the whole cache.
-pub const DEFAULT_MAX_BYTES: u64 = 2 << 30;
+pub(super) const DEFAULT_MAX_BYTES: u64 = 2 << 30;
 /// A set used this recently is never evicted (it may be about to be bound).
 const RECENT: Duration = Duration::from_secs(60);
 /// Leftovers of an install whose process died.
 const STALE_TEMP: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Clone)]
-pub struct Cache {
+pub(super) struct Cache {
     root: PathBuf,
     max_bytes: u64,
     /// The host uid install sandboxes write as, when it is not ours (root's
@@ -30,21 +30,21 @@ pub struct Cache {
 
 /// A ready package set, held in use (shared lock) until dropped.
 #[derive(Debug)]
-pub struct Lease {
+pub(crate) struct Lease {
     pub dir: PathBuf,
     _lock: File,
 }
 
 /// The right to build a set (exclusive lock) and the directory it goes in.
 #[derive(Debug)]
-pub struct Build {
+pub(super) struct Build {
     pub temp: PathBuf,
     target: PathBuf,
     lock: File,
 }
 
 impl Cache {
-    pub fn new(
+    pub(super) fn new(
         root: Option<PathBuf>,
         max_bytes: Option<u64>,
         sandbox_owner: Option<u32>,
@@ -67,14 +67,14 @@ impl Cache {
     }
 
     /// pip's and npm's download caches, writable by install sandboxes.
-    pub fn downloads(&self) -> Result<PathBuf, Error> {
+    pub(super) fn downloads(&self) -> Result<PathBuf, Error> {
         let dir = self.root.join("downloads");
         self.prepare_dir(&dir, true)?;
         Ok(dir)
     }
 
     /// The set `key`, if it is ready; it stays until the lease is dropped.
-    pub fn try_use(&self, key: &str) -> Result<Option<Lease>, Error> {
+    pub(super) fn try_use(&self, key: &str) -> Result<Option<Lease>, Error> {
         let lock = self.lock_file(key)?;
         if !try_flock(&lock, libc::LOCK_SH) {
             return Ok(None);
@@ -88,7 +88,7 @@ impl Cache {
     }
 
     /// The right to build `key`, unless another call holds it or it is ready.
-    pub fn try_build(&self, key: &str) -> Result<Option<Build>, Error> {
+    pub(super) fn try_build(&self, key: &str) -> Result<Option<Build>, Error> {
         let lock = self.lock_file(key)?;
         if !try_flock(&lock, libc::LOCK_EX) || self.set_dir(key).is_dir() {
             return Ok(None);
@@ -111,7 +111,7 @@ impl Cache {
 
     /// Removes the least recently used sets (and then the downloads) until
     /// the cache is within its bound; sets in use are skipped.
-    pub fn evict(&self) {
+    pub(super) fn evict(&self) {
         let sets = self.root.join("sets");
         let mut total = size_of(&self.root);
         if total <= self.max_bytes {
@@ -191,7 +191,7 @@ impl Cache {
 
 impl Build {
     /// Puts the complete set in place and turns the build into a lease.
-    pub fn commit(self) -> Result<Lease, Error> {
+    pub(super) fn commit(self) -> Result<Lease, Error> {
         let lock = self
             .lock
             .try_clone()

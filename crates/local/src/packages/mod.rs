@@ -15,7 +15,7 @@ use e2b_native_core::{
 };
 use sha2::{Digest, Sha256};
 
-pub use cache::Lease;
+pub(crate) use cache::Lease;
 pub(crate) use proxy::{serve as serve_proxy, Egress};
 pub use sources::PackageConfig;
 use sources::Sources;
@@ -28,20 +28,20 @@ use crate::shape;
 const WAIT_STEP: Duration = Duration::from_millis(50);
 
 #[derive(Debug)]
-pub struct Packages {
+pub(crate) struct Packages {
     sources: Sources,
     cache: cache::Cache,
 }
 
 /// A package set ready for the code, or the install's failure as the result.
-pub enum Prepared {
+pub(crate) enum Prepared {
     Ready(Lease),
     Failed(Box<Outcome>),
 }
 
 impl Packages {
     /// Checks the settings; nothing is created until the first install.
-    pub fn new(config: &PackageConfig, sandbox_owner: Option<u32>) -> Result<Self, Error> {
+    pub(crate) fn new(config: &PackageConfig, sandbox_owner: Option<u32>) -> Result<Self, Error> {
         Ok(Packages {
             sources: Sources::new(config)?,
             cache: cache::Cache::new(
@@ -54,7 +54,7 @@ impl Packages {
 
     /// Makes `request.packages` ready: from the cache, after another call's
     /// install of the same set, or by installing them now.
-    pub async fn prepare(
+    pub(crate) async fn prepare(
         &self,
         helper: &Path,
         interpreter: &Interpreter,
@@ -205,7 +205,7 @@ impl Packages {
 
 /// Binds a ready set into the code's sandbox, read-only, and makes it
 /// importable by its program.
-pub fn use_set(shape: &mut Shape, program: &mut Program, lease: &Lease, language: Language) {
+pub(crate) fn use_set(shape: &mut Shape, program: &mut Program, lease: &Lease, language: Language) {
     shape.mounts.push(Mount {
         source: lease.dir.clone(),
         target: sources::PACKAGES_DIR.into(),

@@ -16,20 +16,20 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 /// The loopback port of the proxy inside an install sandbox.
-pub const PROXY_PORT: u16 = 3128;
+pub(super) const PROXY_PORT: u16 = 3128;
 const MAX_HEAD: usize = 16 << 10;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where an install step may go, and what it tried that failed.
 #[derive(Debug, Default)]
-pub struct Egress {
+pub(crate) struct Egress {
     /// Lower-case host names (or addresses) with their ports.
     allowed: Vec<(String, u16)>,
     notes: Mutex<Vec<String>>,
 }
 
 impl Egress {
-    pub fn new(allowed: Vec<(String, u16)>) -> Arc<Self> {
+    pub(crate) fn new(allowed: Vec<(String, u16)>) -> Arc<Self> {
         Arc::new(Egress {
             allowed,
             notes: Mutex::default(),
@@ -49,14 +49,14 @@ impl Egress {
     }
 
     /// What went wrong on the way out, one line each, for the install's stderr.
-    pub fn notes(&self) -> Vec<String> {
+    pub(crate) fn notes(&self) -> Vec<String> {
         self.notes.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
 /// Serves one install step: waits for init's listening socket on `channel`,
 /// then proxies every connection until dropped (abort the task to stop).
-pub async fn serve(channel: UnixStream, egress: Arc<Egress>) {
+pub(crate) async fn serve(channel: UnixStream, egress: Arc<Egress>) {
     let received = tokio::task::spawn_blocking(move || receive_listener(&channel)).await;
     let Ok(Some(listener)) = received else { return };
     let listener = std::net::TcpListener::from(listener);

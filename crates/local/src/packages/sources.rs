@@ -9,16 +9,16 @@ use e2b_native_core::{Error, Language, NPM_INSTALL, PIP_INSTALL};
 
 use super::proxy::PROXY_PORT;
 
-pub const DEFAULT_PYTHON_INDEX: &str = "https://pypi.org/simple";
-pub const DEFAULT_NPM_REGISTRY: &str = "https://registry.npmjs.org/";
+pub(super) const DEFAULT_PYTHON_INDEX: &str = "https://pypi.org/simple";
+pub(super) const DEFAULT_NPM_REGISTRY: &str = "https://registry.npmjs.org/";
 /// PyPI's index names its files on this host.
 const PYPI_FILES: &str = "files.pythonhosted.org";
 
 /// Inside every install or run sandbox: the package set's directory, the
 /// download cache (install only), the local wheel folder (install only).
-pub const PACKAGES_DIR: &str = "/packages";
-pub const DOWNLOADS_DIR: &str = "/packages-cache";
-pub const WHEELS_DIR: &str = "/packages-wheels";
+pub(super) const PACKAGES_DIR: &str = "/packages";
+pub(super) const DOWNLOADS_DIR: &str = "/packages-cache";
+pub(super) const WHEELS_DIR: &str = "/packages-wheels";
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// Package settings as the caller gives them (`packages` constructor option).
@@ -41,7 +41,7 @@ pub struct PackageConfig {
 
 /// Validated sources.
 #[derive(Debug, Clone)]
-pub struct Sources {
+pub(super) struct Sources {
     python_index: Option<url::Url>,
     python_wheels: Option<PathBuf>,
     npm_registry: url::Url,
@@ -72,7 +72,7 @@ impl PackageConfig {
 }
 
 impl Sources {
-    pub fn new(config: &PackageConfig) -> Result<Self, Error> {
+    pub(super) fn new(config: &PackageConfig) -> Result<Self, Error> {
         let python_index = match (&config.python_index_url, &config.python_wheel_dir) {
             (Some(u), _) => Some(check_url("packages.pythonIndexUrl", u)?),
             (None, Some(_)) => None,
@@ -122,7 +122,7 @@ impl Sources {
     }
 
     /// The hosts an install for `language` may reach through the proxy.
-    pub fn allowed(&self, language: Language) -> Vec<(String, u16)> {
+    pub(super) fn allowed(&self, language: Language) -> Vec<(String, u16)> {
         let mut allowed = self.allow_hosts.clone();
         let registry = match language {
             Language::Python => self.python_index.as_ref(),
@@ -143,7 +143,7 @@ impl Sources {
     }
 
     /// Identifies the sources in a package set's cache key.
-    pub fn describe(&self, language: Language) -> String {
+    pub(super) fn describe(&self, language: Language) -> String {
         match language {
             Language::Python => format!(
                 "index={:?} wheels={:?}",
@@ -154,14 +154,14 @@ impl Sources {
         }
     }
 
-    pub fn wheel_dir(&self, language: Language) -> Option<&Path> {
+    pub(super) fn wheel_dir(&self, language: Language) -> Option<&Path> {
         (language == Language::Python)
             .then_some(self.python_wheels.as_deref())
             .flatten()
     }
 
     /// The installer's argv, run by `interpreter` inside the install sandbox.
-    pub fn installer_argv(
+    pub(super) fn installer_argv(
         &self,
         language: Language,
         interpreter: &Path,
@@ -230,7 +230,7 @@ impl Sources {
     }
 
     /// The installer's environment beyond the sandbox's usual one.
-    pub fn installer_env(&self) -> Vec<(String, String)> {
+    pub(super) fn installer_env(&self) -> Vec<(String, String)> {
         let proxy = format!("http://127.0.0.1:{PROXY_PORT}");
         let mut env: Vec<(String, String)> =
             ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"]
@@ -250,7 +250,7 @@ impl Sources {
 }
 
 /// The environment that makes a package set importable by the code.
-pub fn run_env(language: Language) -> (&'static str, String) {
+pub(super) fn run_env(language: Language) -> (&'static str, String) {
     match language {
         Language::Python => ("PYTHONPATH", format!("{PACKAGES_DIR}/python")),
         _ => ("NODE_PATH", format!("{PACKAGES_DIR}/node/node_modules")),

@@ -28,7 +28,7 @@
 //! throughout.
 
 /// Python's bootstrap, for `python3 -u -c`.
-pub const PYTHON: &str = r#"def _e2b_boot():
+pub(super) const PYTHON: &str = r#"def _e2b_boot():
     import gc, os, sys
     del globals()['_e2b_boot']
     def flush():
@@ -109,7 +109,7 @@ _e2b_boot()
 "#;
 
 /// Node's bootstrap, for `node -e`: one block (its `const`s are not globals).
-pub const NODE: &str = "{ const fs = require('fs'), vm = require('vm'); \
+pub(super) const NODE: &str = "{ const fs = require('fs'), vm = require('vm'); \
 process.stdout.write(''); process.stderr.write(''); \
 new console.Console(new (require('stream').Writable)({ write(c, e, done) { done() } })).log('%s', 0); \
 new vm.Script('0', { filename: '[eval]' }).runInThisContext(); \

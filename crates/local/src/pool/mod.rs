@@ -186,7 +186,7 @@ impl Pool {
     /// the returned [`Refill`] refills the lane once the call is over (the
     /// call runs first: preparing sandboxes meanwhile would slow it), warm or
     /// cold.
-    pub fn take(
+    pub(crate) fn take(
         self: &Arc<Self>,
         interpreter: &Interpreter,
         shape: &Shape,
@@ -231,7 +231,7 @@ impl Pool {
 
     /// Runs `request`, whose cold job is `job`, in `helper`, a sandbox
     /// [`Pool::take`] gave.
-    pub async fn run(
+    pub(crate) async fn run(
         helper: Helper,
         job: Job,
         request: &Request,
@@ -336,7 +336,7 @@ impl Pool {
 
     /// Empties every lane and waits for the sandboxes being prepared; no
     /// sandbox is prepared after this.
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         loop {
             let notified = self.prepared.notified();
             let (helpers, starting) = {
@@ -360,7 +360,7 @@ impl Pool {
         }
     }
 
-    pub fn stats(&self) -> Vec<LaneStats> {
+    pub(crate) fn stats(&self) -> Vec<LaneStats> {
         let state = self.state();
         [Language::Python, Language::Node]
             .into_iter()
@@ -378,7 +378,7 @@ impl Pool {
 }
 
 /// Refills a lane when dropped, at the end of a call it could have served.
-pub struct Refill {
+pub(crate) struct Refill {
     pool: Weak<Pool>,
     language: Language,
 }

@@ -26,7 +26,7 @@ use e2b_native_core::WORK_DIR;
 
 /// What the sequence needs to know of the sandbox.
 #[derive(Clone, Copy)]
-pub struct Confinement<'a> {
+pub(super) struct Confinement<'a> {
     pub shape: &'a Shape,
     /// The sandbox's cgroups bound its memory and processes; else rlimits
     /// stand in, per process.
@@ -34,7 +34,7 @@ pub struct Confinement<'a> {
 }
 
 /// The descriptors a confined process keeps.
-pub struct Descriptors<'a> {
+pub(super) struct Descriptors<'a> {
     /// Its stdin; /dev/null when none.
     pub stdin: Option<RawFd>,
     /// Become its fds `first`, `first + 1`, ... in order; the ones between 1
@@ -47,7 +47,7 @@ pub struct Descriptors<'a> {
 
 /// Whether the process applies Landlock itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Landlock {
+pub(super) enum Landlock {
     Apply,
     /// Init applied it to itself before starting anything: every process of
     /// the sandbox shares that one domain.
@@ -57,7 +57,7 @@ pub enum Landlock {
 impl Confinement<'_> {
     /// Confines the calling process, which then execs or runs a file
     /// operation; its working directory is the work dir.
-    pub fn apply(
+    pub(super) fn apply(
         &self,
         descriptors: Descriptors<'_>,
         cpu_seconds: Option<u64>,
@@ -139,12 +139,10 @@ fn reset_signals() -> Setup<()> {
 /// closes every other but `keep`.
 fn arrange(d: &Descriptors<'_>) -> Setup<()> {
     // Move every source out of the way first: a target may be a source.
-    // SAFETY: the caller's descriptors, open for the duration of this call.
     let high = |fd: RawFd| {
-        fcntl(
-            unsafe { BorrowedFd::borrow_raw(fd) },
-            FcntlArg::F_DUPFD_CLOEXEC(64),
-        )
+        // SAFETY: the caller's descriptors, open for the duration of this call.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(64))
     };
     let null = open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
         .and_then(|null| fcntl(&null, FcntlArg::F_DUPFD_CLOEXEC(64)))
@@ -179,7 +177,7 @@ fn arrange(d: &Descriptors<'_>) -> Setup<()> {
 }
 
 /// Closes every descriptor from `low` up but `keep`.
-pub fn close_from(low: RawFd, keep: RawFd) {
+pub(super) fn close_from(low: RawFd, keep: RawFd) {
     for (first, last) in [(low, keep - 1), (keep.max(low - 1) + 1, RawFd::MAX)] {
         if first <= last {
             // SAFETY: close_range only closes descriptors of this process.

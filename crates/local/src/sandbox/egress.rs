@@ -12,7 +12,7 @@ use crate::protocol::EGRESS_FD;
 
 const LAYER: &str = "network namespace";
 
-pub fn hand_over(port: u16) -> Setup<()> {
+pub(super) fn hand_over(port: u16) -> Setup<()> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", port))
         .context(LAYER, || format!("listening on 127.0.0.1:{port}"))?;
     let fds = [listener.as_raw_fd()];

@@ -12,7 +12,7 @@ use crate::protocol::{Event, Job, Program};
 
 /// Runs in the child init forked: never returns. `stdin`: the program's
 /// stdin instead of /dev/null (a pooled sandbox's code socket).
-pub fn run(
+pub(super) fn run(
     confinement: Confinement<'_>,
     job: &Job,
     reporter: &Reporter,
@@ -44,7 +44,7 @@ pub fn run(
 }
 
 /// Execs `program` with `flags` after its `argv[0]`.
-pub fn exec(program: &Program, flags: &[String]) -> Setup<std::convert::Infallible> {
+pub(super) fn exec(program: &Program, flags: &[String]) -> Setup<std::convert::Infallible> {
     let cstr = |s: &str| CString::new(s).context("exec", || "argument contains a NUL byte".into());
     let (name, args) = program
         .argv

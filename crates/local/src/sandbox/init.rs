@@ -10,7 +10,7 @@ use super::confine::Confinement;
 use super::{egress, exec, workfiles, Reporter, SetupError};
 use crate::protocol::{Event, Job, Work};
 
-pub fn main(confinement: Confinement<'_>, job: &Job, reporter: &Reporter) -> i32 {
+pub(super) fn main(confinement: Confinement<'_>, job: &Job, reporter: &Reporter) -> i32 {
     let egress_port = confinement.shape.egress_port;
     let built =
         workfiles::write(&job.work).and_then(|()| egress_port.map_or(Ok(()), egress::hand_over));
@@ -56,7 +56,7 @@ pub(super) fn wait_program(work: &Work, reporter: &Reporter, program: nix::unist
 
 /// A full work dir is how the disk limit shows: tell the host.
 fn report_disk(reporter: &Reporter) {
-    let full = ["/home/user", "/tmp", "/dev/shm"].iter().any(|dir| {
+    let full = super::rootfs::WRITABLE_DIRS.iter().any(|dir| {
         nix::sys::statvfs::statvfs(*dir)
             .is_ok_and(|s| s.blocks_available() == 0 || s.files_available() == 0)
     });

@@ -9,11 +9,11 @@ use landlock::{
     RulesetCreatedAttr, Scope, ABI,
 };
 
+use super::rootfs::WRITABLE_DIRS;
 use super::{Setup, SetupError};
 use crate::protocol::Shape;
 
 const ABI_WANTED: ABI = ABI::V6;
-const WRITABLE_DIRS: &[&str] = &["/home/user", "/tmp", "/dev/shm"];
 const WRITABLE_DEVICES: &[&str] = &[
     "/dev/null",
     "/dev/zero",
@@ -22,7 +22,7 @@ const WRITABLE_DEVICES: &[&str] = &[
     "/dev/urandom",
 ];
 
-pub fn restrict(shape: &Shape) -> Setup<()> {
+pub(super) fn restrict(shape: &Shape) -> Setup<()> {
     let fail = |e: landlock::RulesetError| SetupError::new("landlock", e.to_string());
     let writable_mounts = shape
         .mounts

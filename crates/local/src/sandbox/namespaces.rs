@@ -15,14 +15,14 @@ use super::{Context, Setup, SetupError};
 use crate::protocol::{Shape, SANDBOX_UID};
 
 /// The host ids the sandbox runs as.
-pub struct HostIds {
+pub(super) struct HostIds {
     uid: u32,
     gid: u32,
 }
 
 /// A root caller's sandboxes run as an unprivileged host user: mapped to host
 /// root, code could read root's files and ignore RLIMIT_NPROC.
-pub fn drop_to_sandbox_user(shape: &Shape) -> Setup<HostIds> {
+pub(super) fn drop_to_sandbox_user(shape: &Shape) -> Setup<HostIds> {
     let host = getppid();
     if nix::unistd::geteuid().is_root() {
         let id = shape.host_id_when_root;
@@ -58,7 +58,7 @@ pub fn drop_to_sandbox_user(shape: &Shape) -> Setup<HostIds> {
 /// Clones init into new user, pid, mount, network, ipc, uts and cgroup
 /// namespaces and maps its user; `init` runs in the child and returns its
 /// exit status.
-pub fn spawn_init(host: &HostIds, init: impl FnMut() -> i32) -> Setup<Pid> {
+pub(super) fn spawn_init(host: &HostIds, init: impl FnMut() -> i32) -> Setup<Pid> {
     let (ready_rx, ready_tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .context("user namespace", || "pipe".into())?;
     let mut init = init;

@@ -5,7 +5,7 @@ use std::os::fd::AsRawFd;
 use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 
 /// Brings `lo` up, so code can talk to itself on 127.0.0.1 and nothing else.
-pub fn loopback_up() -> nix::Result<()> {
+pub(super) fn loopback_up() -> nix::Result<()> {
     let sock = socket(
         AddressFamily::Inet,
         SockType::Datagram,

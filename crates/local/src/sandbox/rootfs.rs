@@ -48,6 +48,8 @@ const ETC_ENTRIES: &[&str] = &[
     "python3.13",
 ];
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
+/// The sandbox's writable directories, each a size-limited tmpfs.
+pub(crate) const WRITABLE_DIRS: [&str; 3] = [WORK_DIR, "/tmp", "/dev/shm"];
 
 const PASSWD: &str = "root:x:0:0:root:/root:/usr/sbin/nologin\n\
     user:x:1000:1000:user:/home/user:/bin/bash\n\
@@ -59,7 +61,7 @@ const HOSTS: &str =
 /// `memory_group`: the sandbox's memory cgroup, if it has one, shown
 /// read-only at /sys/fs/cgroup/memory as container runtimes show theirs;
 /// Node sizes its heap from the limit it reads there.
-pub fn build(shape: &Shape, memory_group: Option<&Path>) -> Setup<()> {
+pub(super) fn build(shape: &Shape, memory_group: Option<&Path>) -> Setup<()> {
     // Nothing mounted here may propagate back to the host.
     mount(NONE, "/", NONE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, NONE)
         .context(LAYER, || "making / private".into())?;

@@ -79,7 +79,7 @@ const NAMESPACE_FLAGS: &[libc::c_int] = &[
     0x80, // CLONE_NEWTIME
 ];
 
-pub fn install(shape: &Shape) -> Setup<()> {
+pub(super) fn install(shape: &Shape) -> Setup<()> {
     let deny = program(
         deny_rules(shape.egress_port.is_some())?,
         SeccompAction::Errno(libc::EPERM as u32),

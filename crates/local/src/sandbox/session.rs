@@ -34,7 +34,7 @@ use crate::protocol::Program;
 /// The most descriptors one request carries.
 const MAX_FDS: usize = 8;
 
-pub fn main(confinement: Confinement<'_>, reporter: &Reporter) -> i32 {
+pub(super) fn main(confinement: Confinement<'_>, reporter: &Reporter) -> i32 {
     let init = super::landlock::restrict(confinement.shape).and_then(|()| Init::new(confinement));
     let mut init = match init {
         Ok(init) => init,

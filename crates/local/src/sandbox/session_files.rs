@@ -17,7 +17,7 @@ const STATUS_FD: i32 = 3;
 const DATA_FD: i32 = 4;
 
 /// Runs `op`; returns the worker's exit status.
-pub fn run(op: &FileOp) -> i32 {
+pub(super) fn run(op: &FileOp) -> i32 {
     // SAFETY: init's child set fds 3 and 4 up for exactly this.
     let mut status = Some(unsafe { fs::File::from(OwnedFd::from_raw_fd(STATUS_FD)) });
     let result = match op {

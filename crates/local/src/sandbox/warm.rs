@@ -19,7 +19,7 @@ use super::confine::Confinement;
 use super::{exec, init, workfiles, Reporter, SetupError};
 use crate::protocol::{payload, Event, Go, Job};
 
-pub fn main(confinement: Confinement<'_>, job: &Job, reporter: &Reporter) -> i32 {
+pub(super) fn main(confinement: Confinement<'_>, job: &Job, reporter: &Reporter) -> i32 {
     // Both ends close-on-exec; the program gets its end as stdin (dup2).
     let (mut code, program_end) = match UnixStream::pair() {
         Ok(pair) => pair,

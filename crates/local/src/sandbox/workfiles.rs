@@ -15,7 +15,7 @@ use super::{Context, Reporter, Setup};
 use crate::protocol::{Event, Work};
 use e2b_native_core::WORK_DIR;
 
-pub fn write(work: &Work) -> Setup<()> {
+pub(super) fn write(work: &Work) -> Setup<()> {
     for file in &work.files {
         let target = Path::new(WORK_DIR).join(&file.path);
         let content = BASE64
@@ -29,7 +29,7 @@ pub fn write(work: &Work) -> Setup<()> {
     Ok(())
 }
 
-pub fn read(work: &Work, reporter: &Reporter) {
+pub(super) fn read(work: &Work, reporter: &Reporter) {
     if work.read_files.is_empty() {
         return;
     }

@@ -283,10 +283,6 @@ impl Session {
         self.inner.gone.cancelled().await
     }
 
-    pub fn is_gone(&self) -> bool {
-        self.inner.gone.is_cancelled()
-    }
-
     /// Starts `command` with fresh stdout/stderr pipes (and its extra pipes).
     pub async fn spawn(&self, command: Command) -> Result<Process, SessionError> {
         let (stdout, stdout_child) = self.pipe(PipeDirection::FromProgram)?;
