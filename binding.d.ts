@@ -101,6 +101,8 @@ export interface NativeOutcome {
   limit?: string
   durationMs: number
   backend: string
+  /** `namespaces` or `landlock` (local tiers), `microvm` (E2B). */
+  isolation: string
   /** The files read back that exist, keyed by the paths as the caller wrote them. */
   files: Array<NativeFile>
 }

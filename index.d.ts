@@ -30,6 +30,12 @@ export interface CodeExecutionResult {
   /** The backend that ran the code. */
   backend?: 'local' | 'e2b'
   /**
+   * Which isolation ran it: `namespaces` (the local full tier), `landlock` (the local tier
+   * where namespaces are refused, as in default containers: see SECURITY.md for what it
+   * cannot promise), `microvm` (E2B's cloud).
+   */
+  isolation?: 'namespaces' | 'landlock' | 'microvm'
+  /**
    * With `readFiles`: each file the code left, keyed by the path as given. Node
    * `Buffer`s at runtime, typed as their base class so no `@types/node` is needed.
    */
@@ -106,6 +112,15 @@ export interface ServiceOptions {
    * size from `E2B_NATIVE_POOL_SIZE` when set (0: off).
    */
   pool?: false | PoolOptions
+  /**
+   * local: which isolation tier sandboxes must have. `auto` (default, or
+   * `E2B_NATIVE_ISOLATION`): namespaces where the host allows them, else the
+   * namespace-free `landlock` tier (results and `diagnose()` say which ran);
+   * `namespaces`: require the full tier, so that calls reject with
+   * `ERR_ISOLATION_UNAVAILABLE` (naming the fix) instead of degrading; `landlock`:
+   * always the namespace-free tier.
+   */
+  isolation?: 'auto' | 'namespaces' | 'landlock'
 }
 
 export interface PoolOptions {
@@ -267,6 +282,8 @@ export interface ServerOptions {
   debugSandbox?: boolean
   /** Log lines on stderr; `debug` adds one per request. Default `warn` (the CLI: `info`). */
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent'
+  /** The sandboxes' tier, as for `E2BService` (`auto` by default). */
+  isolation?: 'auto' | 'namespaces' | 'landlock'
 }
 
 /** A running `e2b-native serve`. */

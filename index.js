@@ -19,6 +19,7 @@ const ENV_NAMES = [
   'NODE_ENV',
   'E2B_NATIVE_SANDBOX_HELPER',
   'E2B_NATIVE_POOL_SIZE',
+  'E2B_NATIVE_ISOLATION',
 ]
 
 // Sandboxes must not outlive Node: `process.exit()` and uncaught exceptions
@@ -242,6 +243,7 @@ function toResult(o, askedFiles) {
   if (o.limit != null) result.limit = o.limit
   result.durationMs = Math.round(o.durationMs * 1000) / 1000
   result.backend = o.backend
+  result.isolation = o.isolation
   // Keyed by the paths as the caller wrote them; files the code did not write are absent.
   if (askedFiles) result.files = Object.fromEntries(o.files.map((f) => [f.path, f.content]))
   return result

@@ -41,6 +41,8 @@ pub struct NativeOutcome {
     pub limit: Option<String>,
     pub duration_ms: f64,
     pub backend: String,
+    /// `namespaces` or `landlock` (local tiers), `microvm` (E2B).
+    pub isolation: String,
     /// The files read back that exist, keyed by the paths as the caller wrote them.
     pub files: Vec<NativeFile>,
 }
@@ -340,6 +342,7 @@ fn to_js_outcome(o: Outcome, asked: &[String]) -> NativeOutcome {
         limit: o.limit.map(|l| l.as_str().to_string()),
         duration_ms: o.duration.as_secs_f64() * 1000.0,
         backend: o.backend.into(),
+        isolation: o.isolation.into(),
         files: asked
             .iter()
             .filter_map(|path| {

@@ -129,6 +129,9 @@ pub struct Outcome {
     pub limit: Option<Limit>,
     pub duration: Duration,
     pub backend: &'static str,
+    /// Which isolation ran it: `namespaces` or `landlock` (local tiers),
+    /// `microvm` (E2B's cloud).
+    pub isolation: &'static str,
     /// The `read_files` that existed, with their contents.
     pub files: Vec<(String, Vec<u8>)>,
 }

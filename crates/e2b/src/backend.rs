@@ -525,6 +525,7 @@ impl Collected {
                 limit: None,
                 duration: started.elapsed(),
                 backend: "e2b",
+                isolation: "microvm",
                 files: Vec::new(),
             };
         }
@@ -551,6 +552,7 @@ impl Collected {
             limit,
             duration: started.elapsed(),
             backend: "e2b",
+            isolation: "microvm",
             files: self.files,
         }
     }

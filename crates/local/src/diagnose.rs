@@ -224,8 +224,8 @@ fn interpreter_layer(language: Language) -> &'static str {
     }
 }
 
-fn landlock() -> Check {
-    const WANTED: i64 = 6;
+/// The Landlock ABI this kernel offers, if any.
+pub(crate) fn landlock_abi() -> Option<i64> {
     // SAFETY: landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
     // only returns the ABI version (or an error) and touches no memory.
     let abi = unsafe {
@@ -236,6 +236,12 @@ fn landlock() -> Check {
             1u32,
         )
     };
+    (abi >= 1).then_some(abi)
+}
+
+fn landlock() -> Check {
+    const WANTED: i64 = 6;
+    let abi = landlock_abi().unwrap_or(-1);
     let fix = "use Linux 6.7 or newer with Landlock enabled (CONFIG_SECURITY_LANDLOCK, `landlock` in the lsm= boot parameter)";
     match abi {
         n if n >= WANTED => check("landlock", Status::Active, format!("ABI {n}: filesystem, TCP, signal and abstract-socket rules"), None),

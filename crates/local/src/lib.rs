@@ -6,6 +6,7 @@
 //! [`session`]). Helper side: [`sandbox`] (the `e2b-sandbox` executable).
 //! They talk through [`protocol`].
 
+mod advice;
 mod cgroup;
 pub mod diagnose;
 mod interpreters;
@@ -14,10 +15,12 @@ mod packages;
 mod pool;
 pub mod protocol;
 mod registry;
+mod room;
 mod run;
 pub mod sandbox;
 pub mod session;
 mod shape;
+mod tier;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,6 +33,7 @@ pub use interpreters::{sandbox_env, Interpreter};
 pub use packages::PackageConfig;
 use packages::{Packages, Prepared};
 pub use pool::{LaneStats, PoolConfig};
+pub use protocol::Isolation;
 pub use registry::{kill_all, live_count, pooled_pids};
 pub use shape::DEFAULT_HOST_ID_WHEN_ROOT;
 
@@ -43,6 +47,8 @@ pub struct LocalConfig {
     pub pool: PoolConfig,
     /// Package sources and cache for `executeWithPackages`.
     pub packages: PackageConfig,
+    /// The tier sandboxes must have; `None`: the strongest this host allows.
+    pub isolation: Option<Isolation>,
 }
 
 impl LocalConfig {
@@ -62,7 +68,32 @@ impl LocalConfig {
             interpreters: options.interpreters()?.into_iter().collect(),
             pool: PoolConfig::read(options, env, limits)?,
             packages: PackageConfig::read(options)?,
+            isolation: read_isolation(options, env)?,
         })
+    }
+}
+
+/// The `isolation` option (`auto`, `namespaces`, `landlock`), else
+/// `E2B_NATIVE_ISOLATION`; `None` for auto.
+pub fn read_isolation(
+    options: &Options<'_>,
+    env: &HashMap<String, String>,
+) -> Result<Option<Isolation>, Error> {
+    let (name, value) = match options.string("isolation")? {
+        Some(value) => ("isolation", value),
+        None => match env.get("E2B_NATIVE_ISOLATION") {
+            Some(value) if !value.is_empty() => ("E2B_NATIVE_ISOLATION", value.clone()),
+            _ => return Ok(None),
+        },
+    };
+    match value.as_str() {
+        "auto" => Ok(None),
+        "namespaces" => Ok(Some(Isolation::Namespaces)),
+        "landlock" => Ok(Some(Isolation::Landlock)),
+        other => Err(Error::invalid_arg(format!(
+            "{name} must be \"auto\" (the strongest tier this host allows), \"namespaces\" \
+             (require the full tier) or \"landlock\" (the namespace-free tier), got {other:?}"
+        ))),
     }
 }
 
@@ -116,10 +147,12 @@ impl LocalBackend {
         let started = std::time::Instant::now();
         let language = request.language;
         let interpreter = self.interpreter(language)?;
+        let isolation = self.isolation().await?;
         let mut shape = shape::shape(
             protocol::Mode::OneShot,
             &request.limits,
             &[(language, &interpreter)],
+            isolation,
         );
         let mut job = shape::job(&interpreter, request)?;
         // Held (shared lock) until the code is done, so eviction leaves it.
@@ -128,7 +161,7 @@ impl LocalBackend {
             let helper = &self.config.helper;
             match self
                 .packages
-                .prepare(helper, &interpreter, request, cancel)
+                .prepare(helper, isolation, &interpreter, request, cancel)
                 .await?
             {
                 Prepared::Ready(lease) => {
@@ -143,17 +176,24 @@ impl LocalBackend {
         }
         let (warm, _refill) = self.pool.take(&interpreter, &shape, request);
         let mut outcome = match warm {
-            Some(helper) => pool::Pool::run(helper, job, request, cancel).await?,
+            Some(helper) => pool::Pool::run(helper, job, request, cancel, isolation).await?,
             None => {
                 let spec = protocol::Spec {
                     shape,
                     job: Some(job),
+                    room: None,
                 };
-                run::run(&self.config.helper, &spec, request, cancel, None).await?
+                run::run(&self.config.helper, spec, request, cancel, None).await?
             }
         };
         outcome.duration = started.elapsed();
         Ok(outcome)
+    }
+
+    /// The tier of this backend's sandboxes: the one its options require,
+    /// else the strongest this host allows (probed once per process).
+    pub async fn isolation(&self) -> Result<Isolation, Error> {
+        tier::decide(&self.config.helper, self.config.isolation).await
     }
 
     /// The interpreter for `language`, found once and remembered.

@@ -9,12 +9,15 @@ use std::sync::Mutex;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-#[derive(Default, Clone, Copy)]
+use crate::protocol::Isolation;
+
+#[derive(Clone, Copy)]
 struct Pids {
     helper: Option<i32>,
     init: Option<i32>,
     /// Waiting in a pool (or being prepared for one), not running a call.
     pooled: bool,
+    isolation: Isolation,
 }
 
 static LIVE: Mutex<Option<HashMap<u64, Pids>>> = Mutex::new(None);
@@ -26,9 +29,23 @@ fn with_live<T>(f: impl FnOnce(&mut HashMap<u64, Pids>) -> T) -> T {
 }
 
 fn kill_pids(pids: Pids) {
-    // Killing init first takes the whole pid namespace down with it.
-    for pid in [pids.init, pids.helper].into_iter().flatten() {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    let signal = |pid: Option<i32>, signal| {
+        if let Some(pid) = pid {
+            let _ = kill(Pid::from_raw(pid), signal);
+        }
+    };
+    match pids.isolation {
+        // Killing init first takes the whole pid namespace down with it.
+        Isolation::Namespaces => {
+            signal(pids.init, Signal::SIGKILL);
+            signal(pids.helper, Signal::SIGKILL);
+        }
+        // The helper kills everything below it, then ends: it must live
+        // to do so, and SIGTERM asks it to (so does init's end).
+        Isolation::Landlock => {
+            signal(pids.init, Signal::SIGKILL);
+            signal(pids.helper, Signal::SIGTERM);
+        }
     }
 }
 
@@ -67,6 +84,7 @@ impl Guard {
     /// lock: whoever sees the process and then asks [`pooled_pids`] finds it.
     pub(crate) fn spawn(
         pooled: bool,
+        isolation: Isolation,
         spawn: impl FnOnce() -> std::io::Result<tokio::process::Child>,
     ) -> std::io::Result<(tokio::process::Child, Guard)> {
         with_live(|live| {
@@ -76,6 +94,7 @@ impl Guard {
                 helper: child.id().map(|pid| pid as i32),
                 init: None,
                 pooled,
+                isolation,
             };
             live.insert(id, pids);
             Ok((child, Guard { id }))

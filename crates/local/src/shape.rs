@@ -16,11 +16,13 @@ pub const DEFAULT_HOST_ID_WHEN_ROOT: u32 = 65534;
 /// RLIMIT_AS stands in for a memory cgroup, it gets that much more.
 const NODE_RESERVE: u64 = 1 << 30;
 
-/// The shape of a sandbox in `mode` with `limits`, showing `interpreters`.
+/// The shape of a sandbox of tier `isolation` in `mode` with `limits`,
+/// showing `interpreters`.
 pub(crate) fn shape(
     mode: Mode,
     limits: &Limits,
     interpreters: &[(Language, &Interpreter)],
+    isolation: Isolation,
 ) -> Shape {
     let mut binds = Vec::new();
     for (_, interpreter) in interpreters {
@@ -33,7 +35,7 @@ pub(crate) fn shape(
     let runs_node = interpreters.iter().any(|(l, _)| *l == Language::Node);
     Shape {
         mode,
-        isolation: Isolation::Namespaces,
+        isolation,
         binds,
         mounts: Vec::new(),
         limits: SandboxLimits {

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use e2b_native_core::Limits;
 use e2b_native_local::protocol::session::{EntryKind, FileErrorKind, FileOp};
+use e2b_native_local::Isolation;
 use e2b_native_local::session::{
     Command, ExitStatus, PipeDirection, PipeEnd, Process, Session, SessionConfig, SessionError,
 };
@@ -14,6 +15,7 @@ async fn session() -> Session {
         helper: env!("CARGO_BIN_EXE_e2b-sandbox").into(),
         limits: Limits::default(),
         interpreters: Vec::new(),
+        isolation: Isolation::Namespaces,
     })
     .await
     .expect("the sandbox starts")

@@ -103,6 +103,13 @@ const FLAGS: &[Flag] = &[
         help: "do not serve the SDKs' E2B_DEBUG=true mode",
     },
     Flag {
+        name: "--isolation",
+        value: Some("TIER"),
+        option: "isolation",
+        kind: Kind::Text,
+        help: "auto (default: namespaces where allowed, else landlock), namespaces (refuse to start without them), landlock",
+    },
+    Flag {
         name: "--log-level",
         value: Some("L"),
         option: "logLevel",

@@ -8,6 +8,8 @@ use std::time::Duration;
 use e2b_native_core::options::{Options, LIMITS};
 use e2b_native_core::{Error, Language, Limits};
 
+use e2b_native_local::Isolation;
+
 use crate::log::LogLevel;
 
 #[derive(Debug, Clone)]
@@ -37,6 +39,8 @@ pub struct ServerConfig {
     /// listening on a loopback address only.
     pub debug_sandbox: Option<bool>,
     pub log_level: LogLevel,
+    /// The tier the sandboxes must have; `None`: the strongest this host allows.
+    pub isolation: Option<Isolation>,
 }
 
 /// The ranges of the server's numeric options, for their readers and the
@@ -74,6 +78,7 @@ impl ServerConfig {
             interpreters: HashMap::new(),
             debug_sandbox: None,
             log_level: LogLevel::Warn,
+            isolation: None,
         }
     }
 
@@ -115,6 +120,7 @@ impl ServerConfig {
         if let Some(level) = options.string("logLevel")? {
             config.log_level = level.parse::<LogLevel>().map_err(Error::invalid_arg)?;
         }
+        config.isolation = e2b_native_local::read_isolation(options, &Default::default())?;
         Ok(config)
     }
 }

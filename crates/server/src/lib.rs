@@ -60,7 +60,7 @@ pub async fn start(mut config: ServerConfig) -> Result<Server, Error> {
     if config.api_keys.is_empty() {
         config.api_keys.push(util::api_key());
     }
-    let app = Arc::new(App::new(config)?);
+    let app = Arc::new(App::new(config).await?);
     // Fail now, not at the first request, if this host cannot build one.
     let probe = e2b_native_local::session::Session::start(app.session.clone())
         .await

@@ -138,13 +138,17 @@ impl Sandbox {
 }
 
 impl App {
-    pub(crate) fn new(config: ServerConfig) -> Result<App, Error> {
+    /// The server's state: its sandboxes' tier (required or the strongest
+    /// this host allows) and interpreters, found now.
+    pub(crate) async fn new(config: ServerConfig) -> Result<App, Error> {
         let backend = LocalBackend::new(LocalConfig {
             helper: config.helper.clone(),
             interpreters: config.interpreters.clone(),
             pool: e2b_native_local::PoolConfig::off(),
+            isolation: config.isolation,
             ..Default::default()
         })?;
+        let isolation = backend.isolation().await?;
         let python = backend.interpreter(Language::Python).ok();
         let node = backend.interpreter(Language::Node).ok();
         let Ok(bash) = backend.interpreter(Language::Bash) else {
@@ -175,6 +179,7 @@ impl App {
                 helper: config.helper.clone(),
                 limits,
                 interpreters,
+                isolation,
             },
             runtimes: Runtimes {
                 python: python.map(|i| i.path),

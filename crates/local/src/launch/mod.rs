@@ -16,12 +16,14 @@ use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 
 pub(crate) use events::Events;
 
-use crate::protocol::Spec;
+use crate::protocol::{Isolation, Shape, Spec};
 use crate::registry::Guard;
+use crate::room::Room;
 
 /// A started helper: its process, its registry entry, the program's output
 /// (a session's programs have pipes of their own, and its helper writes
-/// only failures to stderr), and the socket to it.
+/// only failures to stderr), the socket to it, and, without namespaces, its
+/// room on the host.
 pub(crate) struct Helper {
     pub(crate) child: Child,
     pub(crate) guard: Guard,
@@ -29,16 +31,28 @@ pub(crate) struct Helper {
     pub(crate) stderr: ChildStderr,
     pub(crate) events: Events,
     pub(crate) to_helper: OwnedWriteHalf,
+    pub(crate) room: Option<Room>,
 }
 
-/// Starts `helper` with a socketpair as its stdin. `pooled` registers it as
-/// a pool's (see `registry`); `inherit` gives it one more descriptor, at the
-/// number given (an install step's egress socket, a session's control socket).
+/// Starts `helper` for a sandbox of `shape`, with a socketpair as its
+/// stdin. `pooled` registers it as a pool's (see `registry`); `inherit`
+/// gives it one more descriptor, at the number given (an install step's
+/// egress socket, a session's control socket).
 pub(crate) fn start(
     helper: &Path,
+    shape: &Shape,
     pooled: bool,
     inherit: Option<(OwnedFd, RawFd)>,
 ) -> Result<Helper, Error> {
+    let isolation = shape.isolation;
+    let mut room = match isolation {
+        Isolation::Namespaces => None,
+        // An install step writes into the shared package cache, which
+        // belongs to the sandboxes' common host uid; others get their own.
+        Isolation::Landlock => Some(Room::new(
+            shape.egress_port.map(|_| shape.host_id_when_root),
+        )?),
+    };
     let (host_end, helper_end) = std::os::unix::net::UnixStream::pair()
         .map_err(|e| Error::Internal(format!("socketpair: {e}")))?;
     let mut command = Command::new(helper);
@@ -52,7 +66,7 @@ pub(crate) fn start(
     if let Some((fd, target)) = &inherit {
         inherit_as(&mut command, fd.as_raw_fd(), *target);
     }
-    let spawned = Guard::spawn(pooled, || command.spawn());
+    let spawned = Guard::spawn(pooled, isolation, || command.spawn());
     // The command holds the helper's ends: the helper alone keeps them now.
     drop(command);
     drop(inherit);
@@ -63,6 +77,9 @@ pub(crate) fn start(
             helper.display()
         ))
     })?;
+    if let (Some(room), Some(pid)) = (&mut room, child.id()) {
+        room.housing(pid);
+    }
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let socket = host_end
@@ -77,16 +94,23 @@ pub(crate) fn start(
         stderr,
         events: Events::new(events),
         to_helper,
+        room,
     })
 }
 
 impl Helper {
-    /// Sends the spec. `more`: the socket stays open for what follows (a
-    /// pooled sandbox's go), so the spec goes as one line; else the helper
-    /// reads it to EOF.
-    pub(crate) async fn send_spec(&mut self, spec: &Spec, more: bool) -> Result<(), Error> {
-        let mut bytes = serde_json::to_vec(spec).map_err(|e| Error::Internal(e.to_string()))?;
+    /// `spec` as the helper reads it: one line, with this sandbox's room.
+    pub(crate) fn message(&self, mut spec: Spec) -> Result<Vec<u8>, Error> {
+        spec.room = self.room.as_ref().map(|r| r.spec.clone());
+        let mut bytes = serde_json::to_vec(&spec).map_err(|e| Error::Internal(e.to_string()))?;
         bytes.push(b'\n');
+        Ok(bytes)
+    }
+
+    /// Sends the spec. `more`: the socket stays open for what follows (a
+    /// pooled sandbox's go); else the helper reads it to EOF.
+    pub(crate) async fn send_spec(&mut self, spec: Spec, more: bool) -> Result<(), Error> {
+        let bytes = self.message(spec)?;
         let mut sent = self.to_helper.write_all(&bytes).await;
         if !more {
             sent = sent.and(self.to_helper.shutdown().await);

@@ -8,6 +8,7 @@ mod proxy;
 mod sources;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use e2b_native_core::{
@@ -16,12 +17,13 @@ use e2b_native_core::{
 use sha2::{Digest, Sha256};
 
 pub(crate) use cache::Lease;
-pub(crate) use proxy::{serve as serve_proxy, Egress};
+pub(crate) use proxy::{serve as serve_proxy, serve_listener as serve_proxy_on, Egress};
 pub use sources::PackageConfig;
-use sources::Sources;
+use sources::{InstallPaths, Sources};
 
 use crate::interpreters::Interpreter;
-use crate::protocol::{Job, Mode, Mount, Program, Shape, Spec, Work};
+use crate::protocol::{Isolation, Job, Mode, Program, Shape, Spec, Work};
+use crate::run::Proxy;
 use crate::shape;
 
 /// How often a call waiting for another's install of the same set looks again.
@@ -57,6 +59,7 @@ impl Packages {
     pub(crate) async fn prepare(
         &self,
         helper: &Path,
+        isolation: Isolation,
         interpreter: &Interpreter,
         request: &Request,
         cancel: &CancellationToken,
@@ -71,8 +74,13 @@ impl Packages {
                 return Ok(Prepared::Ready(lease));
             }
             if let Some(build) = self.cache.try_build(&key)? {
+                let sandbox = Sandbox {
+                    helper,
+                    isolation,
+                    interpreter,
+                };
                 let failure = self
-                    .install(helper, interpreter, request, &packages, &build.temp, cancel)
+                    .install(&sandbox, request, &packages, &build.temp, cancel)
                     .await;
                 return match failure? {
                     None => {
@@ -94,6 +102,7 @@ impl Packages {
                 return Ok(Prepared::Failed(Box::new(install_failure(
                     TIMEOUT_EXIT_CODE,
                     message,
+                    isolation,
                 ))));
             }
             tokio::select! {
@@ -123,14 +132,14 @@ impl Packages {
     /// Installs into `dir` in an install sandbox; the failure as a result, if any.
     async fn install(
         &self,
-        helper: &Path,
-        interpreter: &Interpreter,
+        sandbox: &Sandbox<'_>,
         request: &Request,
         packages: &[String],
         dir: &Path,
         cancel: &CancellationToken,
     ) -> Result<Option<Outcome>, Error> {
-        let language = request.language;
+        let (language, interpreter, isolation) =
+            (request.language, sandbox.interpreter, sandbox.isolation);
         let mut install = Request::new(language, String::new());
         install.timeout = request.install_timeout;
         // Builds need room; the sandbox still bounds them.
@@ -143,32 +152,30 @@ impl Packages {
             cpu_seconds: None,
             open_files: limits.open_files.max(4096),
         };
-        install.env.extend(self.sources.installer_env());
-        let mut shape = shape::shape(Mode::OneShot, &install.limits, &[(language, interpreter)]);
+        let allowed = self.sources.allowed(language);
+        let egress = (!allowed.is_empty()).then(|| Egress::new(allowed));
+        let mut shape = shape::shape(
+            Mode::OneShot,
+            &install.limits,
+            &[(language, interpreter)],
+            isolation,
+        );
+        let (proxy, proxy_port) = proxy_for(isolation, egress.clone())?;
+        let at = InstallPaths {
+            set: shape.mount(dir.to_path_buf(), sources::PACKAGES_DIR, true),
+            downloads: shape.mount(self.cache.downloads()?, sources::DOWNLOADS_DIR, true),
+            wheels: self
+                .sources
+                .wheel_dir(language)
+                .map(|w| shape.mount(w.to_path_buf(), sources::WHEELS_DIR, false)),
+            proxy_port,
+        };
+        shape.egress_port = proxy.as_ref().map(|_| proxy_port);
+        install.env.extend(self.sources.installer_env(proxy_port));
         let mut program = shape::program(interpreter, &install)?;
         program.argv = self
             .sources
-            .installer_argv(language, &interpreter.path, packages);
-        shape.mounts.push(Mount {
-            source: dir.to_path_buf(),
-            target: sources::PACKAGES_DIR.into(),
-            writable: true,
-        });
-        shape.mounts.push(Mount {
-            source: self.cache.downloads()?,
-            target: sources::DOWNLOADS_DIR.into(),
-            writable: true,
-        });
-        if let Some(wheels) = self.sources.wheel_dir(language) {
-            shape.mounts.push(Mount {
-                source: wheels.to_path_buf(),
-                target: sources::WHEELS_DIR.into(),
-                writable: false,
-            });
-        }
-        let allowed = self.sources.allowed(language);
-        let egress = (!allowed.is_empty()).then(|| Egress::new(allowed));
-        shape.egress_port = egress.as_ref().map(|_| proxy::PROXY_PORT);
+            .installer_argv(language, &interpreter.path, packages, &at);
         let spec = Spec {
             shape,
             job: Some(Job {
@@ -176,8 +183,9 @@ impl Packages {
                 cpu_seconds: None,
                 work: Work::default(),
             }),
+            room: None,
         };
-        let outcome = crate::run::run(helper, &spec, &install, cancel, egress.clone()).await?;
+        let outcome = crate::run::run(sandbox.helper, spec, &install, cancel, proxy).await?;
         if outcome.exit_code == 0 && outcome.limit.is_none() {
             return Ok(None);
         }
@@ -199,26 +207,52 @@ impl Packages {
         } else {
             outcome.exit_code
         };
-        Ok(Some(install_failure(status, output)))
+        Ok(Some(install_failure(status, output, isolation)))
+    }
+}
+
+/// The install sandbox being made: its helper, tier and interpreter.
+struct Sandbox<'a> {
+    helper: &'a Path,
+    isolation: Isolation,
+    interpreter: &'a Interpreter,
+}
+
+/// An install step's proxy and the port the installer reaches it on: the
+/// sandbox's own loopback in the full tier, else one the host listens on.
+fn proxy_for(
+    isolation: Isolation,
+    egress: Option<Arc<Egress>>,
+) -> Result<(Option<Proxy>, u16), Error> {
+    let Some(egress) = egress else {
+        return Ok((None, proxy::PROXY_PORT));
+    };
+    match isolation {
+        Isolation::Namespaces => Ok((Some(Proxy::FromSandbox(egress)), proxy::PROXY_PORT)),
+        Isolation::Landlock => {
+            let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+                .map_err(|e| Error::Internal(format!("listening for an install's proxy: {e}")))?;
+            let port = listener
+                .local_addr()
+                .map_err(|e| Error::Internal(format!("the proxy's port: {e}")))?
+                .port();
+            Ok((Some(Proxy::OnHost(egress, listener)), port))
+        }
     }
 }
 
 /// Binds a ready set into the code's sandbox, read-only, and makes it
 /// importable by its program.
 pub(crate) fn use_set(shape: &mut Shape, program: &mut Program, lease: &Lease, language: Language) {
-    shape.mounts.push(Mount {
-        source: lease.dir.clone(),
-        target: sources::PACKAGES_DIR.into(),
-        writable: false,
-    });
-    let (name, dir) = sources::run_env(language);
+    let set = shape.mount(lease.dir.clone(), sources::PACKAGES_DIR, false);
+    let (name, dir) = sources::run_env(language, &set);
     match program.env.iter_mut().find(|(k, _)| k == name) {
         Some((_, value)) => *value = format!("{dir}:{value}"),
         None => program.env.push((name.into(), dir)),
     }
 }
 
-fn install_failure(exit_code: i32, stderr: String) -> Outcome {
+fn install_failure(exit_code: i32, stderr: String, isolation: Isolation) -> Outcome {
     Outcome {
         stdout: String::new(),
         stderr,
@@ -229,6 +263,7 @@ fn install_failure(exit_code: i32, stderr: String) -> Outcome {
         limit: None,
         duration: Duration::ZERO,
         backend: "local",
+        isolation: isolation.as_str(),
         files: Vec::new(),
     }
 }

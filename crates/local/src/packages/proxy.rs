@@ -59,7 +59,11 @@ impl Egress {
 pub(crate) async fn serve(channel: UnixStream, egress: Arc<Egress>) {
     let received = tokio::task::spawn_blocking(move || receive_listener(&channel)).await;
     let Ok(Some(listener)) = received else { return };
-    let listener = std::net::TcpListener::from(listener);
+    serve_listener(std::net::TcpListener::from(listener), egress).await;
+}
+
+/// Accepts on `listener` until the call ends (the task is aborted).
+pub(crate) async fn serve_listener(listener: std::net::TcpListener, egress: Arc<Egress>) {
     if listener.set_nonblocking(true).is_err() {
         return;
     }

@@ -7,18 +7,24 @@ use std::path::{Path, PathBuf};
 use e2b_native_core::options::{check_url, Options};
 use e2b_native_core::{Error, Language, NPM_INSTALL, PIP_INSTALL};
 
-use super::proxy::PROXY_PORT;
-
 pub(super) const DEFAULT_PYTHON_INDEX: &str = "https://pypi.org/simple";
 pub(super) const DEFAULT_NPM_REGISTRY: &str = "https://registry.npmjs.org/";
 /// PyPI's index names its files on this host.
 const PYPI_FILES: &str = "files.pythonhosted.org";
 
-/// Inside every install or run sandbox: the package set's directory, the
-/// download cache (install only), the local wheel folder (install only).
+/// Where a sandbox with a root of its own shows the package set's directory,
+/// the download cache (install only), the local wheel folder (install only).
 pub(super) const PACKAGES_DIR: &str = "/packages";
 pub(super) const DOWNLOADS_DIR: &str = "/packages-cache";
 pub(super) const WHEELS_DIR: &str = "/packages-wheels";
+
+/// Where an install sandbox sees what it uses, and its proxy's port.
+pub(super) struct InstallPaths {
+    pub(super) set: PathBuf,
+    pub(super) downloads: PathBuf,
+    pub(super) wheels: Option<PathBuf>,
+    pub(super) proxy_port: u16,
+}
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// Package settings as the caller gives them (`packages` constructor option).
@@ -166,8 +172,10 @@ impl Sources {
         language: Language,
         interpreter: &Path,
         packages: &[String],
+        at: &InstallPaths,
     ) -> Vec<String> {
-        let proxy = format!("http://127.0.0.1:{PROXY_PORT}");
+        let proxy = format!("http://127.0.0.1:{}", at.proxy_port);
+        let (set, downloads) = (at.set.display(), at.downloads.display());
         let mut argv: Vec<String> = match language {
             Language::Python => {
                 let mut argv = strings(&["python3"]);
@@ -181,15 +189,15 @@ impl Sources {
                     "--retries",
                     "2",
                 ]));
-                argv.extend(["--target".into(), format!("{PACKAGES_DIR}/python")]);
-                argv.extend(["--cache-dir".into(), format!("{DOWNLOADS_DIR}/pip")]);
+                argv.extend(["--target".into(), format!("{set}/python")]);
+                argv.extend(["--cache-dir".into(), format!("{downloads}/pip")]);
                 argv.extend(["--proxy".into(), proxy]);
                 match &self.python_index {
                     Some(url) => argv.extend(["--index-url".into(), url.to_string()]),
                     None => argv.push("--no-index".into()),
                 }
-                if self.python_wheels.is_some() {
-                    argv.extend(["--find-links".into(), WHEELS_DIR.into()]);
+                if let Some(wheels) = &at.wheels {
+                    argv.extend(["--find-links".into(), wheels.display().to_string()]);
                 }
                 if Path::new(CA_BUNDLE).exists() {
                     argv.extend(["--cert".into(), CA_BUNDLE.into()]);
@@ -212,8 +220,8 @@ impl Sources {
                     "--fetch-retry-maxtimeout",
                     "10000",
                 ]));
-                argv.extend(["--prefix".into(), format!("{PACKAGES_DIR}/node")]);
-                argv.extend(["--cache".into(), format!("{DOWNLOADS_DIR}/npm")]);
+                argv.extend(["--prefix".into(), format!("{set}/node")]);
+                argv.extend(["--cache".into(), format!("{downloads}/npm")]);
                 argv.extend(["--registry".into(), self.npm_registry.to_string()]);
                 argv.extend([
                     "--proxy".into(),
@@ -230,8 +238,8 @@ impl Sources {
     }
 
     /// The installer's environment beyond the sandbox's usual one.
-    pub(super) fn installer_env(&self) -> Vec<(String, String)> {
-        let proxy = format!("http://127.0.0.1:{PROXY_PORT}");
+    pub(super) fn installer_env(&self, proxy_port: u16) -> Vec<(String, String)> {
+        let proxy = format!("http://127.0.0.1:{proxy_port}");
         let mut env: Vec<(String, String)> =
             ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"]
                 .iter()
@@ -249,11 +257,13 @@ impl Sources {
     }
 }
 
-/// The environment that makes a package set importable by the code.
-pub(super) fn run_env(language: Language) -> (&'static str, String) {
+/// The environment that makes the package set the sandbox sees at `set`
+/// importable by the code.
+pub(super) fn run_env(language: Language, set: &Path) -> (&'static str, String) {
+    let set = set.display();
     match language {
-        Language::Python => ("PYTHONPATH", format!("{PACKAGES_DIR}/python")),
-        _ => ("NODE_PATH", format!("{PACKAGES_DIR}/node/node_modules")),
+        Language::Python => ("PYTHONPATH", format!("{set}/python")),
+        _ => ("NODE_PATH", format!("{set}/node/node_modules")),
     }
 }
 
@@ -301,12 +311,20 @@ mod tests {
         };
         let sources = Sources::new(&config).unwrap();
         assert!(sources.allowed(Language::Python).is_empty());
+        let at = InstallPaths {
+            set: PACKAGES_DIR.into(),
+            downloads: DOWNLOADS_DIR.into(),
+            wheels: Some(WHEELS_DIR.into()),
+            proxy_port: 3128,
+        };
         let argv = sources.installer_argv(
             Language::Python,
             Path::new("/usr/bin/python3"),
             &["six".into()],
+            &at,
         );
         assert!(argv.contains(&"--no-index".to_string()));
+        assert!(argv.windows(2).any(|w| w == ["--find-links", WHEELS_DIR]));
         assert_eq!(
             argv[argv.len() - 2..],
             ["--".to_string(), "six".to_string()]

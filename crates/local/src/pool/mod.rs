@@ -31,7 +31,7 @@ use tokio::sync::Notify;
 
 use crate::interpreters::Interpreter;
 use crate::launch::{self, Helper};
-use crate::protocol::{Event, Go, Job, Mode, Shape, Spec};
+use crate::protocol::{Event, Go, Isolation, Job, Mode, Shape, Spec};
 use crate::CancellationToken;
 use crate::{run, shape};
 
@@ -200,7 +200,7 @@ impl Pool {
             return (None, None);
         }
         let lane = state.lanes.entry(request.language).or_insert_with(|| Lane {
-            template: self.template(request.language, interpreter),
+            template: self.template(request.language, interpreter, shape.isolation),
             ready: VecDeque::new(),
             starting: 0,
             last_used: Instant::now(),
@@ -230,12 +230,13 @@ impl Pool {
     }
 
     /// Runs `request`, whose cold job is `job`, in `helper`, a sandbox
-    /// [`Pool::take`] gave.
+    /// [`Pool::take`] gave, of tier `isolation`.
     pub(crate) async fn run(
         helper: Helper,
         job: Job,
         request: &Request,
         cancel: &CancellationToken,
+        isolation: Isolation,
     ) -> Result<Outcome, Error> {
         let started = tokio::time::Instant::now();
         helper.guard.serving();
@@ -250,12 +251,17 @@ impl Pool {
             work: job.work,
         };
         let go = serde_json::to_vec(&go).map_err(|e| Error::Internal(e.to_string()))?;
-        run::finish(helper, go, started, request, cancel).await
+        run::finish(helper, go, started, request, cancel, isolation).await
     }
 
     /// The spec of `language`'s pooled sandboxes: the shape of a one-shot
     /// sandbox with the pool's limits, in warm mode, running the bootstrap.
-    fn template(&self, language: Language, interpreter: &Interpreter) -> Spec {
+    fn template(
+        &self,
+        language: Language,
+        interpreter: &Interpreter,
+        isolation: Isolation,
+    ) -> Spec {
         let mut request = Request::new(
             language,
             match language {
@@ -266,12 +272,18 @@ impl Pool {
         request.limits = self.config.limits.clone();
         let program = shape::program(interpreter, &request).expect("the bootstrap is a program");
         Spec {
-            shape: shape::shape(Mode::Warm, &request.limits, &[(language, interpreter)]),
+            shape: shape::shape(
+                Mode::Warm,
+                &request.limits,
+                &[(language, interpreter)],
+                isolation,
+            ),
             job: Some(Job {
                 program,
                 cpu_seconds: None,
                 work: Default::default(),
             }),
+            room: None,
         }
     }
 
@@ -438,16 +450,19 @@ fn read_at_startup(name: &str) -> bool {
 
 /// Starts a pooled sandbox and waits until it reports ready.
 async fn prepare(helper: &std::path::Path, template: &Spec) -> Result<Helper, String> {
-    let mut helper = launch::start(helper, true, None).map_err(|e| e.to_string())?;
+    let mut helper =
+        launch::start(helper, &template.shape, true, None).map_err(|e| e.to_string())?;
     helper
-        .send_spec(template, true)
+        .send_spec(template.clone(), true)
         .await
         .map_err(|e| e.to_string())?;
     loop {
         match helper.events.next(&helper.guard).await {
             None => return Err("the helper ended before its sandbox was ready".into()),
             Some(Event::Ready) => return Ok(helper),
-            Some(Event::Failed { layer, message }) => return Err(format!("{layer}: {message}")),
+            Some(Event::Failed { layer, message, .. }) => {
+                return Err(format!("{layer}: {message}"))
+            }
             Some(_) => {}
         }
     }
@@ -512,7 +527,11 @@ mod tests {
     }
 
     fn template(language: Language) -> Spec {
-        Pool::new(PoolConfig::default(), "e2b-sandbox".into()).template(language, &python())
+        Pool::new(PoolConfig::default(), "e2b-sandbox".into()).template(
+            language,
+            &python(),
+            Isolation::Namespaces,
+        )
     }
 
     fn shape_of(request: &Request) -> Shape {
@@ -520,6 +539,7 @@ mod tests {
             Mode::OneShot,
             &request.limits,
             &[(request.language, &python())],
+            Isolation::Namespaces,
         )
     }
 

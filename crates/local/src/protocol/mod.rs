@@ -29,12 +29,43 @@ pub enum Mode {
     Session,
 }
 
-/// How a sandbox is isolated from the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How a sandbox is isolated from the host: its tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Isolation {
-    /// User, pid, mount, network, ipc, uts and cgroup namespaces and a fresh
-    /// root, under capabilities dropped, Landlock and seccomp.
+    /// The full tier: user, pid, mount, network, ipc, uts and cgroup
+    /// namespaces and a fresh root, under capabilities dropped, Landlock and
+    /// seccomp.
     Namespaces,
+    /// Where namespaces are refused (default containers): a dedicated host
+    /// uid when the host is root, a private work dir, Landlock (read only
+    /// system paths, write only the work dir, no TCP, signals and abstract
+    /// sockets scoped), seccomp, rlimits. What it cannot promise is in
+    /// SECURITY.md and `diagnose()`.
+    Landlock,
+}
+
+impl Isolation {
+    /// The name results, `diagnose()` and the options use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::Namespaces => "namespaces",
+            Isolation::Landlock => "landlock",
+        }
+    }
+}
+
+/// A namespace-free sandbox's place on the host, made by the host for each
+/// sandbox and removed once it is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Room {
+    /// The sandbox's own host uid and gid, when the host is root; else it
+    /// runs as the host's user.
+    pub uid: Option<u32>,
+    /// Its work dir (`HOME`, the working directory).
+    pub home: PathBuf,
+    /// Its `TMPDIR`.
+    pub tmp: PathBuf,
 }
 
 /// What a sandbox is: its mode, its isolation, what it shows of the host
@@ -55,6 +86,24 @@ pub struct Shape {
     /// proxy lets through only the package registries. The program may then
     /// open TCP sockets (to that port only); nothing else is reachable.
     pub egress_port: Option<u16>,
+}
+
+impl Shape {
+    /// Shows host directory `source` in the sandbox: at `target` where the
+    /// sandbox has a root of its own, else at its own path. Returns where
+    /// the sandbox sees it.
+    pub fn mount(&mut self, source: PathBuf, target: &str, writable: bool) -> PathBuf {
+        let at = match self.isolation {
+            Isolation::Namespaces => PathBuf::from(target),
+            Isolation::Landlock => source.clone(),
+        };
+        self.mounts.push(Mount {
+            source,
+            target: at.clone(),
+            writable,
+        });
+        at
+    }
 }
 
 /// The bounds of a whole sandbox (CPU time is a program's: see [`Job`]).
@@ -130,6 +179,9 @@ pub struct Spec {
     pub shape: Shape,
     /// None for a session, which runs what it is asked later.
     pub job: Option<Job>,
+    /// Its place on the host, for the namespace-free tier.
+    #[serde(default)]
+    pub room: Option<Room>,
 }
 
 /// The helper's descriptor on which init sends an install step's listening
@@ -157,6 +209,12 @@ pub enum Event {
     Signaled { signal: i32 },
     /// A pooled sandbox is built and its interpreter started: it waits for its go.
     Ready,
-    /// The sandbox could not be built; `layer` names the isolation layer.
-    Failed { layer: String, message: String },
+    /// The sandbox could not be built; `layer` names the isolation layer,
+    /// `errno` the error the kernel gave, when one did.
+    Failed {
+        layer: String,
+        message: String,
+        #[serde(default)]
+        errno: Option<i32>,
+    },
 }

@@ -5,6 +5,8 @@
 mod outcome;
 mod stream;
 
+pub(crate) use outcome::not_built;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,44 +15,59 @@ use tokio::time::Instant;
 
 use crate::launch::{self, Helper};
 use crate::packages::Egress;
-use crate::protocol::{Spec, EGRESS_FD};
+use crate::protocol::{Isolation, Spec, EGRESS_FD};
 
-/// Runs `spec` in a sandbox built now. `egress`: an install step's proxy,
-/// when the shape has an egress port; it stops with the call.
+/// An install step's way out: a proxy that reaches only the registries, and
+/// where its listening socket comes from.
+pub(crate) enum Proxy {
+    /// Init listens on the sandbox's own loopback and hands the socket over.
+    FromSandbox(Arc<Egress>),
+    /// The sandbox has no loopback of its own: the host listens.
+    OnHost(Arc<Egress>, std::net::TcpListener),
+}
+
+/// Runs `spec` in a sandbox built now. `proxy`: an install step's, when
+/// the shape has an egress port; it stops with the call.
 pub(crate) async fn run(
     helper: &Path,
-    spec: &Spec,
+    spec: Spec,
     request: &Request,
     cancel: &CancellationToken,
-    egress: Option<Arc<Egress>>,
+    proxy: Option<Proxy>,
 ) -> Result<Outcome, Error> {
     let started = Instant::now();
-    let (inherit, _proxy) = match egress {
-        Some(egress) => {
+    let (inherit, _proxy) = match proxy {
+        Some(Proxy::FromSandbox(egress)) => {
             let (ours, theirs) = std::os::unix::net::UnixStream::pair()
                 .map_err(|e| Error::Internal(format!("socketpair: {e}")))?;
-            let proxy = AbortOnDrop(tokio::spawn(crate::packages::serve_proxy(ours, egress)));
-            (Some((theirs.into(), EGRESS_FD)), Some(proxy))
+            let task = tokio::spawn(crate::packages::serve_proxy(ours, egress));
+            (Some((theirs.into(), EGRESS_FD)), Some(AbortOnDrop(task)))
+        }
+        Some(Proxy::OnHost(egress, listener)) => {
+            let task = tokio::spawn(crate::packages::serve_proxy_on(listener, egress));
+            (None, Some(AbortOnDrop(task)))
         }
         None => (None, None),
     };
-    let helper = launch::start(helper, false, inherit)?;
-    let message = serde_json::to_vec(spec).map_err(|e| Error::Internal(e.to_string()))?;
-    finish(helper, message, started, request, cancel).await
+    let isolation = spec.shape.isolation;
+    let helper = launch::start(helper, &spec.shape, false, inherit)?;
+    let message = helper.message(spec)?;
+    finish(helper, message, started, request, cancel, isolation).await
 }
 
 /// Sends `message` (the spec, or a pooled sandbox's go) to a started helper
-/// and follows its sandbox to the end.
+/// of a sandbox of tier `isolation` and follows the sandbox to the end.
 pub(crate) async fn finish(
     helper: Helper,
     message: Vec<u8>,
     started: Instant,
     request: &Request,
     cancel: &CancellationToken,
+    isolation: Isolation,
 ) -> Result<Outcome, Error> {
     let streamed =
         stream::stream(helper, message, started + request.timeout, request, cancel).await?;
-    outcome::outcome(streamed, request, started)
+    outcome::outcome(streamed, request, started, isolation)
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

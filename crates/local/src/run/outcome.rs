@@ -7,12 +7,13 @@ use e2b_native_core::{
 use tokio::time::Instant;
 
 use super::stream::{Stop, Streamed};
-use crate::protocol::Event;
+use crate::protocol::{Event, Isolation};
 
 pub(super) fn outcome(
     streamed: Streamed,
     request: &Request,
     started: Instant,
+    isolation: Isolation,
 ) -> Result<Outcome, Error> {
     let Streamed {
         stop,
@@ -38,10 +39,8 @@ pub(super) fn outcome(
         (Some(Stop::Cancelled), ..) => return Err(Error::Aborted),
         (Some(Stop::Timeout), ..) => TIMEOUT_EXIT_CODE,
         (Some(Stop::Output), ..) => KILLED_EXIT_CODE,
-        (None, _, Some((layer, message))) => {
-            return Err(Error::IsolationUnavailable(format!(
-                "the local sandbox could not be built ({layer}): {message}"
-            )))
+        (None, _, Some((layer, message, errno))) => {
+            return Err(not_built(&layer, &message, errno, isolation))
         }
         (None, Some(Event::Exited { code }), None) => code,
         (None, Some(Event::Signaled { signal }), None) => 128 + signal,
@@ -76,8 +75,29 @@ pub(super) fn outcome(
         limit,
         duration: started.elapsed(),
         backend: "local",
+        isolation: isolation.as_str(),
         files,
     })
+}
+
+/// A sandbox that could not be built: the step, what the kernel said, and,
+/// where namespaces were refused, what to change in this environment.
+pub(crate) fn not_built(
+    layer: &str,
+    message: &str,
+    errno: Option<i32>,
+    isolation: Isolation,
+) -> Error {
+    let mut text = format!("the local sandbox could not be built ({layer}): {message}");
+    if isolation == Isolation::Namespaces && layer.ends_with("namespace") {
+        let env = crate::advice::Environment::here();
+        text.push_str(&format!(
+            ". Detected {}: {}",
+            env.name(),
+            crate::advice::advise(env, layer, errno)
+        ));
+    }
+    Error::IsolationUnavailable(text)
 }
 
 /// Limits that show only in how the program ended: where no cgroup counts,

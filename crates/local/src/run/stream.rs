@@ -30,8 +30,8 @@ pub(super) struct Streamed {
     pub(super) err: Capture,
     /// `Exited` or `Signaled`.
     pub(super) ended: Option<Event>,
-    /// The set-up step that failed: (layer, message).
-    pub(super) failure: Option<(String, String)>,
+    /// The set-up step that failed: (layer, message, errno).
+    pub(super) failure: Option<(String, String, Option<i32>)>,
     pub(super) disk_full: bool,
     pub(super) files: Vec<(String, Vec<u8>)>,
     /// A file that could not be read back: (path, why).
@@ -55,6 +55,7 @@ pub(super) async fn stream(
         mut stderr,
         mut events,
         mut to_helper,
+        room,
     } = helper;
     let send = async {
         to_helper.write_all(&message).await?;
@@ -112,6 +113,7 @@ pub(super) async fn stream(
     }
     let status = child.wait().await;
     guard.reaped();
+    drop(room);
     Ok(Streamed {
         stop,
         out: out.capture,
@@ -130,7 +132,7 @@ pub(super) async fn stream(
 #[derive(Default)]
 struct Said {
     ended: Option<Event>,
-    failure: Option<(String, String)>,
+    failure: Option<(String, String, Option<i32>)>,
     disk_full: bool,
     files: Vec<(String, Vec<u8>)>,
     refused: Option<(String, String)>,
@@ -149,7 +151,11 @@ impl Said {
             }
             Event::FileRefused { path, reason } => self.refused = Some((path, reason)),
             event @ (Event::Exited { .. } | Event::Signaled { .. }) => self.ended = Some(event),
-            Event::Failed { layer, message } => self.failure = Some((layer, message)),
+            Event::Failed {
+                layer,
+                message,
+                errno,
+            } => self.failure = Some((layer, message, errno)),
             Event::Ready | Event::Init { .. } | Event::Cgroups { .. } => {}
         }
     }

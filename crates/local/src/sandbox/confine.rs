@@ -20,9 +20,8 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
 use nix::unistd::{chdir, setsid};
 
-use super::{Context, Setup, SetupError};
-use crate::protocol::Shape;
-use e2b_native_core::WORK_DIR;
+use super::{Context, Layout, Setup, SetupError};
+use crate::protocol::{Isolation, Shape};
 
 /// What the sequence needs to know of the sandbox.
 #[derive(Clone, Copy)]
@@ -31,6 +30,7 @@ pub(super) struct Confinement<'a> {
     /// The sandbox's cgroups bound its memory and processes; else rlimits
     /// stand in, per process.
     pub cgroup_limits: bool,
+    pub layout: &'a Layout,
 }
 
 /// The descriptors a confined process keeps.
@@ -66,13 +66,30 @@ impl Confinement<'_> {
         reset_signals()?;
         setsid().context("process", || "setsid".into())?;
         arrange(&descriptors)?;
-        chdir(WORK_DIR).context("process", || format!("chdir {WORK_DIR}"))?;
+        let home = &self.layout.home;
+        chdir(home).context("process", || format!("chdir {}", home.display()))?;
         self.limits(cpu_seconds)?;
         drop_capabilities()?;
         if landlock == Landlock::Apply {
-            super::landlock::restrict(self.shape)?;
+            super::landlock::restrict(self.shape, self.layout)?;
         }
         super::seccomp::install(self.shape)
+    }
+
+    /// A program's environment in this sandbox: where it has no root of its
+    /// own, `HOME` and `TMPDIR` are its room's.
+    pub(super) fn env(&self, env: &[(String, String)]) -> Vec<(String, String)> {
+        if self.shape.isolation == Isolation::Namespaces {
+            return env.to_vec();
+        }
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .filter(|(k, _)| k != "HOME" && k != "TMPDIR")
+            .cloned()
+            .collect();
+        env.push(("HOME".into(), self.layout.home.display().to_string()));
+        env.push(("TMPDIR".into(), self.layout.tmp.display().to_string()));
+        env
     }
 
     /// Per-process limits. Where the memory and pids cgroups hold the sandbox
@@ -89,12 +106,17 @@ impl Confinement<'_> {
             limits.push((Resource::RLIMIT_CPU, seconds, "RLIMIT_CPU"));
         }
         if !self.cgroup_limits {
-            limits.push((Resource::RLIMIT_NPROC, bounds.processes, "RLIMIT_NPROC"));
+            limits.push((Resource::RLIMIT_NPROC, self.processes(), "RLIMIT_NPROC"));
             limits.push((
                 Resource::RLIMIT_AS,
                 bounds.address_space_fallback,
                 "RLIMIT_AS",
             ));
+        }
+        if self.shape.isolation == Isolation::Landlock {
+            // No tmpfs bounds the work dir: no file grows past the disk limit
+            // (the helper watches the sum).
+            limits.push((Resource::RLIMIT_FSIZE, bounds.disk_bytes, "RLIMIT_FSIZE"));
         }
         for (resource, value, name) in limits {
             // RLIMIT_CPU: SIGXCPU at the soft limit says why; SIGKILL a second later.
@@ -106,6 +128,21 @@ impl Confinement<'_> {
             setrlimit(resource, value, hard).context("limits", || format!("{name} = {value}"))?;
         }
         Ok(())
+    }
+}
+
+impl Confinement<'_> {
+    /// RLIMIT_NPROC, which counts the tasks of the process's real uid. In a
+    /// user namespace or under a dedicated uid those are the sandbox's own
+    /// (the helper and init among them); a sandbox sharing the host's uid
+    /// gets the limit on top of what that uid runs now.
+    fn processes(&self) -> u64 {
+        let limit = self.shape.limits.processes;
+        match self.shape.isolation {
+            Isolation::Namespaces => limit,
+            Isolation::Landlock if self.layout.own_uid => limit + 2,
+            Isolation::Landlock => limit + super::unshared::tasks_of_this_uid(),
+        }
     }
 }
 
@@ -176,6 +213,17 @@ fn arrange(d: &Descriptors<'_>) -> Setup<()> {
     Ok(())
 }
 
+/// Whether the permitted set (and so every other) is empty.
+fn holds_no_capability() -> bool {
+    // struct __user_cap_header_struct and two __user_cap_data_struct
+    // {effective, permitted, inheritable}, as capget(2) version 3 fills them.
+    let header: [u32; 2] = [0x2008_0522, 0];
+    let mut data = [0u32; 6];
+    // SAFETY: header and data have the layout capget(2) version 3 expects.
+    let read = unsafe { libc::syscall(libc::SYS_capget, header.as_ptr(), data.as_mut_ptr()) };
+    read == 0 && data[1] == 0 && data[4] == 0
+}
+
 /// Closes every descriptor from `low` up but `keep`.
 pub(super) fn close_from(low: RawFd, keep: RawFd) {
     for (first, last) in [(low, keep - 1), (keep.max(low - 1) + 1, RawFd::MAX)] {
@@ -188,20 +236,23 @@ pub(super) fn close_from(low: RawFd, keep: RawFd) {
 
 /// Clears the bounding and ambient sets, forbids gaining privileges through
 /// exec (setuid bits, file capabilities), and empties every capability set.
+/// A process that holds no capability (a namespace-free sandbox's uid)
+/// cannot change its bounding set, and needs not: with no_new_privs, nothing
+/// can give it back what it lacks.
 fn drop_capabilities() -> Setup<()> {
     for cap in 0..=63 {
         // SAFETY: prctl with integer arguments only.
         if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) } != 0 {
-            if Errno::last() == Errno::EINVAL {
-                break; // past the last capability this kernel knows
+            match Errno::last() {
+                Errno::EINVAL => break, // past the last capability this kernel knows
+                Errno::EPERM if holds_no_capability() => break,
+                errno => {
+                    return Err(SetupError::new(
+                        "capabilities",
+                        format!("dropping capability {cap} from the bounding set: {errno}"),
+                    ))
+                }
             }
-            return Err(SetupError::new(
-                "capabilities",
-                format!(
-                    "dropping capability {cap} from the bounding set: {}",
-                    Errno::last()
-                ),
-            ));
         }
     }
     // SAFETY: prctl with integer arguments only.

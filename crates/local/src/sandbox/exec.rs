@@ -8,7 +8,7 @@ use nix::unistd::execve;
 
 use super::confine::{Confinement, Descriptors, Landlock};
 use super::{Context, Reporter, Setup};
-use crate::protocol::{Event, Job, Program};
+use crate::protocol::{Job, Program};
 
 /// Runs in the child init forked: never returns. `stdin`: the program's
 /// stdin instead of /dev/null (a pooled sandbox's code socket).
@@ -30,15 +30,17 @@ pub(super) fn run(
     };
     let error = match confinement
         .apply(descriptors, job.cpu_seconds, Landlock::Apply)
-        .and_then(|()| exec(&job.program, flags))
-    {
+        .and_then(|()| {
+            let program = Program {
+                env: confinement.env(&job.program.env),
+                ..job.program.clone()
+            };
+            exec(&program, flags)
+        }) {
         Err(e) => e,
         Ok(never) => match never {},
     };
-    reporter.send(&Event::Failed {
-        layer: error.layer.into(),
-        message: error.message,
-    });
+    reporter.failed(error);
     // SAFETY: _exit skips atexit handlers that belong to the helper, not to us.
     unsafe { libc::_exit(127) }
 }

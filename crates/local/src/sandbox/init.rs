@@ -7,13 +7,16 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 
 use super::confine::Confinement;
-use super::{egress, exec, workfiles, Reporter, SetupError};
-use crate::protocol::{Event, Job, Work};
+use super::{egress, exec, workfiles, Layout, Reporter, SetupError};
+use crate::protocol::{Event, Isolation, Job, Work};
 
 pub(super) fn main(confinement: Confinement<'_>, job: &Job, reporter: &Reporter) -> i32 {
     let egress_port = confinement.shape.egress_port;
-    let built =
-        workfiles::write(&job.work).and_then(|()| egress_port.map_or(Ok(()), egress::hand_over));
+    let layout = confinement.layout;
+    // Without namespaces the host listens for an install step itself.
+    let hand_over = egress_port.filter(|_| confinement.shape.isolation == Isolation::Namespaces);
+    let built = workfiles::write(&job.work, layout)
+        .and_then(|()| hand_over.map_or(Ok(()), egress::hand_over));
     if let Err(e) = built {
         return reporter.failed(e);
     }
@@ -25,24 +28,29 @@ pub(super) fn main(confinement: Confinement<'_>, job: &Job, reporter: &Reporter)
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => return reporter.failed(SetupError::new("pid namespace", format!("fork: {e}"))),
     };
-    wait_program(&job.work, reporter, program)
+    wait_program(&job.work, layout, reporter, program)
 }
 
 /// Reaps until `program` ends, then reports the disk, the files read back and
 /// how it ended; returns init's exit status.
-pub(super) fn wait_program(work: &Work, reporter: &Reporter, program: nix::unistd::Pid) -> i32 {
+pub(super) fn wait_program(
+    work: &Work,
+    layout: &Layout,
+    reporter: &Reporter,
+    program: nix::unistd::Pid,
+) -> i32 {
     loop {
         // Reap orphans too: init inherits every process whose parent died.
         match waitpid(None, None) {
             Ok(WaitStatus::Exited(pid, code)) if pid == program => {
-                report_disk(reporter);
-                workfiles::read(work, reporter);
+                report_disk(layout, reporter);
+                workfiles::read(work, layout, reporter);
                 reporter.send(&Event::Exited { code });
                 return 0;
             }
             Ok(WaitStatus::Signaled(pid, signal, _)) if pid == program => {
-                report_disk(reporter);
-                workfiles::read(work, reporter);
+                report_disk(layout, reporter);
+                workfiles::read(work, layout, reporter);
                 reporter.send(&Event::Signaled {
                     signal: signal as i32,
                 });
@@ -54,9 +62,14 @@ pub(super) fn wait_program(work: &Work, reporter: &Reporter, program: nix::unist
     }
 }
 
-/// A full work dir is how the disk limit shows: tell the host.
-fn report_disk(reporter: &Reporter) {
-    let full = super::rootfs::WRITABLE_DIRS.iter().any(|dir| {
+/// A full work dir is how the disk limit shows where the sandbox's dirs are
+/// tmpfs of their own: tell the host. (Without namespaces, the helper
+/// watches the room instead.)
+fn report_disk(layout: &Layout, reporter: &Reporter) {
+    if layout.shm.is_none() {
+        return;
+    }
+    let full = layout.writable().iter().any(|dir| {
         nix::sys::statvfs::statvfs(*dir)
             .is_ok_and(|s| s.blocks_available() == 0 || s.files_available() == 0)
     });

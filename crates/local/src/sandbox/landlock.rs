@@ -1,17 +1,23 @@
-//! Landlock over the sandbox's own tree: read and execute everywhere, write only
-//! in the work dirs (and an install step's output) and to the harmless devices;
-//! no TCP but an install step's connection to its proxy; no signals to or
-//! abstract sockets of processes outside the sandbox. Best effort: a kernel
-//! without Landlock (or an older ABI) keeps the other layers.
+//! Landlock: write only in the work dirs (and an install step's output) and
+//! to the harmless devices; no TCP but an install step's connection to its
+//! proxy; no signals to, or abstract sockets of, processes outside the
+//! sandbox. What may be read depends on the tier: in the full tier the
+//! sandbox's own root holds nothing of the host's but system files, so all
+//! of it; without namespaces, only the system directories, a few /etc
+//! files, /proc, the interpreters and the work dirs. In the full tier
+//! Landlock is one layer of several and a kernel without it keeps the
+//! others; without namespaces it is the filesystem isolation, and a kernel
+//! that does not enforce it refuses the sandbox.
+
+use std::path::{Path, PathBuf};
 
 use landlock::{
     path_beneath_rules, Access, AccessFs, AccessNet, NetPort, Ruleset, RulesetAttr,
-    RulesetCreatedAttr, Scope, ABI,
+    RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 
-use super::rootfs::WRITABLE_DIRS;
-use super::{Setup, SetupError};
-use crate::protocol::Shape;
+use super::{rootfs, Layout, Setup, SetupError};
+use crate::protocol::{Isolation, Shape};
 
 const ABI_WANTED: ABI = ABI::V6;
 const WRITABLE_DEVICES: &[&str] = &[
@@ -21,8 +27,10 @@ const WRITABLE_DEVICES: &[&str] = &[
     "/dev/random",
     "/dev/urandom",
 ];
+/// Without namespaces, /etc files beyond those the full tier shows.
+const ETC_ACCOUNTS: &[&str] = &["passwd", "group", "hosts", "hostname", "resolv.conf"];
 
-pub(super) fn restrict(shape: &Shape) -> Setup<()> {
+pub(super) fn restrict(shape: &Shape, layout: &Layout) -> Setup<()> {
     let fail = |e: landlock::RulesetError| SetupError::new("landlock", e.to_string());
     let writable_mounts = shape
         .mounts
@@ -32,15 +40,20 @@ pub(super) fn restrict(shape: &Shape) -> Setup<()> {
     let proxy = shape
         .egress_port
         .map(|port| NetPort::new(port, AccessNet::ConnectTcp));
-    Ruleset::default()
+    let status = Ruleset::default()
         .handle_access(AccessFs::from_all(ABI_WANTED))
         .and_then(|r| r.handle_access(AccessNet::from_all(ABI_WANTED)))
         .and_then(|r| r.scope(Scope::Signal | Scope::AbstractUnixSocket))
         .and_then(|r| r.create())
-        .and_then(|r| r.add_rules(path_beneath_rules(["/"], AccessFs::from_read(ABI_WANTED))))
         .and_then(|r| {
             r.add_rules(path_beneath_rules(
-                WRITABLE_DIRS,
+                readable(shape),
+                AccessFs::from_read(ABI_WANTED),
+            ))
+        })
+        .and_then(|r| {
+            r.add_rules(path_beneath_rules(
+                layout.writable(),
                 AccessFs::from_all(ABI_WANTED),
             ))
         })
@@ -59,5 +72,31 @@ pub(super) fn restrict(shape: &Shape) -> Setup<()> {
         })
         .and_then(|r| r.restrict_self())
         .map_err(fail)?;
+    if shape.isolation == Isolation::Landlock && status.ruleset == RulesetStatus::NotEnforced {
+        return Err(SetupError::new(
+            "landlock",
+            "this kernel does not enforce Landlock, which is the filesystem isolation of \
+             sandboxes without namespaces",
+        ));
+    }
     Ok(())
+}
+
+/// What programs may read (and execute).
+fn readable(shape: &Shape) -> Vec<PathBuf> {
+    if shape.isolation == Isolation::Namespaces {
+        return vec!["/".into()];
+    }
+    let etc = rootfs::ETC_ENTRIES.iter().chain(ETC_ACCOUNTS);
+    let mut paths: Vec<PathBuf> = rootfs::SYSTEM_DIRS
+        .iter()
+        .map(PathBuf::from)
+        .chain(etc.map(|entry| Path::new("/etc").join(entry)))
+        .chain(["/proc", "/sys/devices/system/cpu"].map(PathBuf::from))
+        .chain(shape.binds.iter().cloned())
+        .chain(shape.mounts.iter().map(|m| m.target.clone()))
+        .collect();
+    // A rule needs its path to exist; the host may lack some of these.
+    paths.retain(|p| p.exists());
+    paths
 }

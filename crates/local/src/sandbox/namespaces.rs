@@ -81,7 +81,14 @@ pub(super) fn spawn_init(host: &HostIds, init: impl FnMut() -> i32) -> Setup<Pid
     // SAFETY: the helper is single-threaded, and without CLONE_VM the child
     // runs on a private copy of the stack buffer.
     let pid = unsafe { clone(Box::new(&mut child), &mut stack, flags, Some(libc::SIGCHLD)) }
-        .map_err(|e| SetupError::new("user namespace", userns_hint(e)))?;
+        .map_err(|e| SetupError {
+            layer: "user namespace",
+            message: format!(
+                "cannot create the sandbox's namespaces (clone with new user, pid, mount, \
+                 network, ipc, uts and cgroup namespaces: {e})"
+            ),
+            errno: Some(e as i32),
+        })?;
     if let Err(e) = write_maps(pid, host) {
         let _ = kill(pid, Signal::SIGKILL);
         return Err(e);
@@ -105,13 +112,4 @@ fn write_maps(pid: Pid, host: &HostIds) -> Setup<()> {
     write("uid_map", format!("{SANDBOX_UID} {} 1\n", host.uid))?;
     write("setgroups", "deny".into())?;
     write("gid_map", format!("{SANDBOX_UID} {} 1\n", host.gid))
-}
-
-fn userns_hint(errno: nix::errno::Errno) -> String {
-    format!(
-        "cannot create the sandbox's namespaces ({errno}). User namespaces look disabled for this user: \
-         check `sysctl user.max_user_namespaces` (must be > 0), `kernel.unprivileged_userns_clone` (Debian: 1), \
-         and on Ubuntu 23.10+ `kernel.apparmor_restrict_unprivileged_userns` (set 0, or add an AppArmor profile \
-         for node); inside a container, run it with user namespaces allowed"
-    )
 }

@@ -31,6 +31,7 @@ impl Reporter {
         self.send(&Event::Failed {
             layer: error.layer.into(),
             message: error.message,
+            errno: error.errno,
         });
         1
     }

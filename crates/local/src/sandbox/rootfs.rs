@@ -20,11 +20,11 @@ const LAYER: &str = "mount namespace";
 const NONE: Option<&str> = None;
 
 /// System directories shown read-only (as symlinks where the host has them).
-const SYSTEM_DIRS: &[&str] = &[
+pub(super) const SYSTEM_DIRS: &[&str] = &[
     "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
 ];
 /// Host /etc entries the interpreters need; nothing with secrets.
-const ETC_ENTRIES: &[&str] = &[
+pub(super) const ETC_ENTRIES: &[&str] = &[
     "alternatives",
     "ca-certificates",
     "ssl",
@@ -48,8 +48,6 @@ const ETC_ENTRIES: &[&str] = &[
     "python3.13",
 ];
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
-/// The sandbox's writable directories, each a size-limited tmpfs.
-pub(crate) const WRITABLE_DIRS: [&str; 3] = [WORK_DIR, "/tmp", "/dev/shm"];
 
 const PASSWD: &str = "root:x:0:0:root:/root:/usr/sbin/nologin\n\
     user:x:1000:1000:user:/home/user:/bin/bash\n\

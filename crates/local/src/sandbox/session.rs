@@ -35,7 +35,8 @@ use crate::protocol::Program;
 const MAX_FDS: usize = 8;
 
 pub(super) fn main(confinement: Confinement<'_>, reporter: &Reporter) -> i32 {
-    let init = super::landlock::restrict(confinement.shape).and_then(|()| Init::new(confinement));
+    let init = super::landlock::restrict(confinement.shape, confinement.layout)
+        .and_then(|()| Init::new(confinement));
     let mut init = match init {
         Ok(init) => init,
         Err(e) => return reporter.failed(e),
@@ -175,8 +176,11 @@ impl<'a> Init<'a> {
                 cwd,
                 cpu_seconds,
             } => {
+                let confinement = self.confinement;
                 let started = self.start(&fds, 1, cpu_seconds, |errors| {
-                    let error = match exec_program(argv, env, &cwd) {
+                    let env = confinement.env(&env);
+                    let cwd = (!cwd.is_empty()).then(|| confinement.layout.resolve(&cwd));
+                    let error = match exec_program(argv, env, cwd.as_deref()) {
                         Err(e) => e,
                         Ok(never) => match never {},
                     };
@@ -190,10 +194,11 @@ impl<'a> Init<'a> {
                 self.report(id, started);
             }
             Request::File { id, op } => {
+                let layout = self.confinement.layout;
                 let started = self.start(&fds, 3, None, |errors| {
                     // Set up: let the host go on while the operation runs.
                     drop(errors);
-                    super::session_files::run(&op)
+                    super::session_files::run(&op, layout)
                 });
                 drop(fds);
                 self.report(id, started);
@@ -319,13 +324,13 @@ enum Received {
 fn exec_program(
     argv: Vec<String>,
     env: Vec<(String, String)>,
-    cwd: &str,
+    cwd: Option<&Path>,
 ) -> Setup<std::convert::Infallible> {
-    if !cwd.is_empty() {
+    if let Some(cwd) = cwd {
         chdir(cwd).map_err(|e| {
             super::SetupError::new(
                 "cwd",
-                format!("cannot use {cwd} as the working directory: {e}"),
+                format!("cannot use {} as the working directory: {e}", cwd.display()),
             )
         })?;
     }

@@ -13,23 +13,26 @@ use std::path::{Component, Path, PathBuf};
 use crate::protocol::session::{EntryInfo, EntryKind, FileErrorKind, FileOp, FileReply};
 use e2b_native_core::WORK_DIR;
 
+use super::Layout;
+
 const STATUS_FD: i32 = 3;
 const DATA_FD: i32 = 4;
 
 /// Runs `op`; returns the worker's exit status.
-pub(super) fn run(op: &FileOp) -> i32 {
+pub(super) fn run(op: &FileOp, layout: &Layout) -> i32 {
     // SAFETY: init's child set fds 3 and 4 up for exactly this.
     let mut status = Some(unsafe { fs::File::from(OwnedFd::from_raw_fd(STATUS_FD)) });
     let result = match op {
-        FileOp::Read { path } => read(path, &mut status),
-        FileOp::Write { path } => write(path),
-        FileOp::Stat { path } => resolve(path).and_then(|p| entry(&p)).map(|e| vec![e]),
-        FileOp::ListDir { path, depth } => resolve(path).and_then(|p| list(&p, *depth)),
-        FileOp::MakeDir { path } => resolve(path).and_then(|p| make_dir(&p)),
-        FileOp::Remove { path } => resolve(path).and_then(|p| remove(&p)),
-        FileOp::Rename { from, to } => {
-            resolve(from).and_then(|from| resolve(to).and_then(|to| rename(&from, &to)))
-        }
+        FileOp::Read { path } => resolve(path, layout).and_then(|p| read(&p, &mut status)),
+        FileOp::Write { path } => resolve(path, layout).and_then(|p| write(&p)),
+        FileOp::Stat { path } => resolve(path, layout)
+            .and_then(|p| entry(&p))
+            .map(|e| vec![e]),
+        FileOp::ListDir { path, depth } => resolve(path, layout).and_then(|p| list(&p, *depth)),
+        FileOp::MakeDir { path } => resolve(path, layout).and_then(|p| make_dir(&p)),
+        FileOp::Remove { path } => resolve(path, layout).and_then(|p| remove(&p)),
+        FileOp::Rename { from, to } => resolve(from, layout)
+            .and_then(|from| resolve(to, layout).and_then(|to| rename(&from, &to))),
     };
     match (result, status) {
         (Ok(entries), Some(status)) => send(status, &FileReply::Ok { entries }),
@@ -66,8 +69,9 @@ fn fail(path: &Path, error: io::Error) -> Failure {
     (kind, format!("{}: {error}", path.display()))
 }
 
-/// An absolute, lexically normalised path; relative ones start at the home.
-fn resolve(path: &str) -> Result<PathBuf, Failure> {
+/// An absolute, lexically normalised path as this sandbox has it; relative
+/// ones start at the home.
+fn resolve(path: &str, layout: &Layout) -> Result<PathBuf, Failure> {
     if path.is_empty() || path.contains('\0') {
         return Err((FileErrorKind::InvalidPath, format!("invalid path {path:?}")));
     }
@@ -82,18 +86,17 @@ fn resolve(path: &str) -> Result<PathBuf, Failure> {
             Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
         }
     }
-    Ok(normal)
+    Ok(layout.resolve(&normal.to_string_lossy()))
 }
 
-fn read(path: &str, status: &mut Option<fs::File>) -> Result<Vec<EntryInfo>, Failure> {
-    let path = resolve(path)?;
+fn read(path: &Path, status: &mut Option<fs::File>) -> Result<Vec<EntryInfo>, Failure> {
     // O_NONBLOCK: opening a FIFO the code planted must not hang the worker.
     let mut file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(&path)
-        .map_err(|e| fail(&path, e))?;
-    let meta = file.metadata().map_err(|e| fail(&path, e))?;
+        .open(path)
+        .map_err(|e| fail(path, e))?;
+    let meta = file.metadata().map_err(|e| fail(path, e))?;
     if meta.is_dir() {
         return Err((
             FileErrorKind::IsDirectory,
@@ -106,7 +109,7 @@ fn read(path: &str, status: &mut Option<fs::File>) -> Result<Vec<EntryInfo>, Fai
             format!("{} is not a regular file", path.display()),
         ));
     }
-    let entry = entry(&path)?;
+    let entry = entry(path)?;
     // The reply goes first and alone: the host answers before the content.
     if send(
         status.take().expect("status is still open"),
@@ -119,12 +122,11 @@ fn read(path: &str, status: &mut Option<fs::File>) -> Result<Vec<EntryInfo>, Fai
     }
     // SAFETY: fd 4 is the data pipe init's child set up.
     let mut data = unsafe { fs::File::from(OwnedFd::from_raw_fd(DATA_FD)) };
-    io::copy(&mut file, &mut data).map_err(|e| fail(&path, e))?;
+    io::copy(&mut file, &mut data).map_err(|e| fail(path, e))?;
     Ok(Vec::new())
 }
 
-fn write(path: &str) -> Result<Vec<EntryInfo>, Failure> {
-    let path = resolve(path)?;
+fn write(path: &Path) -> Result<Vec<EntryInfo>, Failure> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(|e| fail(parent, e))?;
     }
@@ -134,8 +136,8 @@ fn write(path: &str) -> Result<Vec<EntryInfo>, Failure> {
         .truncate(true)
         .mode(0o644)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(&path)
-        .map_err(|e| fail(&path, e))?;
+        .open(path)
+        .map_err(|e| fail(path, e))?;
     // SAFETY: fd 4 is the data pipe init's child set up.
     let mut data = unsafe { fs::File::from(OwnedFd::from_raw_fd(DATA_FD)) };
     let mut buffer = vec![0u8; 64 << 10];
@@ -146,10 +148,10 @@ fn write(path: &str) -> Result<Vec<EntryInfo>, Failure> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err((FileErrorKind::Other, format!("reading the upload: {e}"))),
         };
-        file.write_all(&buffer[..n]).map_err(|e| fail(&path, e))?;
+        file.write_all(&buffer[..n]).map_err(|e| fail(path, e))?;
     }
-    file.flush().map_err(|e| fail(&path, e))?;
-    Ok(vec![entry(&path)?])
+    file.flush().map_err(|e| fail(path, e))?;
+    Ok(vec![entry(path)?])
 }
 
 fn make_dir(path: &Path) -> Result<Vec<EntryInfo>, Failure> {
@@ -262,13 +264,37 @@ fn entry(path: &Path) -> Result<EntryInfo, Failure> {
 
 #[cfg(test)]
 mod tests {
-    use super::resolve;
+    use super::{resolve, Layout};
 
     #[test]
     fn paths_resolve_against_the_home() {
-        assert_eq!(resolve("a/b").unwrap().to_str(), Some("/home/user/a/b"));
-        assert_eq!(resolve("/tmp/../etc/x").unwrap().to_str(), Some("/etc/x"));
-        assert_eq!(resolve("../../..").unwrap().to_str(), Some("/"));
-        assert!(resolve("").is_err());
+        let layout = Layout {
+            home: "/home/user".into(),
+            tmp: "/tmp".into(),
+            shm: Some("/dev/shm".into()),
+            own_uid: false,
+        };
+        let at = |p: &str| resolve(p, &layout).unwrap().display().to_string();
+        assert_eq!(at("a/b"), "/home/user/a/b");
+        assert_eq!(at("/tmp/../etc/x"), "/etc/x");
+        assert_eq!(at("../../.."), "/");
+        assert!(resolve("", &layout).is_err());
+    }
+
+    #[test]
+    fn without_namespaces_the_work_dir_and_tmp_are_the_rooms() {
+        let layout = Layout {
+            home: "/tmp/room/home".into(),
+            tmp: "/tmp/room/tmp".into(),
+            shm: None,
+            own_uid: true,
+        };
+        let at = |p: &str| resolve(p, &layout).unwrap().display().to_string();
+        assert_eq!(at("a/b"), "/tmp/room/home/a/b");
+        assert_eq!(at("/home/user/a"), "/tmp/room/home/a");
+        assert_eq!(at("/home/user"), "/tmp/room/home");
+        assert_eq!(at("/home/username"), "/home/username");
+        assert_eq!(at("/tmp/x"), "/tmp/room/tmp/x");
+        assert_eq!(at("/etc/passwd"), "/etc/passwd");
     }
 }

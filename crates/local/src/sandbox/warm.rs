@@ -49,7 +49,7 @@ pub(super) fn main(confinement: Confinement<'_>, job: &Job, reporter: &Reporter)
     let Some(go) = read_go() else {
         return 0;
     };
-    if let Err(e) = workfiles::write(&go.work) {
+    if let Err(e) = workfiles::write(&go.work, confinement.layout) {
         return reporter.failed(e);
     }
     if let Some(seconds) = go.cpu_seconds {
@@ -62,7 +62,7 @@ pub(super) fn main(confinement: Confinement<'_>, job: &Job, reporter: &Reporter)
     // it ended.
     let _ = code.write_all(&payload(&go.env, &go.code));
     drop(code);
-    init::wait_program(&go.work, reporter, program)
+    init::wait_program(&go.work, confinement.layout, reporter, program)
 }
 
 /// The go, read to EOF from the socket to the host (fd 0); `None` if the

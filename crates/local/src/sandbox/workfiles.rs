@@ -4,20 +4,18 @@
 
 use std::fs;
 use std::io::Read;
-use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use nix::fcntl::{open, openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::Mode;
 
-use super::{Context, Reporter, Setup};
+use super::{Context, Layout, Reporter, Setup};
 use crate::protocol::{Event, Work};
-use e2b_native_core::WORK_DIR;
 
-pub(super) fn write(work: &Work) -> Setup<()> {
+pub(super) fn write(work: &Work, layout: &Layout) -> Setup<()> {
     for file in &work.files {
-        let target = Path::new(WORK_DIR).join(&file.path);
+        let target = layout.home.join(&file.path);
         let content = BASE64
             .decode(&file.content)
             .context("files", || format!("decoding {}", file.path))?;
@@ -29,12 +27,12 @@ pub(super) fn write(work: &Work) -> Setup<()> {
     Ok(())
 }
 
-pub(super) fn read(work: &Work, reporter: &Reporter) {
+pub(super) fn read(work: &Work, layout: &Layout, reporter: &Reporter) {
     if work.read_files.is_empty() {
         return;
     }
     let Ok(home) = open(
-        WORK_DIR,
+        &layout.home,
         OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     ) else {

@@ -36,7 +36,7 @@ use crate::launch::{self, Helper};
 use crate::protocol::session::{
     EntryInfo, FileErrorKind, FileOp, FileReply, Reply, Request, CONTROL_FD, MAX_MESSAGE,
 };
-use crate::protocol::{Event, Mode, Spec};
+use crate::protocol::{Event, Isolation, Mode, Spec};
 use crate::registry::Guard;
 
 /// How long building a sandbox may take before it counts as failed.
@@ -55,6 +55,8 @@ pub struct SessionConfig {
     /// The interpreters its programs use (shown when installed outside the
     /// system directories).
     pub interpreters: Vec<(Language, Interpreter)>,
+    /// Its tier (see [`crate::LocalBackend::isolation`]).
+    pub isolation: Isolation,
 }
 
 /// A program to start in the sandbox.
@@ -210,6 +212,8 @@ struct Inner {
     pipe_owner: Option<u32>,
     /// RLIMIT_CPU of every program started.
     cpu_seconds: Option<u64>,
+    /// Without namespaces, the sandbox's room, removed after it.
+    _room: Option<crate::room::Room>,
 }
 
 /// A long-lived sandbox; dropping it kills it.
@@ -230,23 +234,33 @@ impl Session {
         // Larger requests than the default buffer allows (best effort).
         let _ = setsockopt(&control, sockopt::SndBuf, &(MAX_MESSAGE * 2));
         let _ = setsockopt(&helper_control, sockopt::RcvBuf, &(MAX_MESSAGE * 2));
-        let mut helper = launch::start(&config.helper, false, Some((helper_control, CONTROL_FD)))?;
+        let spec = spec(&config);
+        let mut helper = launch::start(
+            &config.helper,
+            &spec.shape,
+            false,
+            Some((helper_control, CONTROL_FD)),
+        )?;
         nix::fcntl::fcntl(&control, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
             .map_err(|e| Error::Internal(format!("control socket: {e}")))?;
         // SAFETY: the AsyncFd owns the socket, which stays open as long as it.
         let control = unsafe { AsyncFd::register(control) }
             .map_err(|e| Error::Internal(format!("control socket: {e}")))?;
-        helper.send_spec(&spec(&config), false).await?;
+        helper.send_spec(spec, false).await?;
         let Helper {
             child,
             guard,
             stderr,
             events,
+            room,
             ..
         } = helper;
-        let pipe_owner = nix::unistd::geteuid()
-            .is_root()
-            .then_some(crate::DEFAULT_HOST_ID_WHEN_ROOT);
+        let pipe_owner = match &room {
+            Some(room) => room.spec.uid,
+            None => nix::unistd::geteuid()
+                .is_root()
+                .then_some(crate::DEFAULT_HOST_ID_WHEN_ROOT),
+        };
         let inner = Arc::new(Inner {
             control,
             waiters: Mutex::new(HashMap::new()),
@@ -255,15 +269,17 @@ impl Session {
             gone: CancellationToken::new(),
             pipe_owner,
             cpu_seconds: config.limits.cpu_seconds,
+            _room: room,
         });
         let session = Session {
             inner: inner.clone(),
         };
         let (ready_tx, ready_rx) = oneshot::channel();
-        tokio::spawn(supervise(inner, child, events, stderr, ready_tx));
+        let isolation = config.isolation;
+        tokio::spawn(supervise(inner, child, events, stderr, ready_tx, isolation));
         match tokio::time::timeout(START_TIMEOUT, ready_rx).await {
             Ok(Ok(Ok(()))) => Ok(session),
-            Ok(Ok(Err(message))) => Err(Error::IsolationUnavailable(message)),
+            Ok(Ok(Err(e))) => Err(e),
             Ok(Err(_)) => Err(Error::Internal(
                 "the sandbox helper ended before the sandbox was ready".into(),
             )),
@@ -537,7 +553,8 @@ async fn supervise(
     mut child: tokio::process::Child,
     mut events: launch::Events,
     mut stderr: tokio::process::ChildStderr,
-    ready: oneshot::Sender<Result<(), String>>,
+    ready: oneshot::Sender<Result<(), Error>>,
+    isolation: Isolation,
 ) {
     let mut ready = Some(ready);
     let mut events_open = true;
@@ -580,11 +597,9 @@ async fn supervise(
                 None => control_open = false,
             },
             event = events.next(&inner.guard), if events_open => match event {
-                Some(Event::Failed { layer, message }) => {
+                Some(Event::Failed { layer, message, errno }) => {
                     if let Some(ready) = ready.take() {
-                        let _ = ready.send(Err(format!(
-                            "the local sandbox could not be built ({layer}): {message}"
-                        )));
+                        let _ = ready.send(Err(crate::run::not_built(&layer, &message, errno, isolation)));
                     }
                 }
                 Some(_) => {}
@@ -600,10 +615,10 @@ async fn supervise(
             },
             status = child.wait() => {
                 if let Some(ready) = ready.take() {
-                    let _ = ready.send(Err(format!(
+                    let _ = ready.send(Err(Error::IsolationUnavailable(format!(
                         "the sandbox helper exited ({status:?}) before the sandbox was ready; stderr: {}",
                         String::from_utf8_lossy(&helper_stderr)
-                    )));
+                    ))));
                 }
                 break;
             }
@@ -640,8 +655,14 @@ fn spec(config: &SessionConfig) -> Spec {
     let interpreters: Vec<(Language, &Interpreter)> =
         config.interpreters.iter().map(|(l, i)| (*l, i)).collect();
     Spec {
-        shape: crate::shape::shape(Mode::Session, &config.limits, &interpreters),
+        shape: crate::shape::shape(
+            Mode::Session,
+            &config.limits,
+            &interpreters,
+            config.isolation,
+        ),
         job: None,
+        room: None,
     }
 }
 
