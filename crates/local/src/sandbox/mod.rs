@@ -147,9 +147,8 @@ impl Layout {
     pub fn resolve(&self, path: &str) -> PathBuf {
         for (prefix, dir) in [(WORK_DIR, &self.home), ("/tmp", &self.tmp)] {
             match path.strip_prefix(prefix) {
-                Some(rest) if rest.is_empty() || rest.starts_with('/') => {
-                    return dir.join(rest.trim_start_matches('/'))
-                }
+                Some("") => return dir.clone(),
+                Some(rest) if rest.starts_with('/') => return dir.join(&rest[1..]),
                 _ => {}
             }
         }
