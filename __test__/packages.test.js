@@ -41,7 +41,7 @@ const connect = (port) => new Promise((resolve) => {
   s.on('error', (e) => resolve('blocked ' + e.code))
 })
 const viaProxy = (target) => new Promise((resolve) => {
-  const req = http.request({ host: '127.0.0.1', port: 3128, method: 'CONNECT', path: target })
+  const req = http.request({ host: '127.0.0.1', port: new URL(process.env.HTTPS_PROXY).port, method: 'CONNECT', path: target })
   req.on('connect', (res, socket) => { socket.destroy(); resolve(res.statusCode) })
   req.on('error', (e) => resolve('error ' + e.code))
   req.end()
@@ -170,13 +170,16 @@ describe('offline sources', () => {
     const result = await svc.executeWithPackages(code, ['e2bn-hostile'], 'node')
     expect(result).toMatchObject({ exitCode: 0, stderr: '' })
     const { findings, write, net: network } = JSON.parse(result.stdout)
+    const tier = result.isolation
     expect(findings.writeHost).toMatch(/^blocked/)
     expect(findings.readSecret).toMatch(/^blocked/)
-    expect(findings.processes).toBeLessThan(10)
+    // Without a pid namespace the host's processes show (SECURITY.md).
+    if (tier === 'namespaces') expect(findings.processes).toBeLessThan(10)
     expect(findings.sentinel).toMatch(/^blocked/)
     expect(findings.proxyToSentinel).toBe(403)
     expect(findings.proxyToInternet).toBe(403)
-    expect(write).toBe('EROFS')
+    // A read-only bind in its own root; Landlock's refusal without one.
+    expect(write).toBe(tier === 'namespaces' ? 'EROFS' : 'EACCES')
     expect(network).not.toBe('connected')
     expect(fs.existsSync(path.join(hostDir, 'pwned'))).toBe(false)
     await svc.close()
@@ -270,7 +273,9 @@ test('package options are checked when the service is made', () => {
   }
 })
 
-describe('the public registries', () => {
+// Inside a container without a network (CI runs this suite there too) they cannot run.
+const online = process.env.E2B_TEST_OFFLINE === undefined
+;(online ? describe : describe.skip)('the public registries', () => {
   test('a pure-Python package from PyPI', async () => {
     const svc = service({})
     const result = await svc.executeWithPackages('import six; print(six.__version__)', ['six==1.16.0'])

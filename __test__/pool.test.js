@@ -6,10 +6,14 @@ const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
 const { E2BService, liveSandboxes, pooledSandboxPids } = require('..')
-const { descendants, eventually } = require('./helpers')
+const { descendants, eventually, tierOf } = require('./helpers')
 
 const svc = new E2BService({ backend: 'local', pool: { size: 2 } })
 const cold = new E2BService({ backend: 'local', pool: false })
+let tier
+beforeAll(async () => {
+  tier = await tierOf(cold)
+})
 afterAll(() => Promise.all([svc.close(), cold.close()]))
 
 const TRIVIAL = { python: 'pass', node: '0' }
@@ -56,18 +60,33 @@ const PY_MARKS = [
   'import subprocess; subprocess.Popen(["sleep", "1000"], start_new_session=True)',
 ].join('\n')
 
+// Without namespaces, the same marks in the sandbox's own room (HOME,
+// TMPDIR); /tmp and /dev/shm are the host's, and refused.
+const PY_MARKS_UNSHARED = [
+  'import os, subprocess',
+  'home, tmp = os.environ["HOME"], os.environ["TMPDIR"]',
+  'print([os.path.exists(d + "/left") for d in (home, tmp)], os.environ.get("LEFT"))',
+  'for d in (home, tmp): open(d + "/left", "w").write("x")',
+  'os.environ["LEFT"] = "1"',
+  'subprocess.Popen(["sleep", "1000"], start_new_session=True)',
+].join('\n')
+
 // A fresh sandbox: the program is the first process init forked (pid 2), no
 // other process runs, and nothing the last call wrote is there.
 test('each call gets its own sandbox: no file, process or env passes to the next', async () => {
   for (let i = 0; i < 4; i++) {
     await ready(svc, 'python')
-    const { result, warm } = await run(svc, 'python', PY_MARKS)
+    const { result, warm } = await run(svc, 'python', tier === 'namespaces' ? PY_MARKS : PY_MARKS_UNSHARED)
     expect(warm).toBe(true)
     expect(result.exitCode).toBe(0)
-    const [ids, pids, left] = result.stdout.trim().split('\n')
-    expect(ids).toBe('2 1')
-    expect(pids).toBe("['1', '2']") // init and the program: nothing left by the last call
-    expect(left).toBe('[False, False, False] None')
+    if (tier === 'namespaces') {
+      const [ids, pids, left] = result.stdout.trim().split('\n')
+      expect(ids).toBe('2 1')
+      expect(pids).toBe("['1', '2']") // init and the program: nothing left by the last call
+      expect(left).toBe('[False, False, False] None')
+    } else {
+      expect(result.stdout).toBe('[False, False] None\n')
+    }
   }
   expect(liveSandboxes()).toBe(0)
   expect(descendants()).toEqual([])
@@ -76,8 +95,9 @@ test('each call gets its own sandbox: no file, process or env passes to the next
 test('node: globals, files and env do not carry over', async () => {
   const code = `
     const fs = require('fs')
-    console.log(typeof globalThis.leftBehind, fs.existsSync('/tmp/left'), process.env.LEFT)
-    globalThis.leftBehind = 1; fs.writeFileSync('/tmp/left', 'x'); process.env.LEFT = '1'
+    const left = require('os').tmpdir() + '/left'
+    console.log(typeof globalThis.leftBehind, fs.existsSync(left), process.env.LEFT)
+    globalThis.leftBehind = 1; fs.writeFileSync(left, 'x'); process.env.LEFT = '1'
     require('child_process').spawn('sleep', ['1000'], { detached: true, stdio: 'ignore' }).unref()
   `
   for (let i = 0; i < 3; i++) {
@@ -168,7 +188,11 @@ test.each(Object.entries(SAME).flatMap(([language, codes]) => codes.map((code) =
     const { result: warm, warm: wasWarm } = await run(svc, language, code)
     const { result: coldResult } = await run(cold, language, code)
     expect(wasWarm).toBe(true)
-    const view = (r) => ({ stdout: r.stdout, stderr: headOf(r.stderr), exitCode: r.exitCode, error: r.error })
+    // Without namespaces each sandbox has a room of its own, named apart,
+    // and (Node being root) a uid of its own.
+    const room = (text) =>
+      text.replace(/\/e2b-native-room-\d+-[0-9a-f]+\//g, '/<room>/').replace(/ [45]\d{4}\n$/, tier === 'landlock' ? ' <uid>\n' : '$&')
+    const view = (r) => ({ stdout: room(r.stdout), stderr: room(headOf(r.stderr)), exitCode: r.exitCode, error: r.error })
     expect(view(warm)).toEqual(view(coldResult))
   },
 )

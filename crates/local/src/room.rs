@@ -62,8 +62,20 @@ impl Room {
         })
     }
 
-    /// The room's helper is `pid`: the room outlives it.
+    /// The room's helper is `pid`: the room outlives it, and is named
+    /// after it (`e2b-native-room-<pid>-…`), so that whoever sees it can
+    /// tell whose it is.
     pub(crate) fn housing(&mut self, pid: u32) {
+        if let Some(name) = self.dir.file_name().and_then(|n| n.to_str()) {
+            let named = self
+                .dir
+                .with_file_name(name.replacen("room-", &format!("room-{pid}-"), 1));
+            if fs::rename(&self.dir, &named).is_ok() {
+                self.spec.home = named.join("home");
+                self.spec.tmp = named.join("tmp");
+                self.dir = named;
+            }
+        }
         // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0u32) };
         if fd >= 0 {

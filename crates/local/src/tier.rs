@@ -26,6 +26,17 @@ static PROBED: Mutex<Option<HashMap<PathBuf, Arc<OnceCell<Probed>>>>> = Mutex::n
 /// The tier sandboxes of `helper` get: `wanted`, or with `None` the
 /// strongest this host allows.
 pub(crate) async fn decide(helper: &Path, wanted: Option<Isolation>) -> Result<Isolation, Error> {
+    let decided = choose(helper, wanted).await;
+    if decided == Ok(Isolation::Landlock) && !nix::unistd::geteuid().is_root() {
+        // Sandboxes then share this process's uid: made non-dumpable, its
+        // /proc files (environment, memory, descriptors) become root's, so
+        // that they cannot read them.
+        let _ = nix::sys::prctl::set_dumpable(false);
+    }
+    decided
+}
+
+async fn choose(helper: &Path, wanted: Option<Isolation>) -> Result<Isolation, Error> {
     let probed = probe(helper, wanted == Some(Isolation::Landlock)).await;
     let landlock = || probed.landlock.clone().unwrap_or(Ok(()));
     match wanted {

@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use e2b_native_core::Limits;
 use e2b_native_local::protocol::session::{EntryKind, FileErrorKind, FileOp};
-use e2b_native_local::Isolation;
 use e2b_native_local::session::{
     Command, ExitStatus, PipeDirection, PipeEnd, Process, Session, SessionConfig, SessionError,
 };
+use e2b_native_local::Isolation;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 async fn session() -> Session {

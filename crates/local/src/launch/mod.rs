@@ -47,11 +47,13 @@ pub(crate) fn start(
     let isolation = shape.isolation;
     let mut room = match isolation {
         Isolation::Namespaces => None,
-        // An install step writes into the shared package cache, which
-        // belongs to the sandboxes' common host uid; others get their own.
-        Isolation::Landlock => Some(Room::new(
-            shape.egress_port.map(|_| shape.host_id_when_root),
-        )?),
+        // An install step writes into the shared package cache (its only
+        // writable mounts), which belongs to the sandboxes' common host
+        // uid; others get one of their own.
+        Isolation::Landlock => {
+            let installs = shape.mounts.iter().any(|m| m.writable);
+            Some(Room::new(installs.then_some(shape.host_id_when_root))?)
+        }
     };
     let (host_end, helper_end) = std::os::unix::net::UnixStream::pair()
         .map_err(|e| Error::Internal(format!("socketpair: {e}")))?;

@@ -196,6 +196,9 @@ pub enum Event {
     Cgroups { dirs: Vec<PathBuf> },
     /// The program filled its writable disk.
     DiskFull,
+    /// The sandbox ran more processes than its limit (counted by the helper
+    /// where no pids cgroup or uid of its own counts them).
+    TooManyProcesses,
     /// A file read back from the work dir (base64).
     File { path: String, content: String },
     /// A file that could not be read back, and why.

@@ -22,12 +22,14 @@ pub(super) fn outcome(
         ended,
         failure,
         disk_full,
+        too_many_processes,
         files,
         refused,
         status,
         cgroups,
     } = streamed;
-    let cgroup_hit = crate::cgroup::limit_hit(&cgroups.0);
+    let cgroup_hit =
+        crate::cgroup::limit_hit(&cgroups.0).or(too_many_processes.then_some(Limit::Processes));
     let counted = !cgroups.0.is_empty();
     drop(cgroups);
     let truncated = out.kept.truncated() || err.kept.truncated();
@@ -103,7 +105,8 @@ pub(crate) fn not_built(
 /// Limits that show only in how the program ended: where no cgroup counts,
 /// an rlimit makes allocation fail; V8 aborts at its heap cap; RLIMIT_CPU
 /// (set only when the caller asked for one) sends SIGXCPU; a full tmpfs
-/// fails writes. `counted`: a pids cgroup held the sandbox, and its counter,
+/// fails writes, and where no tmpfs bounds the work dir, RLIMIT_FSIZE sends
+/// SIGXFSZ. `counted`: a pids cgroup held the sandbox, and its counter,
 /// not the program's errors, says whether the process limit was hit.
 fn fallback_limit(
     exit_code: i32,
@@ -114,6 +117,8 @@ fn fallback_limit(
 ) -> Option<Limit> {
     if exit_code == 128 + libc::SIGXCPU {
         Some(Limit::Cpu)
+    } else if exit_code == 128 + libc::SIGXFSZ {
+        Some(Limit::Disk)
     } else if crashed_as == Some("MemoryError")
         || (exit_code != 0
             && (stderr.contains("JavaScript heap out of memory")

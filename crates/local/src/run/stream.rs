@@ -33,6 +33,7 @@ pub(super) struct Streamed {
     /// The set-up step that failed: (layer, message, errno).
     pub(super) failure: Option<(String, String, Option<i32>)>,
     pub(super) disk_full: bool,
+    pub(super) too_many_processes: bool,
     pub(super) files: Vec<(String, Vec<u8>)>,
     /// A file that could not be read back: (path, why).
     pub(super) refused: Option<(String, String)>,
@@ -121,6 +122,7 @@ pub(super) async fn stream(
         ended: said.ended,
         failure: said.failure,
         disk_full: said.disk_full,
+        too_many_processes: said.too_many_processes,
         files: said.files,
         refused: said.refused,
         status: format!("{status:?}"),
@@ -134,6 +136,7 @@ struct Said {
     ended: Option<Event>,
     failure: Option<(String, String, Option<i32>)>,
     disk_full: bool,
+    too_many_processes: bool,
     files: Vec<(String, Vec<u8>)>,
     refused: Option<(String, String)>,
 }
@@ -142,6 +145,7 @@ impl Said {
     fn record(&mut self, event: Event) {
         match event {
             Event::DiskFull => self.disk_full = true,
+            Event::TooManyProcesses => self.too_many_processes = true,
             Event::File { path, content } => {
                 use base64::Engine;
                 let bytes = base64::engine::general_purpose::STANDARD

@@ -134,14 +134,16 @@ impl Confinement<'_> {
 impl Confinement<'_> {
     /// RLIMIT_NPROC, which counts the tasks of the process's real uid. In a
     /// user namespace or under a dedicated uid those are the sandbox's own
-    /// (the helper and init among them); a sandbox sharing the host's uid
-    /// gets the limit on top of what that uid runs now.
+    /// (the helper and init among them). A sandbox sharing the host's uid
+    /// shares the count with every other process of it, concurrent sandboxes
+    /// included: its helper counts its tasks instead, and this only stops a
+    /// fork bomb between two counts.
     fn processes(&self) -> u64 {
         let limit = self.shape.limits.processes;
         match self.shape.isolation {
             Isolation::Namespaces => limit,
             Isolation::Landlock if self.layout.own_uid => limit + 2,
-            Isolation::Landlock => limit + super::unshared::tasks_of_this_uid(),
+            Isolation::Landlock => super::unshared::tasks_of_this_uid() + limit.max(1024),
         }
     }
 }

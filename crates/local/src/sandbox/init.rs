@@ -7,7 +7,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 
 use super::confine::Confinement;
-use super::{egress, exec, workfiles, Layout, Reporter, SetupError};
+use super::{egress, exec, workfiles, Reporter, SetupError};
 use crate::protocol::{Event, Isolation, Job, Work};
 
 pub(super) fn main(confinement: Confinement<'_>, job: &Job, reporter: &Reporter) -> i32 {
@@ -28,28 +28,29 @@ pub(super) fn main(confinement: Confinement<'_>, job: &Job, reporter: &Reporter)
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => return reporter.failed(SetupError::new("pid namespace", format!("fork: {e}"))),
     };
-    wait_program(&job.work, layout, reporter, program)
+    wait_program(&job.work, &confinement, reporter, program)
 }
 
 /// Reaps until `program` ends, then reports the disk, the files read back and
 /// how it ended; returns init's exit status.
 pub(super) fn wait_program(
     work: &Work,
-    layout: &Layout,
+    confinement: &Confinement<'_>,
     reporter: &Reporter,
     program: nix::unistd::Pid,
 ) -> i32 {
+    let layout = confinement.layout;
     loop {
         // Reap orphans too: init inherits every process whose parent died.
         match waitpid(None, None) {
             Ok(WaitStatus::Exited(pid, code)) if pid == program => {
-                report_disk(layout, reporter);
+                report_disk(confinement, reporter);
                 workfiles::read(work, layout, reporter);
                 reporter.send(&Event::Exited { code });
                 return 0;
             }
             Ok(WaitStatus::Signaled(pid, signal, _)) if pid == program => {
-                report_disk(layout, reporter);
+                report_disk(confinement, reporter);
                 workfiles::read(work, layout, reporter);
                 reporter.send(&Event::Signaled {
                     signal: signal as i32,
@@ -62,17 +63,25 @@ pub(super) fn wait_program(
     }
 }
 
-/// A full work dir is how the disk limit shows where the sandbox's dirs are
-/// tmpfs of their own: tell the host. (Without namespaces, the helper
-/// watches the room instead.)
-fn report_disk(layout: &Layout, reporter: &Reporter) {
-    if layout.shm.is_none() {
-        return;
-    }
-    let full = layout.writable().iter().any(|dir| {
-        nix::sys::statvfs::statvfs(*dir)
-            .is_ok_and(|s| s.blocks_available() == 0 || s.files_available() == 0)
-    });
+/// A full work dir is how the disk limit shows: a tmpfs of the sandbox's
+/// own with no room left, or, without namespaces, a room whose files take
+/// the limit (RLIMIT_FSIZE stopped the largest at it): tell the host.
+fn report_disk(confinement: &Confinement<'_>, reporter: &Reporter) {
+    let layout = confinement.layout;
+    let full = match confinement.shape.isolation {
+        Isolation::Namespaces => layout.writable().iter().any(|dir| {
+            nix::sys::statvfs::statvfs(*dir)
+                .is_ok_and(|s| s.blocks_available() == 0 || s.files_available() == 0)
+        }),
+        Isolation::Landlock => {
+            let used: u64 = layout
+                .writable()
+                .iter()
+                .map(|d| super::unshared::usage(d))
+                .sum();
+            used >= confinement.shape.limits.disk_bytes
+        }
+    };
     if full {
         reporter.send(&Event::DiskFull);
     }

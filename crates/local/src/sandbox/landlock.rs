@@ -27,8 +27,22 @@ const WRITABLE_DEVICES: &[&str] = &[
     "/dev/random",
     "/dev/urandom",
 ];
-/// Without namespaces, /etc files beyond those the full tier shows.
-const ETC_ACCOUNTS: &[&str] = &["passwd", "group", "hosts", "hostname", "resolv.conf"];
+/// Without namespaces, /etc files beyond those the full tier shows: the
+/// accounts and names its synthetic /etc holds, and what tells the
+/// distribution (pip reads it for its user agent, and fails when refused).
+const ETC_HOST: &[&str] = &[
+    "passwd",
+    "group",
+    "hosts",
+    "hostname",
+    "resolv.conf",
+    "os-release",
+    "debian_version",
+    "lsb-release",
+    "alpine-release",
+    "redhat-release",
+    "system-release",
+];
 
 pub(super) fn restrict(shape: &Shape, layout: &Layout) -> Setup<()> {
     let fail = |e: landlock::RulesetError| SetupError::new("landlock", e.to_string());
@@ -87,7 +101,7 @@ fn readable(shape: &Shape) -> Vec<PathBuf> {
     if shape.isolation == Isolation::Namespaces {
         return vec!["/".into()];
     }
-    let etc = rootfs::ETC_ENTRIES.iter().chain(ETC_ACCOUNTS);
+    let etc = rootfs::ETC_ENTRIES.iter().chain(ETC_HOST);
     let mut paths: Vec<PathBuf> = rootfs::SYSTEM_DIRS
         .iter()
         .map(PathBuf::from)

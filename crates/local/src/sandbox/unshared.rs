@@ -16,9 +16,8 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
 use nix::sys::prctl;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -30,7 +29,7 @@ use super::confine::Confinement;
 use super::{init_main, Context, Layout, Reporter, Setup, SetupError};
 use crate::protocol::{Event, Job, Mode, Room, Spec};
 
-/// How often a one-shot sandbox's room is measured against its disk limit.
+/// How often the helper measures a sandbox against the bounds it watches.
 const DISK_WATCH: Duration = Duration::from_millis(100);
 
 pub(super) fn run(
@@ -77,8 +76,17 @@ pub(super) fn run(
         Err(e) => return Err(SetupError::new("process", format!("fork: {e}"))),
     };
     reporter.send(&Event::Init { pid: init.as_raw() });
-    let disk = (spec.shape.mode != Mode::Session).then_some(spec.shape.limits.disk_bytes);
-    watch(init, &watched, disk.map(|limit| (room, limit)), reporter);
+    let bounds = Bounds {
+        // A session's room is bounded per file only: stopping its kernels
+        // would take its state.
+        disk: (spec.shape.mode != Mode::Session).then_some((room, spec.shape.limits.disk_bytes)),
+        // Sharing the host's uid, RLIMIT_NPROC counts other processes too.
+        tasks: room
+            .uid
+            .is_none()
+            .then_some(spec.shape.limits.processes + 1),
+    };
+    watch(init, &watched, &bounds, reporter);
     kill_everything_below();
     Ok(())
 }
@@ -122,34 +130,68 @@ fn start_init(
     init_main(confinement, job, reporter)
 }
 
-/// Reaps until init ends, the host asks with SIGTERM, or (`disk`) the room
-/// grows past its limit.
-fn watch(init: Pid, watched: &SigSet, disk: Option<(&Room, u64)>, reporter: &Reporter) {
+/// What the helper watches while the sandbox runs.
+struct Bounds<'a> {
+    /// The room and its disk limit.
+    disk: Option<(&'a Room, u64)>,
+    /// The most tasks (processes and threads) below the helper.
+    tasks: Option<u64>,
+}
+
+/// Reaps until init ends or the host asks with SIGTERM; stops the sandbox's
+/// programs when they pass a bound.
+fn watch(init: Pid, watched: &SigSet, bounds: &Bounds<'_>, reporter: &Reporter) {
     let timeout = libc::timespec {
         tv_sec: 0,
         tv_nsec: DISK_WATCH.as_nanos() as libc::c_long,
     };
+    let mut next_check = Instant::now() + DISK_WATCH;
     loop {
         // SAFETY: sigtimedwait reads the set and the timeout; no siginfo asked.
         let signal =
             unsafe { libc::sigtimedwait(watched.as_ref(), std::ptr::null_mut(), &timeout) };
         match signal {
             libc::SIGTERM => return,
-            libc::SIGCHLD if reap_all().contains(&init) => {
-                return;
-            }
-            _ if Errno::last() == Errno::EAGAIN => {
-                if let Some((room, limit)) = disk {
-                    if usage(&room.home) + usage(&room.tmp) > limit {
-                        reporter.send(&Event::DiskFull);
-                        // Init reports how its program ended, then ends.
-                        kill_everything_below_but(Some(init));
-                    }
-                }
-            }
+            libc::SIGCHLD if reap_all().contains(&init) => return,
             _ => {}
         }
+        // On time, however many children end meanwhile (a fork bomb's do).
+        if Instant::now() >= next_check {
+            next_check = Instant::now() + DISK_WATCH;
+            if let Some(event) = passed(bounds) {
+                reporter.send(&event);
+                // Init reports how its program ended, then ends (maybe
+                // already, reaped on the way).
+                if kill_everything_below_but(Some(init)).contains(&init) {
+                    return;
+                }
+            }
+        }
     }
+}
+
+/// The bound the sandbox passed, if any.
+fn passed(bounds: &Bounds<'_>) -> Option<Event> {
+    if let Some((room, limit)) = bounds.disk {
+        if usage(&room.home) + usage(&room.tmp) > limit {
+            return Some(Event::DiskFull);
+        }
+    }
+    let tasks = bounds.tasks?;
+    let running: u64 = descendants(Pid::this())
+        .iter()
+        .map(|pid| threads(*pid))
+        .sum();
+    (running > tasks).then_some(Event::TooManyProcesses)
+}
+
+/// How many threads process `pid` runs (1 if it is gone meanwhile).
+fn threads(pid: Pid) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // "pid (comm) state ppid ... num_threads" is the 18th field after comm.
+    stat.rfind(')')
+        .and_then(|end| stat[end + 2..].split(' ').nth(17)?.parse().ok())
+        .unwrap_or(1)
 }
 
 /// Reaps every child that ended; returns their pids.
@@ -172,21 +214,22 @@ fn kill_everything_below() {
 
 /// Kills every process below the helper but `spare`, until none is left:
 /// those whose parent dies come to the helper, the subreaper, and are found
-/// on the next round.
-fn kill_everything_below_but(spare: Option<Pid>) {
+/// on the next round. Returns the children it reaped meanwhile.
+fn kill_everything_below_but(spare: Option<Pid>) -> Vec<Pid> {
     let me = Pid::this();
+    let mut reaped = Vec::new();
     loop {
         let below: Vec<Pid> = descendants(me)
             .into_iter()
             .filter(|pid| Some(*pid) != spare)
             .collect();
         if below.is_empty() {
-            return;
+            return reaped;
         }
         for pid in &below {
             let _ = kill(*pid, Signal::SIGKILL);
         }
-        reap_all();
+        reaped.extend(reap_all());
     }
 }
 
@@ -232,7 +275,7 @@ fn descendants(root: Pid) -> Vec<Pid> {
 /// Bytes a directory tree takes on disk (what a tmpfs limit would count).
 /// The helper owns the room as the code does, so a directory the code made
 /// unreadable is made readable again rather than left uncounted.
-fn usage(dir: &Path) -> u64 {
+pub(super) fn usage(dir: &Path) -> u64 {
     use std::os::unix::fs::PermissionsExt;
     let mut total = 0;
     let mut queue = vec![dir.to_path_buf()];

@@ -62,7 +62,7 @@ pub(super) fn main(confinement: Confinement<'_>, job: &Job, reporter: &Reporter)
     // it ended.
     let _ = code.write_all(&payload(&go.env, &go.code));
     drop(code);
-    init::wait_program(&go.work, confinement.layout, reporter, program)
+    init::wait_program(&go.work, &confinement, reporter, program)
 }
 
 /// The go, read to EOF from the socket to the host (fd 0); `None` if the
