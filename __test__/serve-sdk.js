@@ -228,6 +228,22 @@ const scenarios = {
     return { openFiles, memory: allocation.logs.stdout.join('').trim() || (allocation.error && allocation.error.name) }
   },
 
+  // What works in every tier (namespaces or not): relative paths, E2B's
+  // /home/user in the files API, state, commands.
+  async portable() {
+    const sbx = await Sandbox.create()
+    await sbx.runCode('x = 41')
+    const python = (await sbx.runCode('x + 1')).text
+    const javascript = (await sbx.runCode('[1, 2].length', { language: 'javascript' })).text
+    await sbx.files.write('/home/user/note.txt', 'written\n')
+    const cat = await sbx.commands.run('cat note.txt; echo $GREETING', { envs: { GREETING: 'hi' } })
+    await sbx.commands.run('echo from bash > made.txt')
+    const read = await sbx.files.read('made.txt')
+    const failing = await outcome(sbx.commands.run('exit 3'))
+    await sbx.kill()
+    return { python, javascript, cat: { stdout: cat.stdout, stderr: cat.stderr }, read, failing: failing.exitCode }
+  },
+
   async cli() {
     const sbx = await Sandbox.create()
     const code = await sbx.runCode('6 * 7')

@@ -117,6 +117,17 @@ describe('the official SDK against it', () => {
   })
 })
 
+test('portable: state, files under /home/user and relative paths, commands, in whichever tier this host gives', async () => {
+  const seen = await sdk('portable', viaEnv())
+  expect(seen).toEqual({
+    python: '42',
+    javascript: '2',
+    cat: { stdout: 'written\nhi\n', stderr: '' },
+    read: 'from bash\n',
+    failing: 3,
+  })
+})
+
 test('a command past its timeout is killed (TimeoutError); a background one by kill()', async () => {
   const seen = await sdk('commandTimeout', viaEnv())
   expect(seen.timedOut.error).toBe('TimeoutError')

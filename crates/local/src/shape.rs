@@ -16,6 +16,11 @@ pub const DEFAULT_HOST_ID_WHEN_ROOT: u32 = 65534;
 /// RLIMIT_AS stands in for a memory cgroup, it gets that much more.
 const NODE_RESERVE: u64 = 1 << 30;
 
+/// RLIMIT_AS of a program where no memory cgroup bounds its sandbox.
+pub(crate) fn address_space(memory_bytes: u64, node: bool) -> u64 {
+    memory_bytes + if node { NODE_RESERVE } else { 0 }
+}
+
 /// The shape of a sandbox of tier `isolation` in `mode` with `limits`,
 /// showing `interpreters`.
 pub(crate) fn shape(
@@ -41,7 +46,7 @@ pub(crate) fn shape(
         limits: SandboxLimits {
             disk_bytes: limits.disk_bytes,
             memory_bytes: limits.memory_bytes,
-            address_space_fallback: limits.memory_bytes + if runs_node { NODE_RESERVE } else { 0 },
+            address_space_fallback: address_space(limits.memory_bytes, runs_node),
             processes: limits.processes,
             open_files: limits.open_files,
         },

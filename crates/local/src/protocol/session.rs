@@ -24,6 +24,8 @@ pub enum Request {
         cwd: String,
         /// RLIMIT_CPU of the program, if any.
         cpu_seconds: Option<u64>,
+        /// RLIMIT_AS of the program where no memory cgroup bounds the sandbox.
+        address_space: u64,
     },
     /// Run a file operation as the sandbox user, under the same restrictions
     /// as its programs. Attached: the status pipe (written once, a

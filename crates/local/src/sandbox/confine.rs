@@ -45,6 +45,15 @@ pub(super) struct Descriptors<'a> {
     pub keep: RawFd,
 }
 
+/// A program's own rlimits, beyond the sandbox's.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ProgramLimits {
+    /// RLIMIT_CPU, if the caller set one.
+    pub(super) cpu_seconds: Option<u64>,
+    /// RLIMIT_AS where no memory cgroup bounds the sandbox.
+    pub(super) address_space: u64,
+}
+
 /// Whether the process applies Landlock itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Landlock {
@@ -60,7 +69,7 @@ impl Confinement<'_> {
     pub(super) fn apply(
         &self,
         descriptors: Descriptors<'_>,
-        cpu_seconds: Option<u64>,
+        program: ProgramLimits,
         landlock: Landlock,
     ) -> Setup<()> {
         reset_signals()?;
@@ -68,7 +77,7 @@ impl Confinement<'_> {
         arrange(&descriptors)?;
         let home = &self.layout.home;
         chdir(home).context("process", || format!("chdir {}", home.display()))?;
-        self.limits(cpu_seconds)?;
+        self.limits(program)?;
         drop_capabilities()?;
         if landlock == Landlock::Apply {
             super::landlock::restrict(self.shape, self.layout)?;
@@ -96,22 +105,18 @@ impl Confinement<'_> {
     /// they bound it exactly and count what was hit; elsewhere RLIMIT_NPROC
     /// (counted per user namespace, so for this sandbox alone) and RLIMIT_AS
     /// stand in.
-    fn limits(&self, cpu_seconds: Option<u64>) -> Setup<()> {
+    fn limits(&self, program: ProgramLimits) -> Setup<()> {
         let bounds = &self.shape.limits;
         let mut limits = vec![
             (Resource::RLIMIT_CORE, 0, "RLIMIT_CORE"),
             (Resource::RLIMIT_NOFILE, bounds.open_files, "RLIMIT_NOFILE"),
         ];
-        if let Some(seconds) = cpu_seconds {
+        if let Some(seconds) = program.cpu_seconds {
             limits.push((Resource::RLIMIT_CPU, seconds, "RLIMIT_CPU"));
         }
         if !self.cgroup_limits {
             limits.push((Resource::RLIMIT_NPROC, self.processes(), "RLIMIT_NPROC"));
-            limits.push((
-                Resource::RLIMIT_AS,
-                bounds.address_space_fallback,
-                "RLIMIT_AS",
-            ));
+            limits.push((Resource::RLIMIT_AS, program.address_space, "RLIMIT_AS"));
         }
         if self.shape.isolation == Isolation::Landlock {
             // No tmpfs bounds the work dir: no file grows past the disk limit

@@ -6,7 +6,7 @@ use std::os::fd::RawFd;
 
 use nix::unistd::execve;
 
-use super::confine::{Confinement, Descriptors, Landlock};
+use super::confine::{Confinement, Descriptors, Landlock, ProgramLimits};
 use super::{Context, Reporter, Setup};
 use crate::protocol::{Job, Program};
 
@@ -29,7 +29,14 @@ pub(super) fn run(
         keep: reporter.as_raw_fd(),
     };
     let error = match confinement
-        .apply(descriptors, job.cpu_seconds, Landlock::Apply)
+        .apply(
+            descriptors,
+            ProgramLimits {
+                cpu_seconds: job.cpu_seconds,
+                address_space: confinement.shape.limits.address_space_fallback,
+            },
+            Landlock::Apply,
+        )
         .and_then(|()| {
             let program = Program {
                 env: confinement.env(&job.program.env),

@@ -42,6 +42,12 @@ const ETC_HOST: &[&str] = &[
     "alpine-release",
     "redhat-release",
     "system-release",
+    // What a login shell reads (`bash -l`, as E2B's commands run).
+    "profile",
+    "profile.d",
+    "bash.bashrc",
+    "bashrc",
+    "environment",
 ];
 
 pub(super) fn restrict(shape: &Shape, layout: &Layout) -> Setup<()> {

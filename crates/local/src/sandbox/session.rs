@@ -26,7 +26,7 @@ use nix::sys::socket::{recvmsg, send, ControlMessageOwned, MsgFlags};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{chdir, fork, pipe2, read, write, ForkResult, Pid};
 
-use super::confine::{Confinement, Descriptors, Landlock};
+use super::confine::{Confinement, Descriptors, Landlock, ProgramLimits};
 use super::{exec, Context, Reporter, Setup};
 use crate::protocol::session::{Reply, Request, CONTROL_FD, MAX_MESSAGE};
 use crate::protocol::Program;
@@ -175,9 +175,14 @@ impl<'a> Init<'a> {
                 env,
                 cwd,
                 cpu_seconds,
+                address_space,
             } => {
                 let confinement = self.confinement;
-                let started = self.start(&fds, 1, cpu_seconds, |errors| {
+                let limits = ProgramLimits {
+                    cpu_seconds,
+                    address_space,
+                };
+                let started = self.start(&fds, 1, Some(limits), |errors| {
                     let env = confinement.env(&env);
                     let cwd = (!cwd.is_empty()).then(|| confinement.layout.resolve(&cwd));
                     let error = match exec_program(argv, env, cwd.as_deref()) {
@@ -237,7 +242,7 @@ impl<'a> Init<'a> {
         &self,
         fds: &[OwnedFd],
         first: RawFd,
-        cpu_seconds: Option<u64>,
+        limits: Option<ProgramLimits>,
         run: impl FnOnce(OwnedFd) -> i32,
     ) -> Result<Pid, String> {
         let (errors_rx, errors_tx) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
@@ -260,9 +265,14 @@ impl<'a> Init<'a> {
                     first,
                     keep: errors_tx.as_raw_fd(),
                 };
-                let confined =
-                    self.confinement
-                        .apply(descriptors, cpu_seconds, Landlock::Inherited);
+                // A file operation runs no program of the caller's.
+                let limits = limits.unwrap_or(ProgramLimits {
+                    cpu_seconds: None,
+                    address_space: self.confinement.shape.limits.address_space_fallback,
+                });
+                let confined = self
+                    .confinement
+                    .apply(descriptors, limits, Landlock::Inherited);
                 let status = match confined {
                     Ok(()) => run(errors_tx),
                     Err(e) => {

@@ -212,6 +212,8 @@ struct Inner {
     pipe_owner: Option<u32>,
     /// RLIMIT_CPU of every program started.
     cpu_seconds: Option<u64>,
+    /// The sandbox's memory (RLIMIT_AS where no cgroup bounds it).
+    memory_bytes: u64,
     /// Without namespaces, the sandbox's room, removed after it.
     _room: Option<crate::room::Room>,
 }
@@ -269,6 +271,7 @@ impl Session {
             gone: CancellationToken::new(),
             pipe_owner,
             cpu_seconds: config.limits.cpu_seconds,
+            memory_bytes: config.limits.memory_bytes,
             _room: room,
         });
         let session = Session {
@@ -311,12 +314,20 @@ impl Session {
             child_ends.push(child);
         }
         let (id, started, ended) = self.register(true);
+        // Node reserves address space before it runs a line; others do not.
+        let node = command.argv.first().is_some_and(|p| {
+            std::path::Path::new(p)
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("node"))
+        });
+        let address_space = crate::shape::address_space(self.inner.memory_bytes, node);
         let request = Request::Spawn {
             id,
             argv: command.argv,
             env: command.env,
             cwd: command.cwd,
             cpu_seconds: self.inner.cpu_seconds,
+            address_space,
         };
         let pid = self.request(id, &request, &child_ends, started).await?;
         let (PipeEnd::Reader(stdout), PipeEnd::Reader(stderr)) = (stdout, stderr) else {
