@@ -101,7 +101,7 @@ fn rewrite(source: &str) -> Result<String, CellSyntaxError> {
     for statement in &program.body {
         rewriter.top_level(statement);
     }
-    rewriter.return_last(&program.body);
+    rewriter.return_last(&program);
     Ok(rewriter.finish(&program))
 }
 
@@ -387,17 +387,21 @@ impl<'s> Rewriter<'s> {
         format!(" {local} = {value};")
     }
 
-    /// The last statement, if an expression, becomes the cell's value.
-    fn return_last<'a>(&mut self, body: &[Statement<'a>]) {
-        let last = body
+    /// The last statement, if an expression, becomes the cell's value (a
+    /// lone string is parsed as a directive: it counts too).
+    fn return_last<'a>(&mut self, program: &Program<'a>) {
+        let last = program
+            .body
             .iter()
             .rev()
             .find(|s| !matches!(s, Statement::EmptyStatement(_)));
-        if let Some(Statement::ExpressionStatement(statement)) = last {
-            let span = statement.expression.span();
-            self.insert(span.start, "return (");
-            self.insert(span.end, ")");
-        }
+        let span = match (last, program.directives.last()) {
+            (Some(Statement::ExpressionStatement(statement)), _) => statement.expression.span(),
+            (None, Some(directive)) if !is_use_strict(directive) => directive.expression.span,
+            _ => return,
+        };
+        self.insert(span.start, "return (");
+        self.insert(span.end, ")");
     }
 
     /// The edited source inside the async function, after a first line of
@@ -407,8 +411,10 @@ impl<'s> Rewriter<'s> {
         if let Some(hashbang) = &program.hashbang {
             self.replace(hashbang.span.start, hashbang.span.start + 2, "//");
         }
+        // "use strict" applies to the whole script from its first line;
+        // other directives mean nothing and stay where they are.
         let mut prologue = String::new();
-        for directive in &program.directives {
+        for directive in program.directives.iter().filter(|d| is_use_strict(d)) {
             prologue += directive.span.source_text(self.source);
             prologue += ";";
             self.blank(directive.span);
@@ -446,6 +452,10 @@ impl<'s> Rewriter<'s> {
         out += "\n})()";
         out
     }
+}
+
+fn is_use_strict(directive: &Directive) -> bool {
+    directive.directive == "use strict"
 }
 
 impl<'a> Visit<'a> for Rewriter<'_> {

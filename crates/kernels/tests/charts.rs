@@ -16,9 +16,17 @@ fn chart(code: &str) -> Option<Value> {
             return None;
         }
     };
-    let env = vec![("PYTHONPATH".into(), dir.display().to_string())];
-    let mut k: Kernel = start(Language::Python, Options { env, ..Options::default() })?;
-    let code = format!("import matplotlib.pyplot as plt\nimport numpy as np\nimport datetime\n{code}\nplt.show()");
+    let data_science = Some(dir.display().to_string());
+    let mut k: Kernel = start(
+        Language::Python,
+        Options {
+            data_science,
+            ..Options::default()
+        },
+    )?;
+    let code = format!(
+        "import matplotlib.pyplot as plt\nimport numpy as np\nimport datetime\n{code}\nplt.show()"
+    );
     let run = k.run(&code);
     assert!(run.error().is_none(), "{run:?}");
     let result = run.results().into_iter().next().expect("a figure");
@@ -43,18 +51,34 @@ fn line_chart_with_datetime_x_and_units() {
     };
     assert_eq!(chart["type"], "line");
     assert_eq!(chart["title"], "Growth");
-    assert_eq!((&chart["x_label"], &chart["y_label"]), (&"Time (min)".into(), &"Level (m)".into()));
-    assert_eq!((&chart["x_unit"], &chart["y_unit"]), (&"min".into(), &"m".into()));
-    assert_eq!((&chart["x_scale"], &chart["y_scale"]), (&"datetime".into(), &"linear".into()));
+    assert_eq!(
+        (&chart["x_label"], &chart["y_label"]),
+        (&"Time (min)".into(), &"Level (m)".into())
+    );
+    assert_eq!(
+        (&chart["x_unit"], &chart["y_unit"]),
+        (&"min".into(), &"m".into())
+    );
+    assert_eq!(
+        (&chart["x_scale"], &chart["y_scale"]),
+        (&"datetime".into(), &"linear".into())
+    );
     assert!(all(&chart["x_ticks"], Value::is_string));
     assert!(all(&chart["y_ticks"], Value::is_number));
     assert!(all(&chart["x_tick_labels"], Value::is_string));
     let lines = chart["elements"].as_array().unwrap();
     assert_eq!(lines.len(), 2);
-    assert_eq!((&lines[0]["label"], &lines[1]["label"]), (&"root".into(), &"linear".into()));
+    assert_eq!(
+        (&lines[0]["label"], &lines[1]["label"]),
+        (&"root".into(), &"linear".into())
+    );
     assert_eq!(lines[0]["points"].as_array().unwrap().len(), 30);
-    assert!(lines[0]["points"][0][0].as_str().unwrap().starts_with("2024-03-01T00:00:00"));
-    assert!(all(&lines[1]["points"], |p| p[0].is_string() && p[1].is_number()));
+    assert!(lines[0]["points"][0][0]
+        .as_str()
+        .unwrap()
+        .starts_with("2024-03-01T00:00:00"));
+    assert!(all(&lines[1]["points"], |p| p[0].is_string()
+        && p[1].is_number()));
 }
 
 #[test]
@@ -67,7 +91,10 @@ fn bar_chart() {
     };
     assert_eq!(chart["type"], "bar");
     assert_eq!(chart["title"], "Sales");
-    assert_eq!((&chart["x_label"], &chart["y_label"]), (&"Region".into(), &"Sold".into()));
+    assert_eq!(
+        (&chart["x_label"], &chart["y_label"]),
+        (&"Region".into(), &"Sold".into())
+    );
     assert!(chart["x_unit"].is_null() && chart["y_unit"].is_null());
     let bars = chart["elements"].as_array().unwrap();
     let labels: Vec<&str> = bars.iter().map(|b| b["label"].as_str().unwrap()).collect();
@@ -87,7 +114,10 @@ fn scatter_chart() {
     };
     assert_eq!(chart["type"], "scatter");
     assert!(chart["title"].is_null());
-    assert_eq!((&chart["x_label"], &chart["y_label"]), (&"u".into(), &"v".into()));
+    assert_eq!(
+        (&chart["x_label"], &chart["y_label"]),
+        (&"u".into(), &"v".into())
+    );
     let sets = chart["elements"].as_array().unwrap();
     assert_eq!(sets.len(), 2);
     assert_eq!(sets[0]["label"], "first");
@@ -105,8 +135,14 @@ fn pie_chart() {
     assert_eq!(chart["type"], "pie");
     assert_eq!(chart["title"], "Votes");
     let slices = chart["elements"].as_array().unwrap();
-    assert_eq!((&slices[0]["label"], slices[0]["angle"].as_f64()), (&"yes".into(), Some(270.0)));
-    assert_eq!((&slices[1]["label"], slices[1]["angle"].as_f64()), (&"no".into(), Some(90.0)));
+    assert_eq!(
+        (&slices[0]["label"], slices[0]["angle"].as_f64()),
+        (&"yes".into(), Some(270.0))
+    );
+    assert_eq!(
+        (&slices[1]["label"], slices[1]["angle"].as_f64()),
+        (&"no".into(), Some(90.0))
+    );
     assert_eq!(slices[0]["radius"].as_f64(), Some(1.0));
 }
 
@@ -125,11 +161,23 @@ fn box_and_whisker_chart() {
     assert_eq!(chart["type"], "box_and_whisker");
     assert_eq!(chart["title"], "Spread");
     let boxes = chart["elements"].as_array().unwrap();
-    assert_eq!((&boxes[0]["label"], &boxes[1]["label"]), (&"low".into(), &"high".into()));
+    assert_eq!(
+        (&boxes[0]["label"], &boxes[1]["label"]),
+        (&"low".into(), &"high".into())
+    );
     assert_eq!(boxes[0]["median"], 6.0);
-    assert_eq!((&boxes[0]["min"], &boxes[0]["max"]), (&3.0.into(), &9.0.into()));
-    assert_eq!((&boxes[0]["first_quartile"], &boxes[0]["third_quartile"]), (&5.0.into(), &7.0.into()));
-    assert_eq!((&boxes[1]["median"], &boxes[1]["max"]), (&15.0.into(), &19.0.into()));
+    assert_eq!(
+        (&boxes[0]["min"], &boxes[0]["max"]),
+        (&3.0.into(), &9.0.into())
+    );
+    assert_eq!(
+        (&boxes[0]["first_quartile"], &boxes[0]["third_quartile"]),
+        (&5.0.into(), &7.0.into())
+    );
+    assert_eq!(
+        (&boxes[1]["median"], &boxes[1]["max"]),
+        (&15.0.into(), &19.0.into())
+    );
     assert_eq!(boxes[1]["outliers"], serde_json::json!([40.0]));
 }
 
@@ -145,10 +193,19 @@ fn superchart_of_several_axes() {
     assert_eq!(chart["type"], "superchart");
     assert_eq!(chart["title"], "Both");
     let charts = chart["elements"].as_array().unwrap();
-    assert_eq!((&charts[0]["type"], &charts[0]["title"]), (&"line".into(), &"Down".into()));
-    assert_eq!((&charts[1]["type"], &charts[1]["title"]), (&"scatter".into(), &"Dots".into()));
+    assert_eq!(
+        (&charts[0]["type"], &charts[0]["title"]),
+        (&"line".into(), &"Down".into())
+    );
+    assert_eq!(
+        (&charts[1]["type"], &charts[1]["title"]),
+        (&"scatter".into(), &"Dots".into())
+    );
     assert_eq!(charts[1]["x_label"], "x");
-    assert_eq!(charts[0]["elements"][0]["points"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        charts[0]["elements"][0]["points"].as_array().unwrap().len(),
+        3
+    );
 }
 
 #[test]
@@ -160,7 +217,10 @@ fn log_scale() {
         return;
     };
     assert_eq!(chart["type"], "line");
-    assert_eq!((&chart["x_scale"], &chart["y_scale"]), (&"linear".into(), &"log".into()));
+    assert_eq!(
+        (&chart["x_scale"], &chart["y_scale"]),
+        (&"linear".into(), &"log".into())
+    );
     assert_eq!(chart["y_unit"], "log scale");
     assert!(all(&chart["y_ticks"], Value::is_number));
     assert_eq!(chart["elements"][0]["points"].as_array().unwrap().len(), 20);
@@ -168,9 +228,14 @@ fn log_scale() {
 
 #[test]
 fn categorical_scale() {
-    let Some(chart) = chart("plt.plot([1, 2, 3], ['low', 'mid', 'high'])") else { return };
+    let Some(chart) = chart("plt.plot([1, 2, 3], ['low', 'mid', 'high'])") else {
+        return;
+    };
     assert_eq!(chart["type"], "line");
-    assert_eq!((&chart["x_scale"], &chart["y_scale"]), (&"linear".into(), &"categorical".into()));
+    assert_eq!(
+        (&chart["x_scale"], &chart["y_scale"]),
+        (&"linear".into(), &"categorical".into())
+    );
 }
 
 #[test]

@@ -16,18 +16,31 @@ fn ipython() -> Option<Kernel> {
             return None;
         }
     };
-    let env = vec![("PYTHONPATH".into(), dir.display().to_string())];
-    let kernel = start(Language::Python, Options { env, ..Options::default() })?;
+    let data_science = Some(dir.display().to_string());
+    let kernel = start(
+        Language::Python,
+        Options {
+            data_science,
+            ..Options::default()
+        },
+    )?;
     assert_eq!(kernel.mode(), "ipython", "{:?}", kernel.ready);
     Some(kernel)
 }
 
 #[test]
 fn without_ipython_the_kernel_says_it_runs_in_basic_mode() {
-    let Some(mut k) = start(Language::Python, Options::default()) else { return };
-    let Reply::Ready { mode, detail } = &k.ready else { unreachable!() };
+    let Some(mut k) = start(Language::Python, Options::default()) else {
+        return;
+    };
+    let Reply::Ready { mode, detail } = &k.ready else {
+        unreachable!()
+    };
     assert_eq!(mode, "basic");
-    assert!(detail["reason"].as_str().unwrap().contains("IPython"), "{detail:?}");
+    assert!(
+        detail["reason"].as_str().unwrap().contains("IPython"),
+        "{detail:?}"
+    );
 
     // State, the last expression's text, display(), errors, counts.
     assert_eq!(k.run("x = 40\nx + 2").text().as_deref(), Some("42"));
@@ -39,19 +52,37 @@ fn without_ipython_the_kernel_says_it_runs_in_basic_mode() {
     assert_eq!(results[1].text.as_deref(), Some("text"));
     let failed = k.run("def f():\n    return 1 / 0\nf()");
     let error = failed.error().unwrap();
-    assert_eq!((error.name.as_str(), error.value.as_str()), ("ZeroDivisionError", "division by zero"));
-    assert!(error.traceback.contains("line 2, in f"), "{}", error.traceback);
+    assert_eq!(
+        (error.name.as_str(), error.value.as_str()),
+        ("ZeroDivisionError", "division by zero")
+    );
+    assert!(
+        error.traceback.contains("line 2, in f"),
+        "{}",
+        error.traceback
+    );
     assert_eq!(failed.count(), Some(3));
-    assert_eq!(k.run("await __import__('asyncio').sleep(0); x").text().as_deref(), Some("40"));
+    assert_eq!(
+        k.run("await __import__('asyncio').sleep(0); x")
+            .text()
+            .as_deref(),
+        Some("40")
+    );
 }
 
 #[test]
 fn cells_keep_state_count_and_stream() {
     let Some(mut k) = ipython() else { return };
     let first = k.run("x = 1; x");
-    assert_eq!((first.count(), first.text()), (Some(1), Some("1".to_string())));
+    assert_eq!(
+        (first.count(), first.text()),
+        (Some(1), Some("1".to_string()))
+    );
     let second = k.run("x += 1; x");
-    assert_eq!((second.count(), second.text()), (Some(2), Some("2".to_string())));
+    assert_eq!(
+        (second.count(), second.text()),
+        (Some(2), Some("2".to_string()))
+    );
     // One print, one chunk, as the SDKs' onStdout sees it.
     let printed = k.run("print('hello')\nimport sys; print('oops', file=sys.stderr)");
     assert_eq!(printed.stdout_chunks(), ["hello\n"]);
@@ -70,14 +101,35 @@ fn errors_have_ipython_names_values_and_tracebacks() {
     assert_eq!(error.value, "name 'xyz' is not defined");
     let error = k.run("def f():\n    return 1 / 0\nf()").error().unwrap();
     assert_eq!(error.name, "ZeroDivisionError");
-    assert!(error.traceback.contains("Cell In[2], line 2, in f"), "{}", error.traceback);
-    assert!(error.traceback.ends_with("ZeroDivisionError: division by zero"), "{}", error.traceback);
-    assert!(!error.traceback.contains("\x1b["), "no colours: {}", error.traceback);
+    assert!(
+        error.traceback.contains("Cell In[2], line 2, in f"),
+        "{}",
+        error.traceback
+    );
+    assert!(
+        error
+            .traceback
+            .ends_with("ZeroDivisionError: division by zero"),
+        "{}",
+        error.traceback
+    );
+    assert!(
+        !error.traceback.contains("\x1b["),
+        "no colours: {}",
+        error.traceback
+    );
     let error = k.run("x = (").error().unwrap();
     assert_eq!(error.name, "SyntaxError");
     let exited = k.run("raise SystemExit(3)").error().unwrap();
-    assert_eq!((exited.name.as_str(), exited.value.as_str()), ("SystemExit", "3"));
-    assert_eq!(k.run("1 + 1").text().as_deref(), Some("2"), "the kernel lives on");
+    assert_eq!(
+        (exited.name.as_str(), exited.value.as_str()),
+        ("SystemExit", "3")
+    );
+    assert_eq!(
+        k.run("1 + 1").text().as_deref(),
+        Some("2"),
+        "the kernel lives on"
+    );
 }
 
 #[test]
@@ -101,9 +153,19 @@ fn env_vars_apply_to_one_execution() {
         Ok(dir) => dir,
         Err(reason) => return eprintln!("skipped: {reason}"),
     };
-    let env = [env, vec![("PYTHONPATH".into(), dir.display().to_string())]].concat();
-    let Some(mut k) = start(Language::Python, Options { env, ..Options::default() }) else { return };
-    let with = k.run_with("import os; os.getenv('FOO')", &[("FOO", "bar"), ("SANDBOX_WIDE", "over")]);
+    let data_science = Some(dir.display().to_string());
+    let options = Options {
+        env,
+        data_science,
+        ..Options::default()
+    };
+    let Some(mut k) = start(Language::Python, options) else {
+        return;
+    };
+    let with = k.run_with(
+        "import os; os.getenv('FOO')",
+        &[("FOO", "bar"), ("SANDBOX_WIDE", "over")],
+    );
     assert_eq!(with.text().as_deref(), Some("bar"));
     let after = k.run("os.getenv('FOO', 'default'), os.getenv('SANDBOX_WIDE')");
     assert_eq!(after.text().as_deref(), Some("('default', 'yes')"));
@@ -112,7 +174,15 @@ fn env_vars_apply_to_one_execution() {
 #[test]
 fn the_kernel_starts_in_the_contexts_cwd() {
     let cwd = common::scratch_dir();
-    let Some(mut k) = start(Language::Python, Options { cwd: cwd.clone(), env: vec![] }) else { return };
+    let Some(mut k) = start(
+        Language::Python,
+        Options {
+            cwd: cwd.clone(),
+            ..Options::default()
+        },
+    ) else {
+        return;
+    };
     let seen = k.run("from pathlib import Path; print(Path.cwd())");
     let cwd = std::fs::canonicalize(cwd).unwrap();
     assert_eq!(seen.stdout(), format!("{}\n", cwd.display()));
@@ -122,8 +192,10 @@ fn the_kernel_starts_in_the_contexts_cwd() {
 fn sigint_interrupts_only_the_running_cell() {
     let Some(mut k) = ipython() else { return };
     k.run("kept = 'state'");
-    let interrupted =
-        k.run_interrupting("import time\nprint('sleeping', flush=True)\ntime.sleep(60)\nkept = 'changed'", "sleeping");
+    let interrupted = k.run_interrupting(
+        "import time\nprint('sleeping', flush=True)\ntime.sleep(60)\nkept = 'changed'",
+        "sleeping",
+    );
     assert_eq!(interrupted.error().unwrap().name, "KeyboardInterrupt");
     assert_eq!(k.run("kept").text().as_deref(), Some("state"));
     // A SIGINT between cells is ignored.
@@ -141,7 +213,10 @@ fn display_data_and_figures_become_results() {
     assert_eq!(results.len(), 2, "the figure, then the value: {results:?}");
     let figure = &results[0];
     assert!(!figure.is_main_result);
-    assert!(figure.png.as_deref().unwrap().starts_with("iVBOR"), "a base64 PNG");
+    assert!(
+        figure.png.as_deref().unwrap().starts_with("iVBOR"),
+        "a base64 PNG"
+    );
     assert!(figure.text.as_deref().unwrap().starts_with("<Figure size"));
     assert_eq!(figure.chart.as_ref().unwrap()["type"], "line");
     assert!(figure.extra.is_empty());
@@ -152,14 +227,18 @@ fn display_data_and_figures_become_results() {
     assert_eq!(open.results().len(), 1);
     assert_eq!(k.run("len(plt.get_fignums())").text().as_deref(), Some("0"));
     // Raw MIME data through IPython's display.
-    let raw = k.run("from IPython.display import display\ndisplay({'text/latex': r'\\alpha'}, raw=True)");
+    let raw =
+        k.run("from IPython.display import display\ndisplay({'text/latex': r'\\alpha'}, raw=True)");
     let raw = &raw.results()[0];
     assert_eq!(raw.latex.as_deref(), Some("\\alpha"));
     assert!(raw.text.is_none() && raw.png.is_none() && raw.extra.is_empty());
     // Lists and dicts carry JSON, HTML objects their HTML.
     let listed = k.run("[1, 2, {'a': 3}]").results().remove(0);
     assert_eq!(listed.json, Some(json!([1, 2, {"a": 3}])));
-    let html = k.run("from IPython.display import HTML\nHTML('<b>hi</b>')").results().remove(0);
+    let html = k
+        .run("from IPython.display import HTML\nHTML('<b>hi</b>')")
+        .results()
+        .remove(0);
     assert_eq!(html.html.as_deref(), Some("<b>hi</b>"));
 }
 
@@ -176,7 +255,11 @@ fn dataframes_give_html_and_data() {
     assert!(result.html.as_deref().unwrap().contains("<table"));
     let data = result.data.unwrap();
     assert_eq!(data["a"], json!([1, 2, 3]));
-    assert_eq!(data["b"], json!([0.5, null, 2.0]), "NaN becomes null (JSON has no NaN)");
+    assert_eq!(
+        data["b"],
+        json!([0.5, null, 2.0]),
+        "NaN becomes null (JSON has no NaN)"
+    );
     assert_eq!(data["when"][0], "2024-01-01T00:00:00");
     // Other values carry no data.
     assert!(k.run("pd.Series([1, 2])").results()[0].data.is_none());
@@ -193,5 +276,10 @@ fn pil_images_show_as_png() {
     assert!(k.run("image").results()[0].png.is_some());
     let saved = k.run("image.save('red.png')");
     assert!(saved.results()[0].png.is_some());
-    assert_eq!(k.run("import os; os.path.getsize('red.png') > 0").text().as_deref(), Some("True"));
+    assert_eq!(
+        k.run("import os; os.path.getsize('red.png') > 0")
+            .text()
+            .as_deref(),
+        Some("True")
+    );
 }

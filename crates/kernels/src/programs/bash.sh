@@ -6,9 +6,8 @@
 # `cd` and exports persist. SIGINT, as in a terminal, abandons the rest of
 # the line; PROMPT_COMMAND runs before the next one and finishes the
 # execution either way. Replies go to fd 4 as JSON lines.
-exec 2>&5 5>&-
+PS1='' PS2=''; exec 2>&5 5>&- # no prompts, then stderr back
 set +o history +H
-export -n PS1 PS2
 unset MAIL MAILCHECK HISTFILE
 __e2b_count=0
 

@@ -20,6 +20,33 @@
   const cwd = () => process.cwd()
 
   const send = (message) => fs.writeSync(4, JSON.stringify(message) + '\n')
+
+  // stdout and stderr write through, synchronously: output lands before the
+  // reply that follows it, and a cell interrupted in the middle of a write
+  // leaves no stream state behind that would swallow later output.
+  const pause = new Int32Array(new SharedArrayBuffer(4))
+  const writeAll = (fd, chunk, encoding) => {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk
+    for (let done = 0; done < bytes.length; ) {
+      try {
+        done += fs.writeSync(fd, bytes, done)
+      } catch (error) {
+        if (error.code !== 'EAGAIN') throw error
+        Atomics.wait(pause, 0, 0, 1) // the pipe is full: wait for the reader
+      }
+    }
+  }
+  for (const [stream, fd] of [
+    [process.stdout, 1],
+    [process.stderr, 2],
+  ]) {
+    stream.write = (chunk, encoding, callback) => {
+      if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined]
+      writeAll(fd, chunk, encoding)
+      if (callback) process.nextTick(callback)
+      return true
+    }
+  }
   let interrupt = null
   process.on('SIGINT', () => interrupt && interrupt())
   // Errors of callbacks that outlive their cell are reported, not fatal.
@@ -105,8 +132,12 @@
       }
       // The transform puts its prologue on a line of its own before the cell's.
       const script = new vm.Script(request.code, { filename, lineOffset: -1 })
+      // Armed first: a SIGINT right after the synchronous part (which
+      // breakOnSigint covers) must not be lost.
+      const stop = interrupted()
+      stop.catch(() => {})
       const running = script.runInThisContext({ breakOnSigint: true, displayErrors: false })
-      const value = await Promise.race([running, interrupted()])
+      const value = await Promise.race([running, stop])
       if (value !== undefined) {
         send({ type: 'display', main: true, bundle: { 'text/plain': text(value) } })
       }

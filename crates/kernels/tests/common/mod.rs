@@ -122,7 +122,10 @@ impl Execution {
     /// The main result's text, as the SDKs' `execution.text`.
     pub fn text(&self) -> Option<String> {
         let results = self.results();
-        results.into_iter().find(|r| r.is_main_result).and_then(|r| r.text)
+        results
+            .into_iter()
+            .find(|r| r.is_main_result)
+            .and_then(|r| r.text)
     }
 
     pub fn error(&self) -> Option<ExecutionError> {
@@ -143,6 +146,8 @@ impl Execution {
 pub struct Options {
     pub cwd: PathBuf,
     pub env: Vec<(String, String)>,
+    /// For Python: the data-science environment's directory.
+    pub data_science: Option<String>,
 }
 
 impl Default for Options {
@@ -150,6 +155,7 @@ impl Default for Options {
         Options {
             cwd: scratch_dir(),
             env: Vec::new(),
+            data_science: None,
         }
     }
 }
@@ -187,7 +193,9 @@ fn nonblocking(fd: &impl AsRawFd) {
 
 impl Kernel {
     pub fn start(language: Language, interpreter: &str, options: Options) -> Kernel {
-        let launch = language.kernel().launch(interpreter, &[]);
+        let launch = language
+            .kernel()
+            .launch(interpreter, &[], options.data_science.as_deref());
         let (request_reader, mut requests) = std::io::pipe().unwrap();
         let (reply_reader, reply_writer) = std::io::pipe().unwrap();
         let (from, to) = (request_reader.as_raw_fd(), reply_writer.as_raw_fd());
@@ -273,8 +281,10 @@ impl Kernel {
         self.collect(done)
     }
 
-    /// Runs `code`, interrupts it (SIGINT to the kernel's process group, as
-    /// `serve` does) once it has written `marker` to stdout.
+    /// Runs `code`, interrupts it once it has written `marker` to stdout: as
+    /// `serve` does, SIGINT to the kernel's process group, again every
+    /// second until the execution ends (a signal that lands between two
+    /// commands of bash, or as Node leaves a script, may go unanswered).
     pub fn run_interrupting(&mut self, code: &str, marker: &str) -> Execution {
         self.send(code, &[]);
         let mut seen = self.collect(|items| {
@@ -287,9 +297,14 @@ impl Kernel {
                 .collect();
             out.contains(marker) || done(items)
         });
-        if !done(&seen.items) {
+        let deadline = Instant::now() + LIMIT;
+        while !done(&seen.items) && !seen.ended {
+            assert!(
+                Instant::now() < deadline,
+                "no end after {LIMIT:?}: {seen:?}"
+            );
             self.interrupt();
-            let rest = self.collect(done);
+            let rest = self.collect_for(done, Duration::from_secs(1));
             seen.items.extend(rest.items);
             seen.ended = rest.ended;
         }
@@ -313,18 +328,24 @@ impl Kernel {
     /// Reads replies and output until `enough` holds of what came, or the
     /// kernel goes away; output written before a "done" comes before it.
     fn collect(&mut self, enough: impl Fn(&[Item]) -> bool) -> Execution {
-        let deadline = Instant::now() + LIMIT;
+        let execution = self.collect_for(&enough, LIMIT);
+        assert!(
+            execution.ended || enough(&execution.items),
+            "no end after {LIMIT:?}: {execution:?}"
+        );
+        execution
+    }
+
+    /// As `collect`, giving up quietly after `limit`.
+    fn collect_for(&mut self, enough: impl Fn(&[Item]) -> bool, limit: Duration) -> Execution {
+        let deadline = Instant::now() + limit;
         let mut execution = Execution::default();
         loop {
             let ended = self.read_all(&mut execution.items);
-            if ended || enough(&execution.items) {
+            if ended || enough(&execution.items) || Instant::now() >= deadline {
                 execution.ended = ended;
                 return execution;
             }
-            assert!(
-                Instant::now() < deadline,
-                "no end after {LIMIT:?}: {execution:?}"
-            );
             let mut fds = [&self.replies, &self.stdout, &self.stderr].map(|fd| libc::pollfd {
                 fd: fd.as_raw_fd(),
                 events: libc::POLLIN,
@@ -345,7 +366,11 @@ impl Kernel {
             read_available(fd, &mut bytes);
             if !bytes.is_empty() {
                 let text = String::from_utf8_lossy(&bytes).into_owned();
-                items.push(if stdout { Item::Stdout(text) } else { Item::Stderr(text) });
+                items.push(if stdout {
+                    Item::Stdout(text)
+                } else {
+                    Item::Stderr(text)
+                });
             }
         }
         self.partial.extend(replies);
