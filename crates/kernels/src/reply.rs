@@ -46,9 +46,9 @@ impl Reply {
             Reply::Started { count } => Some(Event::NumberOfExecutions {
                 execution_count: count,
             }),
-            Reply::Display { main, bundle } => {
-                Some(Event::Result(ExecutionResult::from_bundle(bundle, main)))
-            }
+            Reply::Display { main, bundle } => Some(Event::Result(Box::new(
+                ExecutionResult::from_bundle(bundle, main),
+            ))),
             Reply::Error(error) => Some(Event::Error(error)),
             Reply::Ready { .. } | Reply::Done => None,
         }
@@ -79,7 +79,7 @@ pub enum Event {
         text: String,
         timestamp: String,
     },
-    Result(ExecutionResult),
+    Result(Box<ExecutionResult>),
     Error(ExecutionError),
     Keepalive,
     EndOfExecution,
@@ -136,7 +136,8 @@ impl ExecutionResult {
         let mut text = |mime: &str| match bundle.remove(mime) {
             Some(Value::String(s)) => Some(s),
             Some(other) => {
-                bundle_put_back(&mut bundle, mime, other);
+                // Not the string E2B's field holds: it stays, under `extra`.
+                bundle.insert(mime.to_string(), other);
                 None
             }
             None => None,
@@ -160,10 +161,6 @@ impl ExecutionResult {
         result.extra = bundle;
         result
     }
-}
-
-fn bundle_put_back(bundle: &mut Map<String, Value>, mime: &str, value: Value) {
-    bundle.insert(mime.to_string(), value);
 }
 
 fn unquote(text: String) -> String {
@@ -253,7 +250,7 @@ mod tests {
         let Value::Object(bundle) = json!({"text/plain": "\"q\"", "text/markdown": 5}) else {
             unreachable!()
         };
-        let event = Event::Result(ExecutionResult::from_bundle(bundle, false));
+        let event = Event::Result(Box::new(ExecutionResult::from_bundle(bundle, false)));
         let line = String::from_utf8(event.to_line()).unwrap();
         assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
         let value: Value = serde_json::from_str(&line).unwrap();

@@ -111,7 +111,7 @@ impl Execution {
     pub fn results(&self) -> Vec<ExecutionResult> {
         let results = self.items.iter().filter_map(|i| match i {
             Item::Reply(r @ Reply::Display { .. }) => match r.clone().into_event() {
-                Some(e2b_native_kernels::Event::Result(result)) => Some(result),
+                Some(e2b_native_kernels::Event::Result(result)) => Some(*result),
                 _ => None,
             },
             _ => None,

@@ -526,3 +526,6 @@ impl<'a> Visit<'a> for Rewriter<'_> {
         walk::walk_import_expression(self, import);
     }
 }
+
+#[cfg(test)]
+mod tests;
