@@ -198,6 +198,10 @@ async fn run(
             let _ = tx.send(stream::ABORT).await;
             return;
         }
+        let why = format!(
+            "the {} kernel exited ({why}): its state is lost; the next execution starts a new one",
+            context.language
+        );
         let _ = tx.send(error("ContextRestarting", &why)).await;
     }
     let _ = tx.send(line(Event::EndOfExecution)).await;
