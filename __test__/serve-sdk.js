@@ -244,6 +244,108 @@ const scenarios = {
     return { python, javascript, cat: { stdout: cat.stdout, stderr: cat.stderr }, read, failing: failing.exitCode }
   },
 
+  async languages() {
+    const sbx = await Sandbox.create({ envs: { TEST_ENV_VAR: 'supertest' } })
+    const seen = {}
+    const stdout = (execution) => execution.logs.stdout
+    const text = (execution) => execution.text
+
+    // TypeScript, ESM imports and top-level await on the JavaScript kernel.
+    seen.ts = stdout(await sbx.runCode('const message: string = "Hello World!"; console.log(message)', { language: 'ts' }))
+    seen.tsTypes = text(
+      await sbx.runCode('interface P { x: number }\nenum E { A, B }\nconst p: P = { x: 2 };\n[p.x, E.B]', { language: 'typescript' }),
+    )
+    seen.esm = stdout(await sbx.runCode("\n    import { readFileSync } from 'fs'\n    console.log(typeof readFileSync)\n    ", { language: 'js' }))
+    seen.await = text(await sbx.runCode("\n    await Promise.resolve('Hello World!')\n    ", { language: 'js' }))
+    await sbx.runCode('const items = [1, 2]', { language: 'js' })
+    seen.redeclared = text(await sbx.runCode('const items = [3]; items', { language: 'js' }))
+    const syntax = await sbx.runCode('const = 1', { language: 'js' })
+    seen.syntaxError = syntax.error && { name: syntax.error.name, value: syntax.error.value }
+
+    // Bash: state, cwd, a failing status.
+    await sbx.runCode('x=5; greet() { echo "hi $1"; }; cd /tmp', { language: 'bash' })
+    seen.bash = stdout(await sbx.runCode('greet $x; pwd', { language: 'bash' }))
+    const failed = await sbx.runCode('false', { language: 'bash' })
+    seen.bashError = failed.error && { name: failed.error.name, value: failed.error.value }
+
+    // Env vars: the sandbox's in every language; per execution, then gone.
+    seen.sandboxEnv = [
+      text(await sbx.runCode('import os; os.getenv("TEST_ENV_VAR")')),
+      text(await sbx.runCode('process.env.TEST_ENV_VAR', { language: 'js' })),
+      stdout(await sbx.runCode('echo $TEST_ENV_VAR', { language: 'bash' })).join(''),
+    ]
+    const envs = { FOO: 'bar', TEST_ENV_VAR: 'overwrite' }
+    seen.perExecution = [
+      text(await sbx.runCode('import os; os.getenv("FOO") + os.getenv("TEST_ENV_VAR")', { envs })),
+      text(await sbx.runCode('process.env.FOO + process.env.TEST_ENV_VAR', { language: 'js', envs })),
+      text(await sbx.runCode('process.env.FOO + process.env.TEST_ENV_VAR', { language: 'ts', envs })),
+      stdout(await sbx.runCode('echo $FOO$TEST_ENV_VAR', { language: 'bash', envs })).join(''),
+    ]
+    seen.afterwards = [
+      text(await sbx.runCode("import os; os.getenv('FOO', 'default') + os.getenv('TEST_ENV_VAR')")),
+      text(await sbx.runCode("(process.env.FOO || 'default') + process.env.TEST_ENV_VAR", { language: 'js' })),
+      stdout(await sbx.runCode('echo ${FOO:-default}$TEST_ENV_VAR', { language: 'bash' })).join(''),
+    ]
+
+    // Contexts created with a cwd start there, in every language.
+    const cwds = {}
+    for (const [language, code] of [
+      ['python', 'import os; os.getcwd()'],
+      ['javascript', 'process.cwd()'],
+      ['typescript', 'process.cwd() as string'],
+      ['bash', 'pwd'],
+    ]) {
+      const context = await sbx.createCodeContext({ language, cwd: '/tmp' })
+      const execution = await sbx.runCode(code, { context })
+      cwds[language] = { context: context.cwd, language: context.language, seen: execution.text || stdout(execution).join('').trim() }
+    }
+    seen.cwds = cwds
+    seen.listed = (await sbx.listCodeContexts()).map((c) => c.language).sort()
+
+    // Callbacks, as each event arrives.
+    const calls = { results: [], stdout: [], stderr: [], errors: [] }
+    const callbacks = {
+      onResult: (r) => calls.results.push(r.text),
+      onStdout: (m) => calls.stdout.push(m.line),
+      onStderr: (m) => calls.stderr.push(m.line),
+      onError: (e) => calls.errors.push(e.name),
+    }
+    await sbx.runCode('import sys\nprint("out")\nprint("err", file=sys.stderr)\n7', callbacks)
+    await sbx.runCode('xyz', callbacks)
+    await sbx.runCode('console.log("js"); 8', { language: 'js', ...callbacks })
+    seen.callbacks = calls
+    const fresh = await sbx.createCodeContext({ language: 'bash' })
+    await sbx.runCode('true', { context: fresh })
+    seen.executionCount = (await sbx.runCode('true', { context: fresh })).executionCount
+    await sbx.kill()
+    return seen
+  },
+
+  /** Rich results: run against a server whose sandboxes' Python has the
+   * data-science environment. */
+  async richResults() {
+    const sbx = await Sandbox.create()
+    const seen = {}
+    const plot = 'import matplotlib.pyplot as plt\nimport numpy as np\nx = np.linspace(0, 20, 100)\nplt.plot(x, np.sin(x))\nplt.show()'
+    const shown = await sbx.runCode(plot)
+    const image = shown.results[0]
+    seen.display = { png: image && image.png.slice(0, 5), text: image && image.text, extra: image && image.extra, main: image && image.isMainResult }
+    const streamed = []
+    await sbx.runCode(`${plot}\nlen(x)`, { onResult: (r) => streamed.push({ main: r.isMainResult, formats: r.formats(), chart: Boolean(r.chart), text: r.text }) })
+    seen.streamed = streamed
+    const bars = await sbx.runCode(
+      "import matplotlib.pyplot as plt\nplt.bar(['a', 'b', 'c'], [3, 1, 2], label='n')\nplt.title('Counts')\nplt.xlabel('letter')\nplt.show()",
+    )
+    const chart = bars.results[0].chart
+    seen.chart = chart && { type: chart.type, title: chart.title, xLabel: chart.x_label, elements: chart.elements }
+    const frame = await sbx.runCode('import pandas as pd\npd.DataFrame({"a": [1, 2, 3]})')
+    seen.data = { data: frame.results[0].data, html: /<table/.test(frame.results[0].html || '') }
+    seen.shell = (await sbx.runCode('!pwd')).logs.stdout.join('')
+    seen.latex = (await sbx.runCode("from IPython.display import display\ndisplay({'text/latex': r'\\alpha'}, raw=True)")).results[0].formats()
+    await sbx.kill()
+    return seen
+  },
+
   async cli() {
     const sbx = await Sandbox.create()
     const code = await sbx.runCode('6 * 7')

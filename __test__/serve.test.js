@@ -4,6 +4,8 @@
 // pointed at it with E2B_API_URL, E2B_SANDBOX_URL and an e2b_ key (and in
 // E2B_DEBUG=true mode), each scenario in __test__/serve-sdk.js.
 const { spawn } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 const { startServer, liveSandboxes } = require('..')
 const { descendants, eventually } = require('./helpers')
@@ -28,6 +30,25 @@ function sdk(scenario, env) {
       resolve(JSON.parse(stdout))
     })
   })
+}
+
+/**
+ * A Python with the kernels' data-science environment, as
+ * scripts/prepare-test-python-env.sh installs it (also a venv, so serve binds
+ * it into its sandboxes as an interpreter's prefix), or why there is none.
+ */
+function dataSciencePython() {
+  // As the script: root's under /var/cache (its sandboxes cannot read /root).
+  const cache = process.getuid() === 0 ? '/var/cache' : process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache')
+  const dir = process.env.E2B_NATIVE_PYTHON_ENV || path.join(cache, 'e2b-native', 'python-env')
+  const wanted = fs.readFileSync(path.join(__dirname, '..', 'crates', 'kernels', 'requirements.txt'), 'utf8')
+  const python = path.join(dir, 'bin', 'python3')
+  let installed = null
+  try {
+    installed = fs.readFileSync(path.join(dir, '.requirements.txt'), 'utf8')
+  } catch {}
+  if (installed === wanted && fs.existsSync(python)) return { python }
+  return { reason: `no data-science environment at ${dir}: run scripts/prepare-test-python-env.sh` }
 }
 
 let server
@@ -199,6 +220,61 @@ test('the SDK in E2B_DEBUG=true mode: runCode and commands.run', async () => {
   expect(seen.command).toEqual({ exitCode: 0, stdout: 'from debug\n', stderr: 'to stderr\n' })
   expect(seen.failing).toMatchObject({ error: 'CommandExitError', exitCode: 7 })
   expect(seen.killed).toBe(true)
+})
+
+test('TypeScript, ESM imports, top-level await, bash, contexts with a cwd, env vars and callbacks', async () => {
+  const seen = await sdk('languages', viaEnv())
+  expect(seen.ts).toEqual(['Hello World!\n'])
+  expect(seen.tsTypes).toBe('[ 2, 1 ]')
+  expect(seen.esm).toEqual(['function\n'])
+  expect(seen.await).toBe('Hello World!')
+  expect(seen.redeclared).toBe('[ 3 ]')
+  expect(seen.syntaxError).toEqual({ name: 'SyntaxError', value: expect.stringMatching(/\(1:7\)$/) })
+  expect(seen.bash.join('')).toBe('hi 5\n/tmp\n')
+  expect(seen.bashError).toEqual({ name: '', value: '1' })
+  expect(seen.sandboxEnv).toEqual(['supertest', 'supertest', 'supertest\n'])
+  expect(seen.perExecution).toEqual(['baroverwrite', 'baroverwrite', 'baroverwrite', 'baroverwrite\n'])
+  expect(seen.afterwards).toEqual(['defaultsupertest', 'defaultsupertest', 'defaultsupertest\n'])
+  for (const language of ['python', 'javascript', 'typescript', 'bash']) {
+    expect(seen.cwds[language]).toEqual({ context: '/tmp', language, seen: '/tmp' })
+  }
+  expect(seen.listed).toEqual(['bash', 'bash', 'javascript', 'javascript', 'python', 'python', 'typescript', 'typescript'])
+  expect(seen.callbacks).toEqual({ results: ['7', '8'], stdout: ['out\n', 'js\n'], stderr: ['err\n'], errors: ['NameError'] })
+  expect(seen.executionCount).toBe(2)
+})
+
+describe('rich results, with the data-science environment in the sandboxes', () => {
+  const found = dataSciencePython()
+  let rich
+  beforeAll(async () => {
+    if (!found.python) return console.log(`skipped: ${found.reason}`)
+    rich = await startServer({ port: 0, logLevel: 'silent', interpreters: { python: found.python } })
+  })
+  afterAll(() => rich && rich.close())
+
+  test('plt.show() display data, onResult, charts, DataFrame data, !cmd, raw display', async () => {
+    if (!rich) return
+    const seen = await sdk('richResults', { E2B_API_URL: rich.url, E2B_SANDBOX_URL: rich.url, E2B_API_KEY: rich.apiKey })
+    expect(seen.display).toEqual({ png: 'iVBOR', text: expect.stringMatching(/^<Figure size/), extra: {}, main: false })
+    // As E2B's own test: the figure, then the last expression's value.
+    expect(seen.streamed).toEqual([
+      { main: false, formats: ['png'], chart: true, text: expect.stringMatching(/^<Figure/) },
+      { main: true, formats: [], chart: false, text: '100' },
+    ])
+    expect(seen.chart).toEqual({
+      type: 'bar',
+      title: 'Counts',
+      xLabel: 'letter',
+      elements: [
+        { label: 'a', value: 3, group: 'n' },
+        { label: 'b', value: 1, group: 'n' },
+        { label: 'c', value: 2, group: 'n' },
+      ],
+    })
+    expect(seen.data).toEqual({ data: { a: [1, 2, 3] }, html: true })
+    expect(seen.shell).toBe('/home/user\n')
+    expect(seen.latex).toEqual(['latex'])
+  })
 })
 
 test('`e2b-native serve` (the bin) prints where it listens, logs requests at debug, and leaves nothing on SIGTERM', async () => {

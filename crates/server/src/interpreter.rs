@@ -12,7 +12,8 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use e2b_native_core::Utf8Decoder;
+use e2b_native_core::{Utf8Decoder, WORK_DIR};
+use e2b_native_kernels::{encode_request, Event, ExecutionError, Language, Reply};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
@@ -21,7 +22,7 @@ use tokio::time::Instant;
 
 use crate::http::{ApiError, Failure};
 pub(crate) use crate::kernel::Contexts;
-use crate::kernel::{self, Context, Kernel, KernelKind};
+use crate::kernel::{self, Context, Kernel};
 use crate::state::{App, Sandbox};
 use crate::stream;
 
@@ -31,6 +32,9 @@ const KEEPALIVE: Duration = Duration::from_secs(1);
 /// After an interrupt (the client went away), how long the kernel has to
 /// finish before it is killed (and restarted on the next execution).
 const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
+/// SIGINT again this often until then: one that lands between two of
+/// bash's commands, or as Node leaves a script, goes unanswered.
+const INTERRUPT_AGAIN: Duration = Duration::from_secs(1);
 const CHUNK: usize = 64 << 10;
 /// The largest `/execute` body (the code and its env).
 const MAX_CODE: usize = 16 << 20;
@@ -54,11 +58,10 @@ pub(crate) fn router(app: Arc<App>) -> Router {
 /// start (their kernels start on first use); Python's is warmed up now,
 /// except for the `base` template, which has no code interpreter in E2B.
 pub(crate) fn open(app: &Arc<App>, sandbox: &Arc<Sandbox>) {
-    let home = e2b_native_core::WORK_DIR.to_string();
     if app.runtimes.python.is_some() {
         let python = sandbox
             .contexts
-            .create(KernelKind::Python, "python", home.clone(), true);
+            .create(Language::Python, WORK_DIR.into(), true);
         if sandbox.template_id != "base" {
             tokio::spawn(warm(app.clone(), sandbox.clone(), python));
         }
@@ -66,7 +69,7 @@ pub(crate) fn open(app: &Arc<App>, sandbox: &Arc<Sandbox>) {
     if app.runtimes.node.is_some() {
         sandbox
             .contexts
-            .create(KernelKind::JavaScript, "javascript", home, true);
+            .create(Language::JavaScript, WORK_DIR.into(), true);
     }
 }
 
@@ -101,18 +104,16 @@ async fn execute(
             .get(&id)
             .ok_or_else(|| ApiError::not_found(format!("context {id} not found")))?,
         (None, language) => {
-            let (kind, _) = kernel::language(language.as_deref()).map_err(ApiError::internal)?;
-            let reported = match kind {
-                kernel::KernelKind::Python => "python",
-                kernel::KernelKind::JavaScript => "javascript",
-            };
-            sandbox
-                .contexts
-                .create(kind, reported, e2b_native_core::WORK_DIR.into(), true)
+            let language = Language::parse(language.as_deref())
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            sandbox.contexts.create(language, WORK_DIR.into(), true)
         }
     };
+    // JavaScript and TypeScript cells are transformed here; bash refuses NUL.
+    let request = encode_request(context.language, &code, &env)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let (tx, rx) = mpsc::channel(32);
-    tokio::spawn(run(app, sandbox, context, code, env, tx));
+    tokio::spawn(run(app, sandbox, context, request, tx));
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "application/x-ndjson")
@@ -120,22 +121,24 @@ async fn execute(
         .expect("a valid response"))
 }
 
-fn line(value: Value) -> Bytes {
-    let mut bytes = serde_json::to_vec(&value).expect("JSON serializes");
-    bytes.push(b'\n');
-    bytes.into()
+fn line(event: Event) -> Bytes {
+    event.to_line().into()
 }
 
-fn output(kind: &str, text: String) -> Bytes {
-    line(
-        json!({ "type": kind, "text": text, "timestamp": crate::util::rfc3339(SystemTime::now()) }),
-    )
+fn output(stdout: bool, text: String) -> Bytes {
+    let timestamp = crate::util::rfc3339(SystemTime::now());
+    line(match stdout {
+        true => Event::Stdout { text, timestamp },
+        false => Event::Stderr { text, timestamp },
+    })
 }
 
 fn error(name: &str, value: &str) -> Bytes {
-    line(
-        json!({ "type": "error", "name": name, "value": value, "traceback": format!("{name}: {value}") }),
-    )
+    line(Event::Error(ExecutionError {
+        name: name.into(),
+        value: value.into(),
+        traceback: format!("{name}: {value}"),
+    }))
 }
 
 enum Outcome {
@@ -149,8 +152,7 @@ async fn run(
     app: Arc<App>,
     sandbox: Arc<Sandbox>,
     context: Arc<Context>,
-    code: String,
-    env: BTreeMap<String, String>,
+    request: Vec<u8>,
     tx: mpsc::Sender<Bytes>,
 ) {
     // Executions in one context run one after the other; a client that
@@ -164,25 +166,25 @@ async fn run(
             Ok(kernel) => *slot = Some(kernel),
             Err(message) => {
                 let _ = tx.send(error("ContextStartError", &message)).await;
-                let _ = tx.send(line(json!({ "type": "end_of_execution" }))).await;
+                let _ = tx.send(line(Event::EndOfExecution)).await;
                 return;
             }
         }
     }
     let kernel = slot.as_mut().expect("started above");
-    let outcome = match kernel.request(&code, &env).await {
+    let outcome = match kernel.request(&request).await {
         Err(e) => Outcome::Died(format!("the kernel did not take the code: {e}")),
         Ok(()) => follow(&sandbox, kernel, &tx).await,
     };
     // Output written before the kernel said it was done (or died).
     let (mut out, mut err) = (Utf8Decoder::default(), Utf8Decoder::default());
-    for (kind, pipe, decoder) in [
-        ("stdout", &kernel.stdout, &mut out),
-        ("stderr", &kernel.stderr, &mut err),
+    for (stdout, pipe, decoder) in [
+        (true, &kernel.stdout, &mut out),
+        (false, &kernel.stderr, &mut err),
     ] {
         let text = decoder.push(&stream::drain(pipe, 1 << 20)) + &decoder.finish();
         if !text.is_empty() {
-            let _ = tx.send(output(kind, text)).await;
+            let _ = tx.send(output(stdout, text)).await;
         }
     }
     if let Outcome::Died(why) = outcome {
@@ -202,89 +204,122 @@ async fn run(
             let _ = tx.send(stream::ABORT).await;
             return;
         }
+        let why = format!(
+            "the {} kernel exited ({why}): its state is lost; the next execution starts a new one",
+            context.language
+        );
         let _ = tx.send(error("ContextRestarting", &why)).await;
     }
-    let _ = tx.send(line(json!({ "type": "end_of_execution" }))).await;
+    let _ = tx.send(line(Event::EndOfExecution)).await;
 }
 
 async fn follow(sandbox: &Sandbox, kernel: &mut Kernel, tx: &mpsc::Sender<Bytes>) -> Outcome {
     let (mut out, mut err) = (Utf8Decoder::default(), Utf8Decoder::default());
     let (mut out_buf, mut err_buf) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
     let mut attached = true;
-    let mut give_up: Option<Instant> = None;
+    let mut interrupt: Option<Interrupt> = None;
     let quiet = tokio::time::sleep(KEEPALIVE);
     tokio::pin!(quiet);
     loop {
         let frame = tokio::select! {
             reply = kernel::reply(&mut kernel.replies, &mut kernel.partial) => match reply {
                 None => return Outcome::Died("the kernel exited or broke its protocol".into()),
+                Some(Reply::Done) => {
+                    send_output(kernel, [&mut out, &mut err], attached, tx).await;
+                    return Outcome::Done;
+                }
                 Some(reply) => {
-                    // What the code wrote before a result, an error or the
-                    // end comes before it (the code runs after `started`).
-                    let started = reply.get("type").and_then(Value::as_str) == Some("started");
-                    for (kind, pipe, decoder) in [("stdout", &kernel.stdout, &mut out), ("stderr", &kernel.stderr, &mut err)] {
-                        if started {
-                            break;
-                        }
-                        let text = decoder.push(&stream::drain(pipe, 1 << 20));
-                        if !text.is_empty() && attached {
-                            // A client that left is noticed below (tx.closed()).
-                            let _ = tx.send(output(kind, text)).await;
-                        }
+                    // What the code wrote before a result or an error comes
+                    // before it (the code runs after `started`).
+                    if !matches!(reply, Reply::Started { .. }) {
+                        send_output(kernel, [&mut out, &mut err], attached, tx).await;
                     }
-                    match reply.get("type").and_then(Value::as_str) {
-                    Some("done") => return Outcome::Done,
-                    Some("started") => line(json!({
-                        "type": "number_of_executions",
-                        "execution_count": reply.get("count").cloned().unwrap_or(json!(0)),
-                    })),
-                    Some("result") => line(reply),
-                    Some("error") => line(json!({
-                        "type": "error",
-                        "name": reply.get("name").and_then(Value::as_str).unwrap_or("Error"),
-                        "value": reply.get("value").and_then(Value::as_str).unwrap_or(""),
-                        "traceback": reply.get("traceback").and_then(Value::as_str).unwrap_or(""),
-                    })),
-                    _ => continue,
+                    match reply.into_event() {
+                        Some(event) => line(event),
+                        None => continue,
                     }
                 }
             },
             n = kernel.stdout.read(&mut out_buf) => match n {
                 Ok(n) if n > 0 => match out.push(&out_buf[..n]) {
                     text if text.is_empty() => continue,
-                    text => output("stdout", text),
+                    text => output(true, text),
                 },
                 _ => return Outcome::Died("the kernel closed its stdout".into()),
             },
             n = kernel.stderr.read(&mut err_buf) => match n {
                 Ok(n) if n > 0 => match err.push(&err_buf[..n]) {
                     text if text.is_empty() => continue,
-                    text => output("stderr", text),
+                    text => output(false, text),
                 },
                 _ => return Outcome::Died("the kernel closed its stderr".into()),
             },
             status = &mut kernel.ended => return Outcome::Died(format!("the kernel ended ({status:?})")),
-            _ = &mut quiet => line(json!({ "type": "keepalive" })),
+            _ = &mut quiet => line(Event::Keepalive),
             _ = tx.closed(), if attached => {
                 // No interrupt endpoint: a client that leaves interrupts.
                 attached = false;
-                let _ = sandbox.session.signal(kernel.pid, libc::SIGINT, false).await;
-                give_up = Some(Instant::now() + INTERRUPT_GRACE);
+                interrupt = Some(Interrupt::start(sandbox, kernel.pid).await);
                 continue;
             }
-            _ = sleep_until(give_up) => {
-                return Outcome::Died("the execution did not stop when interrupted".into());
+            _ = sleep_until(interrupt.as_ref().map(|i| i.again)) => {
+                let pending = interrupt.as_mut().expect("armed");
+                if !pending.again(sandbox, kernel.pid).await {
+                    return Outcome::Died("the execution did not stop when interrupted".into());
+                }
+                continue;
             }
         };
         quiet.as_mut().reset(Instant::now() + KEEPALIVE);
         if attached && tx.send(frame).await.is_err() {
             attached = false;
-            let _ = sandbox
-                .session
-                .signal(kernel.pid, libc::SIGINT, false)
-                .await;
-            give_up = Some(Instant::now() + INTERRUPT_GRACE);
+            interrupt = Some(Interrupt::start(sandbox, kernel.pid).await);
         }
+    }
+}
+
+/// Sends what the kernel's stdout and stderr hold now.
+async fn send_output(
+    kernel: &Kernel,
+    decoders: [&mut Utf8Decoder; 2],
+    attached: bool,
+    tx: &mpsc::Sender<Bytes>,
+) {
+    let [out, err] = decoders;
+    for (stdout, pipe, decoder) in [(true, &kernel.stdout, out), (false, &kernel.stderr, err)] {
+        let text = decoder.push(&stream::drain(pipe, 1 << 20));
+        if !text.is_empty() && attached {
+            // A client that left is noticed by the caller (tx.closed()).
+            let _ = tx.send(output(stdout, text)).await;
+        }
+    }
+}
+
+/// SIGINT to the kernel's process group (its running command too), again
+/// every `INTERRUPT_AGAIN` until `INTERRUPT_GRACE` has passed.
+struct Interrupt {
+    again: Instant,
+    give_up: Instant,
+}
+
+impl Interrupt {
+    async fn start(sandbox: &Sandbox, pid: i32) -> Interrupt {
+        let _ = sandbox.session.signal(pid, libc::SIGINT, true).await;
+        let now = Instant::now();
+        Interrupt {
+            again: now + INTERRUPT_AGAIN,
+            give_up: now + INTERRUPT_GRACE,
+        }
+    }
+
+    /// False once the grace period is over.
+    async fn again(&mut self, sandbox: &Sandbox, pid: i32) -> bool {
+        if Instant::now() >= self.give_up {
+            return false;
+        }
+        let _ = sandbox.session.signal(pid, libc::SIGINT, true).await;
+        self.again += INTERRUPT_AGAIN;
+        true
     }
 }
 
@@ -296,7 +331,7 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 /// Starts a context's kernel ahead of its first execution.
-pub(crate) async fn warm(app: Arc<App>, sandbox: Arc<Sandbox>, context: Arc<Context>) {
+async fn warm(app: Arc<App>, sandbox: Arc<Sandbox>, context: Arc<Context>) {
     let mut slot = context.kernel.lock().await;
     if slot.is_none() {
         if let Ok(kernel) = Kernel::start(&app, &sandbox, &context).await {
@@ -314,7 +349,7 @@ struct NewContext {
 }
 
 fn context_json(context: &Context) -> Value {
-    json!({ "id": context.id, "language": context.language, "cwd": context.cwd })
+    json!({ "id": context.id, "language": context.language.name(), "cwd": context.cwd })
 }
 
 async fn create_context(
@@ -329,13 +364,13 @@ async fn create_context(
             ApiError::new(Failure::Unprocessable, format!("invalid request body: {e}"))
         })?
     };
-    let (kind, language) =
-        kernel::language(request.language.as_deref()).map_err(ApiError::internal)?;
+    let language = Language::parse(request.language.as_deref())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     let cwd = request
         .cwd
         .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| e2b_native_core::WORK_DIR.into());
-    let context = sandbox.contexts.create(kind, language, cwd, false);
+        .unwrap_or_else(|| WORK_DIR.into());
+    let context = sandbox.contexts.create(language, cwd, false);
     // Start it now, so that a bad cwd fails here rather than at first use.
     let mut slot = context.kernel.lock().await;
     match Kernel::start(&app, &sandbox, &context).await {

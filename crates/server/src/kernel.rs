@@ -1,51 +1,32 @@
 //! Code contexts: one kernel process per context, in the sandbox, keeping
-//! the state of its language across executions (see `kernels/`). The host
-//! talks to it over two pipes (requests on its fd 3, replies on its fd 4)
-//! and reads its stdout and stderr directly.
+//! the state of its language across executions (the programs, requests and
+//! replies are `e2b-native-kernels`'). The host talks to it over two pipes
+//! (requests on its fd 3, replies on its fd 4) and reads its stdout and
+//! stderr directly.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use e2b_native_kernels::{Language, Reply};
 use e2b_native_local::session::{Command, Ended, PipeDirection, PipeEnd, SessionError};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
 
+pub(crate) use e2b_native_kernels::KernelKind;
+
 use crate::state::{lock, App, Sandbox};
 
-const PYTHON_KERNEL: &str = include_str!("kernels/python.py");
-const JAVASCRIPT_KERNEL: &str = include_str!("kernels/javascript.js");
 /// The longest reply line a kernel may send (a large image, base64).
 pub(crate) const MAX_REPLY: u64 = 64 << 20;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum KernelKind {
-    Python,
-    JavaScript,
-}
-
-/// The kernel and the reported name for a language of `/execute` or
-/// `/contexts` (E2B's names and their usual aliases).
-pub(crate) fn language(name: Option<&str>) -> Result<(KernelKind, &'static str), String> {
-    let name = name.unwrap_or("").trim().to_ascii_lowercase();
-    Ok(match name.as_str() {
-        "" | "python" | "python3" => (KernelKind::Python, "python"),
-        "js" | "javascript" | "node" | "nodejs" => (KernelKind::JavaScript, "javascript"),
-        // No type stripping: plain JavaScript runs, type annotations do not.
-        "ts" | "typescript" => (KernelKind::JavaScript, "typescript"),
-        other => {
-            return Err(format!(
-                "language {other:?} is not supported by e2b-native serve: use python or javascript"
-            ))
-        }
-    })
-}
+/// How long a kernel may take to say it is ready (IPython imports in ~1 s).
+const READY_WITHIN: Duration = Duration::from_secs(60);
 
 /// A code context: its kernel starts on first use and after it died.
 pub(crate) struct Context {
     pub id: String,
-    pub language: &'static str,
-    pub kind: KernelKind,
+    pub language: Language,
     pub cwd: String,
     /// The running kernel's pid (0: none), readable while an execution
     /// holds the kernel.
@@ -63,22 +44,22 @@ pub(crate) struct Contexts {
 #[derive(Default)]
 struct ContextsInner {
     by_id: HashMap<String, Arc<Context>>,
-    defaults: HashMap<KernelKind, String>,
+    /// The default context of each language (typescript's is its own).
+    defaults: HashMap<Language, String>,
     /// Creation order, for listing.
     order: Vec<String>,
 }
 
 impl Contexts {
-    pub(crate) fn create(
-        &self,
-        kind: KernelKind,
-        language: &'static str,
-        cwd: String,
-        default: bool,
-    ) -> Arc<Context> {
+    /// A new context for `language`, or (`default`) the language's default one.
+    pub(crate) fn create(&self, language: Language, cwd: String, default: bool) -> Arc<Context> {
         let mut inner = lock(&self.inner);
         if default {
-            if let Some(context) = inner.defaults.get(&kind).and_then(|id| inner.by_id.get(id)) {
+            if let Some(context) = inner
+                .defaults
+                .get(&language)
+                .and_then(|id| inner.by_id.get(id))
+            {
                 return context.clone();
             }
         }
@@ -86,7 +67,6 @@ impl Contexts {
         let context = Arc::new(Context {
             id: id.clone(),
             language,
-            kind,
             cwd,
             pid: AtomicI32::new(0),
             kernel: tokio::sync::Mutex::new(None),
@@ -94,7 +74,7 @@ impl Contexts {
         inner.by_id.insert(id.clone(), context.clone());
         inner.order.push(id.clone());
         if default {
-            inner.defaults.insert(kind, id);
+            inner.defaults.insert(language, id);
         }
         context
     }
@@ -145,23 +125,21 @@ pub(crate) struct Kernel {
 }
 
 impl Kernel {
+    /// Starts the context's kernel in its cwd and waits for its first reply.
     pub(crate) async fn start(
         app: &App,
         sandbox: &Sandbox,
         context: &Context,
     ) -> Result<Kernel, String> {
-        let argv = match context.kind {
+        let kind = context.language.kernel();
+        let (interpreter, flags) = match kind {
             KernelKind::Python => {
                 let python = app
                     .runtimes
                     .python
                     .as_ref()
                     .ok_or("no Python interpreter was found on this host")?;
-                vec![
-                    python.display().to_string(),
-                    "-c".into(),
-                    PYTHON_KERNEL.into(),
-                ]
+                (python.display().to_string(), Vec::new())
             }
             KernelKind::JavaScript => {
                 let node = app
@@ -171,17 +149,17 @@ impl Kernel {
                     .ok_or("no Node.js was found on this host")?;
                 // V8 would grow past the sandbox's memory; capped, it says why.
                 let heap_mib = (app.session.limits.memory_bytes >> 20) * 3 / 4;
-                vec![
-                    node.display().to_string(),
-                    format!("--max-old-space-size={heap_mib}"),
-                    "-e".into(),
-                    JAVASCRIPT_KERNEL.into(),
-                ]
+                let flags = vec![format!("--max-old-space-size={heap_mib}")];
+                (node.display().to_string(), flags)
             }
+            // Every sandbox has bash (commands run through it).
+            KernelKind::Bash => ("bash".to_string(), Vec::new()),
         };
-        let env: BTreeMap<String, String> = sandbox.env(&app.runtimes);
+        let launch = kind.launch(&interpreter, &flags, None);
+        let mut env: BTreeMap<String, String> = sandbox.env(&app.runtimes);
+        env.extend(launch.env);
         let command = Command {
-            argv,
+            argv: launch.argv,
             env: env.into_iter().collect(),
             cwd: context.cwd.clone(),
             pipes: vec![PipeDirection::ToProgram, PipeDirection::FromProgram],
@@ -199,7 +177,7 @@ impl Kernel {
             return Err("the kernel's pipes are missing".into());
         };
         context.pid.store(process.pid, Ordering::Relaxed);
-        Ok(Kernel {
+        let mut kernel = Kernel {
             pid: process.pid,
             requests,
             replies: BufReader::new(replies),
@@ -207,18 +185,56 @@ impl Kernel {
             stdout: process.stdout,
             stderr: process.stderr,
             ended: process.ended,
-        })
+        };
+        if let Err(why) = kernel.ready(app, launch.preamble).await {
+            let message = kernel.startup_failure(context.language, why);
+            let _ = sandbox
+                .session
+                .signal(kernel.pid, libc::SIGKILL, true)
+                .await;
+            context.pid.store(0, Ordering::Relaxed);
+            return Err(message);
+        }
+        Ok(kernel)
     }
 
-    /// Sends one execution request.
-    pub(crate) async fn request(
-        &mut self,
-        code: &str,
-        env: &BTreeMap<String, String>,
-    ) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(&serde_json::json!({ "code": code, "env": env }))?;
-        line.push(b'\n');
-        self.requests.write_all(&line).await
+    /// Sends the preamble and waits for the kernel's "ready"; a Python
+    /// kernel without IPython says so, and so does the log.
+    async fn ready(&mut self, app: &App, preamble: &str) -> Result<(), String> {
+        self.requests
+            .write_all(preamble.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let first = tokio::time::timeout(READY_WITHIN, reply(&mut self.replies, &mut self.partial));
+        match first.await {
+            Ok(Some(Reply::Ready { mode, detail })) => {
+                if mode == "basic" {
+                    let reason = detail.get("reason").and_then(|r| r.as_str());
+                    app.log.warn(format_args!(
+                        "the python kernel runs in basic mode (state, text results and \
+                         display(), no magics, rich results or charts): {}",
+                        reason.unwrap_or("no reason given")
+                    ));
+                }
+                Ok(())
+            }
+            Ok(Some(other)) => Err(format!("its first reply was {other:?}")),
+            Ok(None) => Err("it exited".into()),
+            Err(_) => Err(format!("no reply within {READY_WITHIN:?}")),
+        }
+    }
+
+    fn startup_failure(&self, language: Language, why: String) -> String {
+        let stderr = crate::stream::drain(&self.stderr, 4096);
+        format!(
+            "the {language} kernel did not start ({why}); its stderr: {:?}",
+            String::from_utf8_lossy(&stderr)
+        )
+    }
+
+    /// Sends one encoded execution request.
+    pub(crate) async fn request(&mut self, request: &[u8]) -> std::io::Result<()> {
+        self.requests.write_all(request).await
     }
 }
 
@@ -227,7 +243,7 @@ impl Kernel {
 pub(crate) async fn reply(
     replies: &mut BufReader<pipe::Receiver>,
     partial: &mut Vec<u8>,
-) -> Option<serde_json::Value> {
+) -> Option<Reply> {
     loop {
         let room = MAX_REPLY.saturating_sub(partial.len() as u64);
         if room == 0 {
@@ -240,7 +256,7 @@ pub(crate) async fn reply(
             .ok()?;
         if partial.last() == Some(&b'\n') {
             let line = std::mem::take(partial);
-            return serde_json::from_slice(&line).ok();
+            return Reply::parse(&line[..line.len() - 1]).ok();
         }
         if n == 0 {
             return None;
