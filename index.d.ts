@@ -198,6 +198,146 @@ export interface ExecuteOptions {
   readFiles?: string[]
 }
 
+/** A language of a session's kernels; `js` and `ts` are aliases, as in E2B. */
+export type SessionLanguage = 'python' | 'javascript' | 'typescript' | 'bash' | 'js' | 'ts'
+
+/** Options of `createSession()`. */
+export interface SessionOptions {
+  /** The language of `runCode` calls that name none. Default `python`. */
+  language?: SessionLanguage
+  /** The session's whole lifetime in ms; it is closed then, even mid-run. Default 3600000 (1 h), at most 24 h. */
+  timeoutMs?: number
+  /** The session is closed after this long without a call (runCode or files). Default 300000 (5 min). */
+  idleTimeoutMs?: number
+  /** Environment variables of every kernel of the session (POSIX names, string values). */
+  env?: Record<string, string>
+  /**
+   * Limits of the whole session sandbox (its kernels and what they start), over the
+   * constructor's; `cpuSeconds` bounds each process. local only: E2B's template sets the size.
+   */
+  limits?: Limits
+}
+
+/** A chunk of a run's output, as E2B's `OutputMessage`. */
+export interface OutputMessage {
+  /** The chunk as written (it carries its own newlines). */
+  line: string
+  /** Microseconds since the epoch. */
+  timestamp: number
+  /** True for stderr. */
+  error: boolean
+  toString(): string
+}
+
+/** One result of a run (E2B's `Result`): the last expression's value or display data (figures, `display()`). */
+export interface Result {
+  text?: string
+  html?: string
+  markdown?: string
+  svg?: string
+  /** Base64. */
+  png?: string
+  /** Base64. */
+  jpeg?: string
+  pdf?: string
+  latex?: string
+  json?: unknown
+  javascript?: string
+  /** A DataFrame's columns (E2B's `e2b/data`). */
+  data?: Record<string, unknown>
+  /** A matplotlib figure as E2B's typed chart (`e2b/chart`). */
+  chart?: Record<string, unknown>
+  /** Other MIME types, by name. */
+  extra: Record<string, unknown>
+  /** True for the value of the code's last expression; false for display data. */
+  isMainResult: boolean
+  /** The formats present: `['png', 'chart', 'text']`. */
+  formats(): string[]
+}
+
+/** An exception of the code, as E2B reports it. */
+export interface ExecutionError {
+  /** The exception's class (`ZeroDivisionError`), or `TimeoutError` when the run passed its timeout. */
+  name: string
+  value: string
+  traceback: string
+}
+
+/** What one `runCode` produced (E2B's `Execution`). */
+export interface Execution {
+  /** Results in the order they came. */
+  results: Result[]
+  /** Output chunks as written; join with `''`. */
+  logs: { stdout: string[]; stderr: string[] }
+  error?: ExecutionError
+  /** The run's number in its kernel, from 1. */
+  executionCount?: number
+  /** The text of the main result (the last expression's value), if any. */
+  readonly text?: string
+}
+
+/** Options of `runCode()`. */
+export interface RunCodeOptions {
+  /** The kernel to run in; default the session's language. */
+  language?: SessionLanguage
+  /**
+   * Interrupts the code after this long; the run then resolves with `error.name`
+   * `TimeoutError` and the session lives on. Default the service's `timeoutMs` (60000).
+   */
+  timeoutMs?: number
+  /** Environment variables for this run only. */
+  env?: Record<string, string>
+  /** Aborting interrupts the code and rejects with an `AbortError` (`code: 'ABORT_ERR'`); the session lives on. */
+  signal?: AbortSignal
+  /** Called with each chunk as it is written; a callback that throws interrupts the run, which rejects with `ERR_CALLBACK`. */
+  onStdout?: (output: OutputMessage) => void
+  onStderr?: (output: OutputMessage) => void
+  /** Called with each result as it comes. */
+  onResult?: (result: Result) => void
+  /** Called with the code's exception. */
+  onError?: (error: ExecutionError) => void
+}
+
+/** A path of a session's sandbox. */
+export interface EntryInfo {
+  name: string
+  /** Absolute: `/home/user/...`. */
+  path: string
+  type: 'file' | 'dir' | 'symlink' | 'other'
+  size: number
+}
+
+/** A session's files: paths relative to its work dir (`/home/user`) or absolute within it. */
+export interface SessionFiles {
+  /** Writes a file (parents created, content replaced). */
+  write(path: string, content: string | Uint8Array): Promise<EntryInfo>
+  /** A file's content: a string (UTF-8) by default, a `Buffer` with `{ format: 'bytes' }`. Missing: `ERR_NOT_FOUND`. */
+  read(path: string, options?: { format?: 'text' }): Promise<string>
+  read(path: string, options: { format: 'bytes' }): Promise<Uint8Array>
+  /** The entries of a directory (default the work dir). */
+  list(dir?: string): Promise<EntryInfo[]>
+}
+
+/**
+ * A long-lived sandbox whose kernels (one per language) keep their state between
+ * `runCode` calls, as E2B's code interpreter does. It ends at `close()`, after
+ * `idleTimeoutMs` without a call, at its `timeoutMs`, or with its service; later
+ * calls reject with `ERR_CLOSED`, whose message says which.
+ */
+export interface Session {
+  readonly id: string
+  /** `namespaces` or `landlock` (local), `microvm` (e2b). */
+  readonly isolation: 'namespaces' | 'landlock' | 'microvm'
+  readonly backend: 'local' | 'e2b'
+  readonly files: SessionFiles
+  runCode(code: string, options?: RunCodeOptions): Promise<Execution>
+  /** New kernels for every language (their state is lost); the sandbox and its files stay. */
+  restart(): Promise<void>
+  /** Ends the session; resolves once its sandbox is gone. */
+  close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
 /** The `code` of every Error e2b-native throws or rejects with. */
 export type E2BNativeErrorCode =
   | 'ERR_INVALID_ARG'
@@ -208,6 +348,7 @@ export type E2BNativeErrorCode =
   | 'ERR_E2B_RATE_LIMIT'
   | 'ERR_E2B_UNAVAILABLE'
   | 'ERR_CLOSED'
+  | 'ERR_NOT_FOUND'
   | 'ERR_CALLBACK'
   | 'ERR_LISTEN'
   | 'ERR_UNSUPPORTED_PLATFORM'
@@ -237,6 +378,12 @@ export declare class E2BService {
     language?: 'python' | 'node',
     options?: ExecuteOptions,
   ): Promise<CodeExecutionResult>
+  /**
+   * A session: a sandbox kept alive with one kernel per language, whose state persists
+   * across `runCode` calls. Without options: python, the constructor's limits, a
+   * 5-minute idle timeout and a 1-hour lifetime.
+   */
+  createSession(options?: SessionOptions): Promise<Session>
   /** e2b: deletes sandboxes left by dead processes of this host; resolves to how many. */
   reapOrphans(): Promise<number>
   /** Each isolation layer and limit of the local backend on this host (`npm run doctor` prints it). */
@@ -244,8 +391,8 @@ export declare class E2BService {
   /** How the local backend's warm pool stands. */
   poolStats(): PoolStats
   /**
-   * Kills every sandbox this service still runs and empties its warm pool; resolves
-   * when all are gone. Later calls reject with `ERR_CLOSED`.
+   * Kills every sandbox this service still runs (calls and sessions) and empties its
+   * warm pool; resolves when all are gone. Later calls reject with `ERR_CLOSED`.
    */
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>

@@ -161,7 +161,17 @@ class E2BService {
     return result
   }
 
-  /** Kills everything this service still runs and empties its warm pool; resolves when it is gone. */
+  /**
+   * A session: one long-lived sandbox whose kernels (one per language) keep their
+   * state from one `runCode` to the next, as E2B's code interpreter does.
+   * @param {import('./index').SessionOptions} [options]
+   * @returns {Promise<import('./index').Session>}
+   */
+  async createSession(options) {
+    return new Session(await native(this.#native.createSession(toJson(options))))
+  }
+
+  /** Kills everything this service still runs (calls and sessions) and empties its warm pool; resolves when it is gone. */
   close() {
     return this.#native.close()
   }
@@ -174,14 +184,9 @@ class E2BService {
     if (typeof code !== 'string') throw invalid(`code must be a string, got ${describe(code)}`)
     // What cannot cross as data is taken out here; the rest is checked in Rust.
     const { signal, onStdout, onStderr, files, ...data } = isPlainObject(options) ? options : {}
-    for (const [name, callback] of [['onStdout', onStdout], ['onStderr', onStderr]]) {
-      if (callback !== undefined && typeof callback !== 'function') {
-        throw invalid(`${name} must be a function, got ${describe(callback)}`)
-      }
-    }
-    if (signal !== undefined && !(signal && typeof signal.aborted === 'boolean' && signal.addEventListener)) {
-      throw invalid(`signal must be an AbortSignal, got ${describe(signal)}`)
-    }
+    checkCallback('onStdout', onStdout)
+    checkCallback('onStderr', onStderr)
+    checkSignal(signal)
     const call = toJson({ method, language, packages, options: isPlainObject(options) ? data : options })
     const nativeFiles = toNativeFiles(files)
     if (signal && signal.aborted) throw systemError('ABORT_ERR', 'The operation was aborted')
@@ -220,6 +225,188 @@ class E2BService {
   }
 }
 
+/** A callback option: a function or absent. */
+function checkCallback(name, callback) {
+  if (callback !== undefined && typeof callback !== 'function') {
+    throw invalid(`${name} must be a function, got ${describe(callback)}`)
+  }
+}
+
+function checkSignal(signal) {
+  if (signal !== undefined && !(signal && typeof signal.aborted === 'boolean' && signal.addEventListener)) {
+    throw invalid(`signal must be an AbortSignal, got ${describe(signal)}`)
+  }
+}
+
+/** A chunk of output as E2B's `onStdout`/`onStderr` get it. */
+class OutputMessage {
+  constructor(line, timestamp, error) {
+    this.line = line
+    /** Microseconds since the epoch, as E2B's SDK gives it. */
+    this.timestamp = timestamp
+    this.error = error
+  }
+
+  toString() {
+    return this.line
+  }
+}
+
+const RESULT_FORMATS = ['text', 'html', 'markdown', 'svg', 'png', 'jpeg', 'pdf', 'latex', 'json', 'javascript', 'data', 'chart']
+
+/** One result of an execution (E2B's `Result`): the last expression's value or display data. */
+class Result {
+  constructor(wire) {
+    for (const format of RESULT_FORMATS) this[format] = wire[format] === undefined ? undefined : wire[format]
+    this.extra = wire.extra || {}
+    this.isMainResult = wire.is_main_result === true
+  }
+
+  /** The formats this result has, as E2B's `Result.formats()`. */
+  formats() {
+    const formats = RESULT_FORMATS.filter((f) => this[f] !== undefined && this[f] !== null)
+    return formats.concat(Object.keys(this.extra))
+  }
+}
+
+/** What a `runCode` produced (E2B's `Execution`). */
+class Execution {
+  constructor(wire) {
+    this.results = wire.results.map((r) => new Result(r))
+    this.logs = { stdout: wire.stdout, stderr: wire.stderr }
+    if (wire.error) this.error = { ...wire.error }
+    if (wire.execution_count != null) this.executionCount = wire.execution_count
+  }
+
+  /** The text of the last expression's value, if the code ended with one. */
+  get text() {
+    const main = this.results.find((r) => r.isMainResult)
+    return main ? main.text : undefined
+  }
+
+  toJSON() {
+    return { results: this.results, logs: this.logs, error: this.error, executionCount: this.executionCount }
+  }
+}
+
+let nextRunId = 1
+
+/** A session made by `E2BService.createSession()`. */
+class Session {
+  #native
+
+  constructor(nativeSession) {
+    this.#native = nativeSession
+    const session = nativeSession
+    /** The session's files, relative to (or within) its work dir, /home/user. */
+    this.files = Object.freeze({
+      write: async (path, content) => {
+        if (typeof path !== 'string') throw invalid(`path must be a string, got ${describe(path)}`)
+        return toEntry(await native(session.writeFile(path, toBuffer(content, 'content'))))
+      },
+      read: async (path, options) => {
+        if (typeof path !== 'string') throw invalid(`path must be a string, got ${describe(path)}`)
+        const format = isPlainObject(options) && options.format !== undefined ? options.format : 'text'
+        if (format !== 'text' && format !== 'bytes') throw invalid(`format must be "text" or "bytes", got ${describe(format)}`)
+        const content = await native(session.readFile(path))
+        return format === 'bytes' ? content : content.toString('utf8')
+      },
+      list: async (dir = '.') => {
+        if (typeof dir !== 'string') throw invalid(`dir must be a string, got ${describe(dir)}`)
+        return (await native(session.list(dir))).map(toEntry)
+      },
+    })
+  }
+
+  /** Unique among this process's sessions (the sandbox ID on the e2b backend). */
+  get id() {
+    return this.#native.id
+  }
+
+  /** `namespaces` or `landlock` (local), `microvm` (e2b). */
+  get isolation() {
+    return this.#native.isolation
+  }
+
+  get backend() {
+    return this.#native.backend
+  }
+
+  /**
+   * Runs `code` in the session's kernel of its language, whose state persists.
+   * @param {string} code
+   * @param {import('./index').RunCodeOptions} [options]
+   */
+  async runCode(code, options) {
+    if (typeof code !== 'string') throw invalid(`code must be a string, got ${describe(code)}`)
+    const { signal, onStdout, onStderr, onResult, onError, ...data } = isPlainObject(options) ? options : {}
+    for (const [name, callback] of Object.entries({ onStdout, onStderr, onResult, onError })) checkCallback(name, callback)
+    checkSignal(signal)
+    const json = toJson(isPlainObject(options) ? data : options)
+    if (signal && signal.aborted) throw systemError('ABORT_ERR', 'The operation was aborted')
+    const id = nextRunId++
+    let thrown
+    const callbacks = { stdout: onStdout, stderr: onStderr, result: onResult, error: onError }
+    const watched = Object.values(callbacks).some(Boolean)
+    const onEvent = (line) => {
+      if (thrown) return
+      const event = JSON.parse(line)
+      const callback = callbacks[event.type]
+      if (!callback) return
+      try {
+        if (event.type === 'result') callback(new Result(event))
+        else if (event.type === 'error') callback({ name: event.name, value: event.value, traceback: event.traceback })
+        else callback(new OutputMessage(event.text, Date.parse(event.timestamp) * 1000, event.type === 'stderr'))
+      } catch (error) {
+        thrown = { error }
+        this.#native.cancel(id)
+      }
+    }
+    const onAbort = () => this.#native.cancel(id)
+    this.#native.begin(id)
+    signal && signal.addEventListener('abort', onAbort, { once: true })
+    let wire
+    try {
+      wire = await this.#native.runCode(code, json, id, watched ? onEvent : undefined)
+    } catch (error) {
+      if (!thrown) rethrowNative(error)
+    } finally {
+      signal && signal.removeEventListener('abort', onAbort)
+    }
+    if (thrown) {
+      const error = systemError('ERR_CALLBACK', `a runCode callback threw, so the code was interrupted: ${thrown.error}`)
+      error.cause = thrown.error
+      throw error
+    }
+    return new Execution(JSON.parse(wire))
+  }
+
+  /** New kernels for every language (their state is gone); the sandbox and its files stay. */
+  restart() {
+    return native(this.#native.restart())
+  }
+
+  /** Ends the session and resolves once its sandbox is gone; later calls reject with `ERR_CLOSED`. */
+  close() {
+    return this.#native.close()
+  }
+
+  [Symbol.asyncDispose || Symbol.for('nodejs.asyncDispose')]() {
+    return this.close()
+  }
+}
+
+function toEntry(entry) {
+  return { name: entry.name, path: entry.path, type: entry.kind, size: entry.size }
+}
+
+/** A string (UTF-8) or bytes as a Buffer for the binding. */
+function toBuffer(content, name) {
+  if (typeof content === 'string') return Buffer.from(content, 'utf8')
+  if (content instanceof Uint8Array) return Buffer.from(content.buffer, content.byteOffset, content.byteLength)
+  throw invalid(`${name} must be a string or a Buffer, got ${describe(content)}`)
+}
+
 /** `files` as Buffers for the binding; their paths are checked in Rust. */
 function toNativeFiles(files) {
   if (files === undefined) return undefined
@@ -228,10 +415,7 @@ function toNativeFiles(files) {
     if (!isPlainObject(file) || typeof file.path !== 'string') {
       throw invalid(`files[${i}] must be { path: string, content: string | Buffer }`)
     }
-    const { content } = file
-    if (typeof content === 'string') return { path: file.path, content: Buffer.from(content, 'utf8') }
-    if (content instanceof Uint8Array) return { path: file.path, content: Buffer.from(content.buffer, content.byteOffset, content.byteLength) }
-    throw invalid(`files[${i}].content must be a string or a Buffer, got ${describe(content)}`)
+    return { path: file.path, content: toBuffer(file.content, `files[${i}].content`) }
   })
 }
 

@@ -1,6 +1,14 @@
 // A TypeScript consumer written as the Next.js app uses the replaced service;
 // `tsc --noEmit --strict` must accept it (npm test runs it).
-import { E2BService, e2bService, type CodeExecutionResult, type E2BNativeError } from 'e2b-native'
+import {
+  E2BService,
+  e2bService,
+  type CodeExecutionResult,
+  type E2BNativeError,
+  type Execution,
+  type Result,
+  type Session,
+} from 'e2b-native'
 
 async function route(body: { code: string; language: 'python' | 'node' | 'bash'; packages?: string[] }) {
   const result: CodeExecutionResult = body.packages?.length
@@ -33,6 +41,31 @@ async function withOptions(): Promise<number> {
   return r.exitCode + (r.durationMs ?? 0)
 }
 
+/** A session, as code written for @e2b/code-interpreter uses a sandbox. */
+async function withSession(): Promise<string | undefined> {
+  const svc = new E2BService({ backend: 'local' })
+  const session: Session = await svc.createSession({ language: 'python', idleTimeoutMs: 60_000, limits: { memoryBytes: 1 << 30 } })
+  const charts: Result[] = []
+  await session.runCode('x = 41')
+  const execution: Execution = await session.runCode('x + 1', {
+    timeoutMs: 5000,
+    onStdout: (out) => console.log(out.line, out.timestamp),
+    onResult: (result) => charts.push(result),
+    signal: AbortSignal.timeout(10_000),
+  })
+  const js = await session.runCode('await Promise.resolve(1)', { language: 'js' })
+  const png: string | undefined = execution.results[0]?.png
+  await session.files.write('data.csv', 'a,b\n1,2\n')
+  const text: string = await session.files.read('data.csv')
+  const bytes: Uint8Array = await session.files.read('data.csv', { format: 'bytes' })
+  const names = (await session.files.list()).map((e) => `${e.type} ${e.name} ${e.size}`)
+  console.log(session.id, session.isolation, session.backend, png, text, bytes.length, names, js.logs.stdout.join(''))
+  await session.restart()
+  await session[Symbol.asyncDispose]()
+  await svc.close()
+  return execution.error ? execution.error.name : execution.text
+}
+
 /** Failures carry one of the documented codes. */
 function describeFailure(error: E2BNativeError): string {
   switch (error.code) {
@@ -45,4 +78,4 @@ function describeFailure(error: E2BNativeError): string {
   }
 }
 
-export { route, withOptions, describeFailure }
+export { route, withOptions, withSession, describeFailure }

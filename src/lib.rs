@@ -20,6 +20,7 @@ use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
 
 pub mod serve;
+pub mod session;
 
 #[napi(object)]
 pub struct NativeFile {
@@ -163,7 +164,18 @@ impl NativeService {
         Ok(reaped as u32)
     }
 
-    /// Kills every call of this service and resolves when they are gone.
+    /// A new session; `options` as JSON.
+    #[napi]
+    pub async fn create_session(&self, options: String) -> Result<session::NativeSession> {
+        let created = async {
+            let options = Options::parse(&options)?;
+            self.service.create_session(&options).await
+        };
+        Ok(session::NativeSession::new(created.await.map_err(coded)?))
+    }
+
+    /// Kills every call and session of this service and resolves when they
+    /// are gone.
     #[napi]
     pub async fn close(&self) {
         self.service.close().await;
@@ -262,7 +274,7 @@ pub fn pooled_sandbox_pids() -> Vec<u32> {
         .collect()
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 

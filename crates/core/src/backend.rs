@@ -4,6 +4,7 @@ use std::str::FromStr;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::session::{CodeSession, SessionSpec};
 use crate::{Error, Outcome, Request};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -22,6 +23,15 @@ pub trait Backend: Send + Sync {
     fn reap_orphans(&self) -> BoxFuture<'_, Result<usize, Error>> {
         Box::pin(async { Ok(0) })
     }
+
+    /// Builds a session's sandbox (its kernels start on first use).
+    fn create_session<'a>(
+        &'a self,
+        spec: &'a SessionSpec,
+    ) -> BoxFuture<'a, Result<Box<dyn CodeSession>, Error>>;
+
+    /// `local` or `e2b`.
+    fn name(&self) -> &'static str;
 
     /// Releases what the backend keeps between calls (the local warm pool);
     /// called once by `Service::close`, after the calls are gone.
@@ -42,6 +52,18 @@ impl Backend for Unavailable {
     ) -> BoxFuture<'a, Result<Outcome, Error>> {
         let error = self.0.clone();
         Box::pin(async move { Err(error) })
+    }
+
+    fn create_session<'a>(
+        &'a self,
+        _: &'a SessionSpec,
+    ) -> BoxFuture<'a, Result<Box<dyn CodeSession>, Error>> {
+        let error = self.0.clone();
+        Box::pin(async move { Err(error) })
+    }
+
+    fn name(&self) -> &'static str {
+        "none"
     }
 }
 

@@ -21,6 +21,13 @@ pub enum Error {
     Listen(String),
     #[error("the service was closed: create a new E2BService to run more code")]
     Closed,
+    /// A session ended (closed, idle, past its lifetime, or its sandbox
+    /// died); the message says which.
+    #[error("{0}")]
+    SessionEnded(String),
+    /// A path of a session's work dir that does not exist.
+    #[error("{0}")]
+    NotFound(String),
     #[error("the operation was aborted")]
     Aborted,
     #[error("internal error: {0}. This is a bug in e2b-native; please report it")]
@@ -39,7 +46,8 @@ impl Error {
             Error::E2bRateLimit(_) => "ERR_E2B_RATE_LIMIT",
             Error::E2bUnavailable(_) => "ERR_E2B_UNAVAILABLE",
             Error::Listen(_) => "ERR_LISTEN",
-            Error::Closed => "ERR_CLOSED",
+            Error::Closed | Error::SessionEnded(_) => "ERR_CLOSED",
+            Error::NotFound(_) => "ERR_NOT_FOUND",
             Error::Aborted => "ABORT_ERR",
             Error::Internal(_) => "ERR_INTERNAL",
         }

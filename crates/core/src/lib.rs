@@ -12,6 +12,7 @@ mod output;
 mod packages;
 mod request;
 mod service;
+pub mod session;
 
 pub use backend::{select_backend, Backend, BackendKind, BoxFuture, SelectionEnv, Unavailable};
 pub use error::Error;

@@ -95,24 +95,7 @@ impl Request {
 
 /// Checks environment variables given for the code: POSIX names, no NUL bytes.
 pub fn validate_env(env: &BTreeMap<String, String>) -> Result<(), Error> {
-    for (name, value) in env {
-        let mut chars = name.chars();
-        let valid_name = chars
-            .next()
-            .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
-            && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
-        if !valid_name {
-            return Err(Error::invalid_arg(format!(
-                "env: {name:?} is not a valid variable name (letters, digits and _, not starting with a digit)"
-            )));
-        }
-        if value.contains('\0') {
-            return Err(Error::invalid_arg(format!(
-                "env: the value of {name} contains a NUL byte"
-            )));
-        }
-    }
-    Ok(())
+    e2b_native_kernels::validate_env(env).map_err(|e| Error::invalid_arg(e.to_string()))
 }
 
 /// What an execution did, as the result table of the README describes it.

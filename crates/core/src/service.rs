@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::options::{describe, Options, MAX_TIMEOUT};
+use crate::session::{self, Session, Sessions};
 use crate::{validate_env, Backend, Error, Language, Limits, Outcome, Request, DEFAULT_TIMEOUT};
 
 /// The constructor's settings that apply to every call unless it overrides them.
@@ -74,6 +75,7 @@ pub struct Service {
     defaults: Defaults,
     closing: CancellationToken,
     running: TaskTracker,
+    sessions: Sessions,
 }
 
 impl Service {
@@ -83,6 +85,7 @@ impl Service {
             defaults,
             closing: CancellationToken::new(),
             running: TaskTracker::new(),
+            sessions: Sessions::default(),
         }
     }
 
@@ -176,14 +179,40 @@ impl Service {
         }
     }
 
+    /// A new session (`createSession()`), its options read over the
+    /// service's timeout and limits.
+    pub async fn create_session(&self, options: &Value) -> Result<Arc<Session>, Error> {
+        if self.closing.is_cancelled() {
+            return Err(Error::Closed);
+        }
+        let spec = session::read_spec(options, self.defaults.timeout, &self.defaults.limits)?;
+        let create = async {
+            let inner = tokio::select! {
+                created = self.backend.create_session(&spec) => created?,
+                _ = self.closing.cancelled() => return Err(Error::Closed),
+            };
+            let session = Session::start(inner, spec, self.backend.name(), self.closing.clone());
+            self.sessions.add(&session);
+            // Made as the service closed: `close()` waits for this to end it.
+            if self.closing.is_cancelled() {
+                session.end(session::SERVICE_CLOSED.into()).await;
+                return Err(Error::Closed);
+            }
+            Ok(session)
+        };
+        self.running.track_future(create).await
+    }
+
     pub async fn reap_orphans(&self) -> Result<usize, Error> {
         self.backend.reap_orphans().await
     }
 
-    /// Kills every running call and resolves when all of them are gone.
+    /// Kills every running call and session, and resolves when all of them
+    /// are gone.
     pub async fn close(&self) {
         self.closing.cancel();
         self.running.close();
+        self.sessions.end_all(session::SERVICE_CLOSED).await;
         self.running.wait().await;
         self.backend.close().await;
     }

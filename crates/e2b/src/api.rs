@@ -48,16 +48,19 @@ impl Api {
             .timeout(REQUEST_TIMEOUT)
     }
 
-    /// POST /sandboxes with a TTL, tags and a template.
+    /// POST /sandboxes with a TTL, tags, the variables of every process in
+    /// it, and a template.
     pub(crate) async fn create(
         &self,
         ttl: Duration,
         metadata: &BTreeMap<String, String>,
+        env: &BTreeMap<String, String>,
     ) -> Result<Created, Failure> {
         let body = json!({
             "templateID": self.config.template,
             "timeout": ttl.as_secs().max(1),
             "metadata": metadata,
+            "envVars": env,
             "secure": true,
         });
         let response = send(
@@ -79,6 +82,14 @@ impl Api {
             Ok(_) | Err(Failure::Rejected(404, _)) => Ok(()),
             Err(f) => Err(f),
         }
+    }
+
+    /// POST /sandboxes/{id}/timeout: E2B kills the sandbox `ttl` from now.
+    pub(crate) async fn set_timeout(&self, sandbox_id: &str, ttl: Duration) -> Result<(), Failure> {
+        let path = format!("/sandboxes/{sandbox_id}/timeout");
+        let body = json!({ "timeout": ttl.as_secs().max(1) });
+        send(self.request(reqwest::Method::POST, &path).json(&body)).await?;
+        Ok(())
     }
 
     /// GET /v2/sandboxes filtered by metadata, every page.

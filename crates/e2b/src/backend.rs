@@ -12,6 +12,8 @@ use e2b_native_core::{
 use tokio::sync::Semaphore;
 use tokio::time::{sleep_until, Instant};
 
+use e2b_native_core::session::{CodeSession, SessionSpec};
+
 use crate::api::{Api, Created};
 use crate::envd::{self, Piece, Target};
 use crate::interpreter;
@@ -20,7 +22,7 @@ use crate::retry::{with_retries, Failure};
 use crate::E2bConfig;
 
 /// E2B kills a sandbox this long after the call's own deadline, if we could not.
-const TTL_MARGIN: Duration = Duration::from_secs(60);
+pub(crate) const TTL_MARGIN: Duration = Duration::from_secs(60);
 /// How long to keep looking for a sandbox whose create we gave up on.
 const SWEEP_BOUND: Duration = Duration::from_secs(45);
 /// How long a DELETE may keep being retried after the call.
@@ -31,17 +33,17 @@ pub(crate) const TAG_LIBRARY: &str = "e2b-native";
 const TAG_HOST: &str = "e2b-native-host";
 const TAG_PID: &str = "e2b-native-pid";
 const TAG_SERVICE: &str = "e2b-native-service";
-const TAG_CALL: &str = "e2b-native-call";
+pub(crate) const TAG_CALL: &str = "e2b-native-call";
 
 pub struct E2bBackend {
-    api: Api,
+    pub(crate) api: Api,
     config: E2bConfig,
     /// envd and the API may use HTTP/2 on TLS.
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     /// /execute stays on HTTP/1.1: an abandoned HTTP/2 stream may not stop the kernel.
-    http1: reqwest::Client,
-    slots: Arc<Semaphore>,
-    tags: BTreeMap<String, String>,
+    pub(crate) http1: reqwest::Client,
+    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) tags: BTreeMap<String, String>,
 }
 
 impl E2bBackend {
@@ -104,8 +106,9 @@ impl E2bBackend {
         let call = format!("{:016x}", fastrand::u64(..));
         let mut tags = self.tags.clone();
         tags.insert(TAG_CALL.into(), call.clone());
+        let no_env = BTreeMap::new();
         let create = with_retries(deadline, |_| {
-            self.api.create(request.timeout + TTL_MARGIN, &tags)
+            self.api.create(request.timeout + TTL_MARGIN, &tags, &no_env)
         });
         let created = tokio::select! {
             created = create => created,
@@ -257,7 +260,9 @@ impl E2bBackend {
         let mut output = match request.language {
             Language::Python => {
                 let target = self.target(created, interpreter::PORT, &self.http1);
-                Output::Lines(interpreter::execute(&target, &request.code, &request.env).await?)
+                let python = interpreter::Kernel::Language(e2b_native_kernels::Language::Python);
+                let lines = interpreter::execute(&target, python, &request.code, &request.env);
+                Output::Lines(lines.await?)
             }
             Language::Node | Language::Bash => {
                 let (cmd, flag) = match request.language {
@@ -294,7 +299,7 @@ impl E2bBackend {
         Ok(stopped)
     }
 
-    fn target(&self, created: &Created, port: u16, http: &reqwest::Client) -> Target {
+    pub(crate) fn target(&self, created: &Created, port: u16, http: &reqwest::Client) -> Target {
         Target {
             http: http.clone(),
             base: self
@@ -309,7 +314,7 @@ impl E2bBackend {
     /// Kills, in the background, any sandbox a failed create left behind. A
     /// create we gave up on may still complete on E2B's side, so look again for
     /// a while (its TTL ends it if this process is gone first).
-    fn sweep_call(&self, call: &str) {
+    pub(crate) fn sweep_call(&self, call: &str) {
         let api = self.api.clone();
         let filter: BTreeMap<String, String> = [(TAG_CALL.to_string(), call.to_string())].into();
         tokio::spawn(async move {
@@ -371,6 +376,17 @@ impl Backend for E2bBackend {
     fn reap_orphans(&self) -> BoxFuture<'_, Result<usize, Error>> {
         Box::pin(E2bBackend::reap_orphans(self))
     }
+
+    fn create_session<'a>(
+        &'a self,
+        spec: &'a SessionSpec,
+    ) -> BoxFuture<'a, Result<Box<dyn CodeSession>, Error>> {
+        Box::pin(crate::session::create(self, spec))
+    }
+
+    fn name(&self) -> &'static str {
+        "e2b"
+    }
 }
 
 /// Where a program's output comes from: the interpreter's lines or envd's stream.
@@ -390,14 +406,14 @@ impl Output {
 
 /// A remote sandbox that must be deleted: awaited on normal paths, in the
 /// background if the call's future is dropped (a panic, a cancelled caller).
-struct Remote {
+pub(crate) struct Remote {
     api: Api,
     id: String,
     done: bool,
 }
 
 impl Remote {
-    fn new(api: &Api, id: &str) -> Self {
+    pub(crate) fn new(api: &Api, id: &str) -> Self {
         live::add(id, api);
         Remote {
             api: api.clone(),
@@ -406,7 +422,7 @@ impl Remote {
         }
     }
 
-    async fn kill(mut self) {
+    pub(crate) async fn kill(mut self) {
         self.done = true;
         let deadline = Instant::now() + KILL_BOUND;
         let _ = with_retries(deadline, |_| self.api.kill(&self.id)).await;

@@ -221,6 +221,44 @@ pub(crate) async fn read_file(
     Ok(Some(content))
 }
 
+/// A directory's entries through envd's `filesystem.Filesystem/ListDir`:
+/// (name, `file`/`dir`/`symlink`/`other`, size).
+pub(crate) async fn list_dir(
+    target: &Target,
+    path: &str,
+) -> Result<Vec<(String, &'static str, u64)>, Failure> {
+    let response = send(
+        target
+            .request(reqwest::Method::POST, "/filesystem.Filesystem/ListDir")
+            .header("Connect-Protocol-Version", "1")
+            .json(&json!({ "path": path, "depth": 1 })),
+    )
+    .await?;
+    let body: Value = response
+        .json()
+        .await
+        .map_err(|e| Failure::Unavailable(format!("envd answered ListDir with {e}")))?;
+    let entries = body.get("entries").and_then(Value::as_array);
+    Ok(entries.into_iter().flatten().map(entry).collect())
+}
+
+/// One `EntryInfo` of envd (proto3 JSON: int64 as a string, enums by name).
+fn entry(value: &Value) -> (String, &'static str, u64) {
+    let name = value.get("name").and_then(Value::as_str).unwrap_or("");
+    let kind = match value.get("type").and_then(Value::as_str) {
+        Some("FILE_TYPE_FILE") => "file",
+        Some("FILE_TYPE_DIRECTORY") => "dir",
+        Some("FILE_TYPE_SYMLINK") => "symlink",
+        _ => "other",
+    };
+    let size = match value.get("size") {
+        Some(Value::String(s)) => s.parse().unwrap_or(0),
+        Some(other) => other.as_u64().unwrap_or(0),
+        None => 0,
+    };
+    (name.to_string(), kind, size)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +285,14 @@ mod tests {
         assert_eq!(piece(&end), Some(Piece::Exit(3)));
         let start: Value = serde_json::from_str(r#"{"event":{"start":{"pid":4}}}"#).unwrap();
         assert_eq!(piece(&start), None);
+    }
+
+    #[test]
+    fn entries_read_as_proto3_json_writes_them() {
+        let file: Value =
+            serde_json::from_str(r#"{"name":"a","type":"FILE_TYPE_FILE","size":"12"}"#).unwrap();
+        assert_eq!(entry(&file), ("a".into(), "file", 12));
+        let dir: Value = serde_json::from_str(r#"{"name":"d","type":"FILE_TYPE_DIRECTORY"}"#).unwrap();
+        assert_eq!(entry(&dir), ("d".into(), "dir", 0));
     }
 }

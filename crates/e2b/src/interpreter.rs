@@ -1,21 +1,38 @@
 //! The code interpreter inside E2B's code-interpreter template: POST /execute,
-//! answered with newline-delimited JSON as the code runs.
+//! answered with newline-delimited JSON as the code runs, in code contexts
+//! (`/contexts`).
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
+use e2b_native_kernels::{Event, Language};
+use serde::Deserialize;
+use serde_json::json;
 
 use crate::envd::{Piece, Target};
 use crate::retry::{send, Failure};
 
 pub(crate) use e2b_native_core::INTERPRETER_PORT as PORT;
 
+/// Which kernel runs an execution.
+pub(crate) enum Kernel<'a> {
+    /// The default context of a language.
+    Language(Language),
+    /// A context created with [`create_context`].
+    Context(&'a str),
+}
+
+/// Starts `code` with `env` set for this execution only.
 pub(crate) async fn execute(
     target: &Target,
+    kernel: Kernel<'_>,
     code: &str,
     env: &BTreeMap<String, String>,
 ) -> Result<Lines, Failure> {
-    let body = json!({ "code": code, "language": "python", "env_vars": env });
+    let mut body = json!({ "code": code, "env_vars": env });
+    match kernel {
+        Kernel::Language(language) => body["language"] = language.name().into(),
+        Kernel::Context(id) => body["context_id"] = id.into(),
+    }
     let response = send(
         target
             .request(reqwest::Method::POST, "/execute")
@@ -28,40 +45,54 @@ pub(crate) async fn execute(
     })
 }
 
+#[derive(Deserialize)]
+struct Context {
+    id: String,
+}
+
+/// A new context of `language` in `cwd`; its id.
+pub(crate) async fn create_context(
+    target: &Target,
+    language: Language,
+    cwd: &str,
+) -> Result<String, Failure> {
+    let body = json!({ "language": language.name(), "cwd": cwd });
+    let response = send(
+        target
+            .request(reqwest::Method::POST, "/contexts")
+            .json(&body),
+    )
+    .await?;
+    let context: Context = response.json().await.map_err(|e| {
+        Failure::Unavailable(format!("the code interpreter answered /contexts with {e}"))
+    })?;
+    Ok(context.id)
+}
+
+/// Restarts context `id`: a new kernel, its state gone.
+pub(crate) async fn restart_context(target: &Target, id: &str) -> Result<(), Failure> {
+    let path = format!("/contexts/{id}/restart");
+    send(target.request(reqwest::Method::POST, &path)).await?;
+    Ok(())
+}
+
 pub(crate) struct Lines {
     response: reqwest::Response,
     buffer: Vec<u8>,
 }
 
 impl Lines {
-    /// The next piece of output or exception; `None` at `end_of_execution`.
-    pub(crate) async fn next(&mut self) -> Result<Option<Piece>, Failure> {
+    /// The next event the interpreter sent (keepalives and types this
+    /// version does not know are skipped); `None` at `end_of_execution`.
+    pub(crate) async fn next_event(&mut self) -> Result<Option<Event>, Failure> {
         loop {
             // Split on '\n' bytes before decoding: a chunk may end mid-character.
             while let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.buffer.drain(..=end).collect();
-                let Ok(message) = serde_json::from_slice::<Value>(&line) else {
-                    continue;
-                };
-                let text = |key: &str| {
-                    message
-                        .get(key)
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string()
-                };
-                match message.get("type").and_then(Value::as_str) {
-                    Some("stdout") => return Ok(Some(Piece::Stdout(text("text").into_bytes()))),
-                    Some("stderr") => return Ok(Some(Piece::Stderr(text("text").into_bytes()))),
-                    Some("error") => {
-                        return Ok(Some(Piece::Crash {
-                            name: text("name"),
-                            value: text("value"),
-                            traceback: text("traceback"),
-                        }))
-                    }
-                    Some("end_of_execution") => return Ok(None),
-                    _ => {} // results, execution counts, keepalives
+                match serde_json::from_slice::<Event>(&line) {
+                    Ok(Event::EndOfExecution) => return Ok(None),
+                    Ok(Event::Keepalive) | Err(_) => {}
+                    Ok(event) => return Ok(Some(event)),
                 }
             }
             match self.response.chunk().await {
@@ -77,6 +108,24 @@ impl Lines {
                     )))
                 }
             }
+        }
+    }
+
+    /// The next piece of output or exception; `None` at `end_of_execution`.
+    pub(crate) async fn next(&mut self) -> Result<Option<Piece>, Failure> {
+        loop {
+            let piece = match self.next_event().await? {
+                None => return Ok(None),
+                Some(Event::Stdout { text, .. }) => Piece::Stdout(text.into_bytes()),
+                Some(Event::Stderr { text, .. }) => Piece::Stderr(text.into_bytes()),
+                Some(Event::Error(error)) => Piece::Crash {
+                    name: error.name,
+                    value: error.value,
+                    traceback: error.traceback,
+                },
+                Some(_) => continue, // results, execution counts
+            };
+            return Ok(Some(piece));
         }
     }
 }

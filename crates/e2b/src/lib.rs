@@ -14,6 +14,7 @@ mod envd;
 mod interpreter;
 mod live;
 mod retry;
+mod session;
 
 pub use backend::E2bBackend;
 pub use config::E2bConfig;

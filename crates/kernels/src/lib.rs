@@ -22,5 +22,5 @@ pub mod transform;
 pub use error::KernelError;
 pub use language::{KernelKind, Language};
 pub use launch::Launch;
-pub use reply::{Event, ExecutionError, ExecutionResult, Reply};
-pub use request::encode_request;
+pub use reply::{Event, Execution, ExecutionError, ExecutionResult, Reply};
+pub use request::{encode_request, validate_env};

@@ -1,6 +1,8 @@
 //! What kernels send back (replies on their fd 4) and what the code
 //! interpreter streams to clients (E2B's `/execute` events).
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -86,6 +88,15 @@ pub enum Event {
 }
 
 impl Event {
+    /// A chunk of the code's stdout (`stdout`) or stderr, stamped now.
+    pub fn output(stdout: bool, text: String) -> Event {
+        let timestamp = rfc3339(SystemTime::now());
+        match stdout {
+            true => Event::Stdout { text, timestamp },
+            false => Event::Stderr { text, timestamp },
+        }
+    }
+
     /// The event as one NDJSON line, newline included.
     pub fn to_line(&self) -> Vec<u8> {
         let mut line = serde_json::to_vec(self).expect("events serialize");
@@ -125,7 +136,9 @@ pub struct ExecutionResult {
     /// E2B's `e2b/chart`: a matplotlib figure as a typed chart.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chart: Option<Value>,
+    #[serde(default)]
     pub extra: Map<String, Value>,
+    #[serde(default)]
     pub is_main_result: bool,
 }
 
@@ -161,6 +174,61 @@ impl ExecutionResult {
         result.extra = bundle;
         result
     }
+}
+
+/// What one execution produced, as E2B's SDKs gather it from the events:
+/// output chunks as written, results in order, the error, the count.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Execution {
+    pub results: Vec<ExecutionResult>,
+    pub stdout: Vec<String>,
+    pub stderr: Vec<String>,
+    pub error: Option<ExecutionError>,
+    pub execution_count: Option<u64>,
+}
+
+impl Execution {
+    /// Adds one event (keepalives and the end change nothing).
+    pub fn take(&mut self, event: Event) {
+        match event {
+            Event::NumberOfExecutions { execution_count } => {
+                self.execution_count = Some(execution_count)
+            }
+            Event::Stdout { text, .. } => self.stdout.push(text),
+            Event::Stderr { text, .. } => self.stderr.push(text),
+            Event::Result(result) => self.results.push(*result),
+            Event::Error(error) => self.error = Some(error),
+            Event::Keepalive | Event::EndOfExecution => {}
+        }
+    }
+}
+
+/// RFC 3339 in UTC with microseconds: `2026-01-02T03:04:05.123456Z`.
+pub fn rfc3339(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        since.subsec_micros()
+    )
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 fn unquote(text: String) -> String {

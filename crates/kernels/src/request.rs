@@ -16,7 +16,7 @@ pub fn encode_request(
     code: &str,
     env: &BTreeMap<String, String>,
 ) -> Result<Vec<u8>, KernelError> {
-    e2b_native_core::validate_env(env).map_err(|e| KernelError::InvalidEnv(e.to_string()))?;
+    validate_env(env)?;
     let mut line = match language {
         Language::Python => json_line(json!({ "code": code, "env": env })),
         Language::JavaScript | Language::TypeScript => {
@@ -29,6 +29,29 @@ pub fn encode_request(
     };
     line.push(b'\n');
     Ok(line)
+}
+
+/// Checks environment variables given for the code: POSIX names, no NUL
+/// bytes in values.
+pub fn validate_env(env: &BTreeMap<String, String>) -> Result<(), KernelError> {
+    for (name, value) in env {
+        let mut chars = name.chars();
+        let valid_name = chars
+            .next()
+            .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+            && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
+        if !valid_name {
+            return Err(KernelError::InvalidEnv(format!(
+                "env: {name:?} is not a valid variable name (letters, digits and _, not starting with a digit)"
+            )));
+        }
+        if value.contains('\0') {
+            return Err(KernelError::InvalidEnv(format!(
+                "env: the value of {name} contains a NUL byte"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn json_line(value: serde_json::Value) -> Vec<u8> {

@@ -27,6 +27,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use e2b_native_core::options::Options;
+use e2b_native_core::session::{CodeSession, SessionSpec};
 pub use e2b_native_core::CancellationToken;
 use e2b_native_core::{Backend, BoxFuture, Error, Language, Limits, Outcome, Request};
 pub use interpreters::{sandbox_env, Interpreter};
@@ -220,6 +221,17 @@ impl Backend for LocalBackend {
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Outcome, Error>> {
         Box::pin(LocalBackend::execute(self, request, cancel))
+    }
+
+    fn create_session<'a>(
+        &'a self,
+        spec: &'a SessionSpec,
+    ) -> BoxFuture<'a, Result<Box<dyn CodeSession>, Error>> {
+        Box::pin(session::create(self, spec))
+    }
+
+    fn name(&self) -> &'static str {
+        "local"
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

@@ -221,7 +221,7 @@ async fn follow(
         ("stderr", &process.stderr, err_open),
     ] {
         if open {
-            for chunk in stream::drain(pipe, 1 << 20).chunks(CHUNK) {
+            for chunk in e2b_native_local::session::drain(pipe, 1 << 20).chunks(CHUNK) {
                 send(&tx, &mut attached, data(name, chunk)).await;
             }
         }

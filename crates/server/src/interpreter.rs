@@ -12,30 +12,22 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use e2b_native_core::{Utf8Decoder, WORK_DIR};
-use e2b_native_kernels::{encode_request, Event, ExecutionError, Language, Reply};
+use e2b_native_core::{CancellationToken, WORK_DIR};
+use e2b_native_kernels::{encode_request, Event, ExecutionError, Language};
+use e2b_native_local::session::kernel::{died, Executed};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use crate::http::{ApiError, Failure};
 pub(crate) use crate::kernel::Contexts;
-use crate::kernel::{self, Context, Kernel};
+use crate::kernel::Context;
 use crate::state::{App, Sandbox};
 use crate::stream;
 
 /// A `keepalive` line after this much silence: it is also how a client
 /// that went away is noticed (the write fails).
 const KEEPALIVE: Duration = Duration::from_secs(1);
-/// After an interrupt (the client went away), how long the kernel has to
-/// finish before it is killed (and restarted on the next execution).
-const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
-/// SIGINT again this often until then: one that lands between two of
-/// bash's commands, or as Node leaves a script, goes unanswered.
-const INTERRUPT_AGAIN: Duration = Duration::from_secs(1);
-const CHUNK: usize = 64 << 10;
 /// The largest `/execute` body (the code and its env).
 const MAX_CODE: usize = 16 << 20;
 
@@ -58,7 +50,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
 /// start (their kernels start on first use); Python's is warmed up now,
 /// except for the `base` template, which has no code interpreter in E2B.
 pub(crate) fn open(app: &Arc<App>, sandbox: &Arc<Sandbox>) {
-    if app.runtimes.python.is_some() {
+    if app.runtimes.kernels.python.is_some() {
         let python = sandbox
             .contexts
             .create(Language::Python, WORK_DIR.into(), true);
@@ -66,7 +58,7 @@ pub(crate) fn open(app: &Arc<App>, sandbox: &Arc<Sandbox>) {
             tokio::spawn(warm(app.clone(), sandbox.clone(), python));
         }
     }
-    if app.runtimes.node.is_some() {
+    if app.runtimes.kernels.node.is_some() {
         sandbox
             .contexts
             .create(Language::JavaScript, WORK_DIR.into(), true);
@@ -125,29 +117,25 @@ fn line(event: Event) -> Bytes {
     event.to_line().into()
 }
 
-fn output(stdout: bool, text: String) -> Bytes {
-    let timestamp = crate::util::rfc3339(SystemTime::now());
-    line(match stdout {
-        true => Event::Stdout { text, timestamp },
-        false => Event::Stderr { text, timestamp },
-    })
-}
-
-fn error(name: &str, value: &str) -> Bytes {
-    line(Event::Error(ExecutionError {
+fn error(name: &str, value: &str) -> Event {
+    Event::Error(ExecutionError {
         name: name.into(),
         value: value.into(),
         traceback: format!("{name}: {value}"),
-    }))
+    })
 }
 
-enum Outcome {
-    Done,
-    /// The kernel died or broke its protocol; it is restarted next time.
-    Died(String),
+/// How an execution's stream ends.
+enum Ending {
+    /// With `end_of_execution`.
+    End,
+    /// Cut off: the sandbox died under it.
+    Abort,
 }
 
-/// One execution, from waiting for the context to `end_of_execution`.
+/// One execution, from waiting for the context to `end_of_execution`: its
+/// events go to the client as NDJSON lines, with keepalives; a client
+/// that goes away interrupts it.
 async fn run(
     app: Arc<App>,
     sandbox: Arc<Sandbox>,
@@ -155,186 +143,91 @@ async fn run(
     request: Vec<u8>,
     tx: mpsc::Sender<Bytes>,
 ) {
+    let (events, received) = mpsc::channel(32);
+    let execute = async move {
+        let ending = execute_in(&app, &sandbox, &context, &request, &events).await;
+        if let Ending::End = ending {
+            let _ = events.send(Event::EndOfExecution).await;
+        }
+        ending
+    };
+    let (ending, ()) = tokio::join!(execute, forward(received, tx.clone()));
+    if let Ending::Abort = ending {
+        let _ = tx.send(stream::ABORT).await;
+    }
+}
+
+/// Sends the events as lines, and a keepalive after each second of silence;
+/// returns when they end or the client has gone (which drops `events`).
+async fn forward(mut events: mpsc::Receiver<Event>, tx: mpsc::Sender<Bytes>) {
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => event,
+                None => return,
+            },
+            _ = tokio::time::sleep(KEEPALIVE) => Event::Keepalive,
+            _ = tx.closed() => return,
+        };
+        if tx.send(line(event)).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn execute_in(
+    app: &App,
+    sandbox: &Arc<Sandbox>,
+    context: &Context,
+    request: &[u8],
+    events: &mpsc::Sender<Event>,
+) -> Ending {
     // Executions in one context run one after the other; a client that
     // leaves while waiting gives up its turn.
     let mut slot = tokio::select! {
         slot = context.kernel.lock() => slot,
-        _ = tx.closed() => return,
+        _ = events.closed() => return Ending::End,
     };
     if slot.is_none() {
-        match Kernel::start(&app, &sandbox, &context).await {
+        match crate::kernel::start(app, sandbox, context).await {
             Ok(kernel) => *slot = Some(kernel),
             Err(message) => {
-                let _ = tx.send(error("ContextStartError", &message)).await;
-                let _ = tx.send(line(Event::EndOfExecution)).await;
-                return;
+                let _ = events.send(error("ContextStartError", &message)).await;
+                return Ending::End;
             }
         }
     }
     let kernel = slot.as_mut().expect("started above");
-    let outcome = match kernel.request(&request).await {
-        Err(e) => Outcome::Died(format!("the kernel did not take the code: {e}")),
-        Ok(()) => follow(&sandbox, kernel, &tx).await,
+    // No interrupt endpoint: a client that leaves interrupts.
+    let never = CancellationToken::new();
+    let Executed::Died(why) = kernel.execute(&sandbox.session, request, events, &never).await
+    else {
+        return Ending::End;
     };
-    // Output written before the kernel said it was done (or died).
-    let (mut out, mut err) = (Utf8Decoder::default(), Utf8Decoder::default());
-    for (stdout, pipe, decoder) in [
-        (true, &kernel.stdout, &mut out),
-        (false, &kernel.stderr, &mut err),
-    ] {
-        let text = decoder.push(&stream::drain(pipe, 1 << 20)) + &decoder.finish();
-        if !text.is_empty() {
-            let _ = tx.send(output(stdout, text)).await;
-        }
+    kernel.kill(&sandbox.session).await;
+    *slot = None;
+    context.pid.store(0, std::sync::atomic::Ordering::Relaxed);
+    // A kernel dies first when its whole sandbox is being killed: the
+    // server forgets a sandbox before killing it; one that died by itself
+    // is gone a moment later.
+    let forgotten = app
+        .get(&sandbox.id)
+        .is_none_or(|s| !Arc::ptr_eq(&s, sandbox));
+    let gone = tokio::time::timeout(Duration::from_millis(300), sandbox.session.gone());
+    if forgotten || gone.await.is_ok() {
+        return Ending::Abort;
     }
-    if let Outcome::Died(why) = outcome {
-        let _ = sandbox
-            .session
-            .signal(kernel.pid, libc::SIGKILL, true)
-            .await;
-        *slot = None;
-        // A kernel dies first when its whole sandbox is being killed: the
-        // server forgets a sandbox before killing it; one that died by
-        // itself is gone a moment later.
-        let forgotten = app
-            .get(&sandbox.id)
-            .is_none_or(|s| !Arc::ptr_eq(&s, &sandbox));
-        let gone = tokio::time::timeout(Duration::from_millis(300), sandbox.session.gone());
-        if forgotten || gone.await.is_ok() {
-            let _ = tx.send(stream::ABORT).await;
-            return;
-        }
-        let why = format!(
-            "the {} kernel exited ({why}): its state is lost; the next execution starts a new one",
-            context.language
-        );
-        let _ = tx.send(error("ContextRestarting", &why)).await;
-    }
-    let _ = tx.send(line(Event::EndOfExecution)).await;
-}
-
-async fn follow(sandbox: &Sandbox, kernel: &mut Kernel, tx: &mpsc::Sender<Bytes>) -> Outcome {
-    let (mut out, mut err) = (Utf8Decoder::default(), Utf8Decoder::default());
-    let (mut out_buf, mut err_buf) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
-    let mut attached = true;
-    let mut interrupt: Option<Interrupt> = None;
-    let quiet = tokio::time::sleep(KEEPALIVE);
-    tokio::pin!(quiet);
-    loop {
-        let frame = tokio::select! {
-            reply = kernel::reply(&mut kernel.replies, &mut kernel.partial) => match reply {
-                None => return Outcome::Died("the kernel exited or broke its protocol".into()),
-                Some(Reply::Done) => {
-                    send_output(kernel, [&mut out, &mut err], attached, tx).await;
-                    return Outcome::Done;
-                }
-                Some(reply) => {
-                    // What the code wrote before a result or an error comes
-                    // before it (the code runs after `started`).
-                    if !matches!(reply, Reply::Started { .. }) {
-                        send_output(kernel, [&mut out, &mut err], attached, tx).await;
-                    }
-                    match reply.into_event() {
-                        Some(event) => line(event),
-                        None => continue,
-                    }
-                }
-            },
-            n = kernel.stdout.read(&mut out_buf) => match n {
-                Ok(n) if n > 0 => match out.push(&out_buf[..n]) {
-                    text if text.is_empty() => continue,
-                    text => output(true, text),
-                },
-                _ => return Outcome::Died("the kernel closed its stdout".into()),
-            },
-            n = kernel.stderr.read(&mut err_buf) => match n {
-                Ok(n) if n > 0 => match err.push(&err_buf[..n]) {
-                    text if text.is_empty() => continue,
-                    text => output(false, text),
-                },
-                _ => return Outcome::Died("the kernel closed its stderr".into()),
-            },
-            status = &mut kernel.ended => return Outcome::Died(format!("the kernel ended ({status:?})")),
-            _ = &mut quiet => line(Event::Keepalive),
-            _ = tx.closed(), if attached => {
-                // No interrupt endpoint: a client that leaves interrupts.
-                attached = false;
-                interrupt = Some(Interrupt::start(sandbox, kernel.pid).await);
-                continue;
-            }
-            _ = sleep_until(interrupt.as_ref().map(|i| i.again)) => {
-                let pending = interrupt.as_mut().expect("armed");
-                if !pending.again(sandbox, kernel.pid).await {
-                    return Outcome::Died("the execution did not stop when interrupted".into());
-                }
-                continue;
-            }
-        };
-        quiet.as_mut().reset(Instant::now() + KEEPALIVE);
-        if attached && tx.send(frame).await.is_err() {
-            attached = false;
-            interrupt = Some(Interrupt::start(sandbox, kernel.pid).await);
-        }
-    }
-}
-
-/// Sends what the kernel's stdout and stderr hold now.
-async fn send_output(
-    kernel: &Kernel,
-    decoders: [&mut Utf8Decoder; 2],
-    attached: bool,
-    tx: &mpsc::Sender<Bytes>,
-) {
-    let [out, err] = decoders;
-    for (stdout, pipe, decoder) in [(true, &kernel.stdout, out), (false, &kernel.stderr, err)] {
-        let text = decoder.push(&stream::drain(pipe, 1 << 20));
-        if !text.is_empty() && attached {
-            // A client that left is noticed by the caller (tx.closed()).
-            let _ = tx.send(output(stdout, text)).await;
-        }
-    }
-}
-
-/// SIGINT to the kernel's process group (its running command too), again
-/// every `INTERRUPT_AGAIN` until `INTERRUPT_GRACE` has passed.
-struct Interrupt {
-    again: Instant,
-    give_up: Instant,
-}
-
-impl Interrupt {
-    async fn start(sandbox: &Sandbox, pid: i32) -> Interrupt {
-        let _ = sandbox.session.signal(pid, libc::SIGINT, true).await;
-        let now = Instant::now();
-        Interrupt {
-            again: now + INTERRUPT_AGAIN,
-            give_up: now + INTERRUPT_GRACE,
-        }
-    }
-
-    /// False once the grace period is over.
-    async fn again(&mut self, sandbox: &Sandbox, pid: i32) -> bool {
-        if Instant::now() >= self.give_up {
-            return false;
-        }
-        let _ = sandbox.session.signal(pid, libc::SIGINT, true).await;
-        self.again += INTERRUPT_AGAIN;
-        true
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
+    let _ = events
+        .send(Event::Error(died(context.language, &why)))
+        .await;
+    Ending::End
 }
 
 /// Starts a context's kernel ahead of its first execution.
 async fn warm(app: Arc<App>, sandbox: Arc<Sandbox>, context: Arc<Context>) {
     let mut slot = context.kernel.lock().await;
     if slot.is_none() {
-        if let Ok(kernel) = Kernel::start(&app, &sandbox, &context).await {
+        if let Ok(kernel) = crate::kernel::start(&app, &sandbox, &context).await {
             *slot = Some(kernel);
         }
     }
@@ -373,7 +266,7 @@ async fn create_context(
     let context = sandbox.contexts.create(language, cwd, false);
     // Start it now, so that a bad cwd fails here rather than at first use.
     let mut slot = context.kernel.lock().await;
-    match Kernel::start(&app, &sandbox, &context).await {
+    match crate::kernel::start(&app, &sandbox, &context).await {
         Ok(kernel) => *slot = Some(kernel),
         Err(message) => {
             drop(slot);
@@ -421,7 +314,7 @@ async fn restart_context(
     stop(&sandbox, &context).await;
     let mut slot = context.kernel.lock().await;
     *slot = Some(
-        Kernel::start(&app, &sandbox, &context)
+        crate::kernel::start(&app, &sandbox, &context)
             .await
             .map_err(ApiError::internal)?,
     );

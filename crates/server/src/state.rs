@@ -2,11 +2,11 @@
 //! the three surfaces, TTLs, and killing (DELETE, expiry, shutdown).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use e2b_native_core::{Error, Language};
+use e2b_native_local::session::kernel::Runtimes as KernelRuntimes;
 use e2b_native_local::session::{Session, SessionConfig};
 use e2b_native_local::{Interpreter, LocalBackend, LocalConfig};
 use tokio::sync::watch;
@@ -30,8 +30,7 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 /// The interpreters the sandboxes run, found once.
 #[derive(Debug, Clone)]
 pub(crate) struct Runtimes {
-    pub python: Option<PathBuf>,
-    pub node: Option<PathBuf>,
+    pub kernels: KernelRuntimes,
     /// PATH, HOME, USER, LOGNAME, SHELL, LANG for every process.
     pub base_env: Vec<(String, String)>,
 }
@@ -182,8 +181,11 @@ impl App {
                 isolation,
             },
             runtimes: Runtimes {
-                python: python.map(|i| i.path),
-                node: node.map(|i| i.path),
+                kernels: KernelRuntimes {
+                    python: python.map(|i| i.path),
+                    node: node.map(|i| i.path),
+                    memory_bytes: config.limits.memory_bytes,
+                },
                 base_env,
             },
             debug_sandbox,

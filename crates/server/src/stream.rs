@@ -1,6 +1,4 @@
-//! Streaming responses fed from a task, and reading what a pipe holds now.
-
-use std::os::fd::AsRawFd;
+//! Streaming responses fed from a task.
 
 use axum::body::{Body, Bytes};
 use tokio::sync::mpsc;
@@ -21,24 +19,4 @@ pub(crate) fn body(rx: mpsc::Receiver<Bytes>) -> Body {
         Some((Ok(chunk), rx))
     });
     Body::from_stream(stream)
-}
-
-/// Everything a non-blocking pipe holds right now (up to `max` bytes),
-/// without waiting: output a program wrote before it exited is in the pipe
-/// once its exit is known, whatever the reactor last saw.
-pub(crate) fn drain(pipe: &impl AsRawFd, max: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buffer = [0u8; 64 << 10];
-    while out.len() < max {
-        // SAFETY: reads into a buffer we own, from a descriptor that stays
-        // open for the call (tokio set it non-blocking).
-        let n = unsafe { libc::read(pipe.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) };
-        match n {
-            n if n > 0 => out.extend_from_slice(&buffer[..n as usize]),
-            0 => break,
-            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
-            _ => break,
-        }
-    }
-    out
 }

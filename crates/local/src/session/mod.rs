@@ -1,4 +1,4 @@
-//! A long-lived local sandbox, for `e2b-native serve`: the same helper, the
+//! A long-lived local sandbox, for `e2b-native serve` and sessions: the same helper, the
 //! same namespaces, root, limits and restrictions as a one-shot run, but init
 //! stays up and starts programs on request, so that a sandbox keeps its files
 //! (and its interpreters their state) from one request to the next.
@@ -30,6 +30,11 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::sync::oneshot;
+
+pub mod kernel;
+mod local;
+
+pub(crate) use local::create;
 
 use crate::interpreters::Interpreter;
 use crate::launch::{self, Helper};
@@ -675,6 +680,26 @@ fn spec(config: &SessionConfig) -> Spec {
         job: None,
         room: None,
     }
+}
+
+/// Everything a non-blocking pipe holds right now (up to `max` bytes),
+/// without waiting: output a program wrote before it exited is in the pipe
+/// once its exit is known, whatever the reactor last saw.
+pub fn drain(pipe: &impl AsRawFd, max: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buffer = [0u8; 64 << 10];
+    while out.len() < max {
+        // SAFETY: reads into a buffer we own, from a descriptor that stays
+        // open for the call (tokio set it non-blocking).
+        let n = unsafe { libc::read(pipe.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) };
+        match n {
+            n if n > 0 => out.extend_from_slice(&buffer[..n as usize]),
+            0 => break,
+            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            _ => break,
+        }
+    }
+    out
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
