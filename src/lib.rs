@@ -16,6 +16,13 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
 
+// The local sandbox and `serve` need Linux; elsewhere a stand-in with the same
+// names rejects every local call and says why.
+#[cfg(not(target_os = "linux"))]
+mod no_local;
+#[cfg(not(target_os = "linux"))]
+use no_local::{self as e2b_native_local, default_helper};
+#[cfg(target_os = "linux")]
 pub mod serve;
 
 /// Constructor settings, already type-checked by `index.js`.
@@ -507,6 +514,7 @@ fn to_js_outcome(o: Outcome, asked: &[String]) -> NativeOutcome {
 }
 
 /// The helper executable ships beside this addon's `.node` file.
+#[cfg(target_os = "linux")]
 fn default_helper() -> PathBuf {
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     // SAFETY: dladdr only reads the address of a function of this library and

@@ -30,6 +30,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 
 use crate::protocol::{Event, Spec};
 pub(crate) use report::Reporter;
+pub use seccomp::print_table as print_seccomp_table;
 
 /// A step of the set-up that failed, named by its isolation layer.
 #[derive(Debug)]
