@@ -4,8 +4,13 @@
 // types, and turns failures into Errors of the caller's realm, so that
 // `instanceof Error` holds even inside Jest's sandboxed modules.
 
-require('./platform.js').assertSupported() // another OS, musl, Edge: say why, before the binding loads
-const { NativeService, killAll, liveSandboxes, pooledSandboxPids, diagnose } = require('./binding.js')
+const platform = require('./platform.js')
+platform.assertNodeRuntime() // Edge or a browser bundle: say why, before anything loads
+// Where no binary fits or loads, a stand-in binding makes every call reject
+// with `code` and `reason` (the import itself still works).
+const { binding, code: bindingCode, reason: bindingReason } = platform.loadBinding()
+const nativeBinding = binding || platform.unavailableBinding(bindingCode, bindingReason)
+const { NativeService, killAll, liveSandboxes, pooledSandboxPids, diagnose, startServer: startNativeServer } = nativeBinding
 
 const LANGUAGES = ['python', 'node', 'bash']
 const PACKAGE_LANGUAGES = ['python', 'node']
@@ -383,7 +388,7 @@ async function startServer(options) {
   }
   let server
   try {
-    server = await require('./binding.js').startServer(native)
+    server = await startNativeServer(native)
   } catch (error) {
     rethrowNative(error)
   }

@@ -13,12 +13,15 @@ use seccompiler::{
 use super::{Setup, SetupError};
 use crate::protocol::Spec;
 
-/// `(name, number)` of each `libc::SYS_<name>`: the number is the target's, and
-/// the name lets `--seccomp-table` report it for the release check.
+/// `(name, number)` of each `libc::SYS_<name>` (or of `SYS_<name> = number`
+/// where libc lacks it): the number is the target's, and the name lets
+/// `--seccomp-table` report it for the release check.
 macro_rules! syscalls {
-    ($($(#[$attr:meta])* $name:ident,)*) => {
-        &[$($(#[$attr])* (stringify!($name), libc::$name),)*]
+    ($($(#[$attr:meta])* $name:ident $(= $nr:literal)?,)*) => {
+        &[$($(#[$attr])* (stringify!($name), syscalls!(@nr $name $($nr)?)),)*]
     };
+    (@nr $name:ident) => { libc::$name };
+    (@nr $name:ident $nr:literal) => { $nr };
 }
 
 /// Denied whatever their arguments.
@@ -59,7 +62,11 @@ const DENIED: &[(&str, libc::c_long)] = syscalls![
     SYS_io_uring_register,
     SYS_userfaultfd,
     SYS_kexec_load,
+    #[cfg(not(all(target_arch = "aarch64", target_env = "musl")))]
     SYS_kexec_file_load,
+    // libc lacks it for aarch64 musl: asm-generic's number
+    #[cfg(all(target_arch = "aarch64", target_env = "musl"))]
+    SYS_kexec_file_load = 294,
     SYS_init_module,
     SYS_finit_module,
     SYS_delete_module,
