@@ -104,6 +104,37 @@ function targetFor({ platform, arch, libc }) {
   return { target: null, reason }
 }
 
+/**
+ * `require` of the files and packages the loader may load, each with a literal
+ * name: bundlers and file tracers (Next.js output tracing, @vercel/nft) follow
+ * only literal requires, and a deployment that leaves the platform package
+ * behind has no binary. Anything else (NAPI_RS_NATIVE_LIBRARY_PATH) is
+ * required as given.
+ */
+function requireLiteral(id) {
+  switch (id) {
+    case './e2b-native.linux-x64-gnu.node': return require('./e2b-native.linux-x64-gnu.node')
+    case './e2b-native.linux-arm64-gnu.node': return require('./e2b-native.linux-arm64-gnu.node')
+    case './e2b-native.linux-x64-musl.node': return require('./e2b-native.linux-x64-musl.node')
+    case './e2b-native.linux-arm64-musl.node': return require('./e2b-native.linux-arm64-musl.node')
+    case './e2b-native.darwin-arm64.node': return require('./e2b-native.darwin-arm64.node')
+    case './e2b-native.darwin-x64.node': return require('./e2b-native.darwin-x64.node')
+    case 'e2b-native-linux-x64-gnu': return require('e2b-native-linux-x64-gnu')
+    case 'e2b-native-linux-arm64-gnu': return require('e2b-native-linux-arm64-gnu')
+    case 'e2b-native-linux-x64-musl': return require('e2b-native-linux-x64-musl')
+    case 'e2b-native-linux-arm64-musl': return require('e2b-native-linux-arm64-musl')
+    case 'e2b-native-darwin-arm64': return require('e2b-native-darwin-arm64')
+    case 'e2b-native-darwin-x64': return require('e2b-native-darwin-x64')
+    case 'e2b-native-linux-x64-gnu/package.json': return require('e2b-native-linux-x64-gnu/package.json')
+    case 'e2b-native-linux-arm64-gnu/package.json': return require('e2b-native-linux-arm64-gnu/package.json')
+    case 'e2b-native-linux-x64-musl/package.json': return require('e2b-native-linux-x64-musl/package.json')
+    case 'e2b-native-linux-arm64-musl/package.json': return require('e2b-native-linux-arm64-musl/package.json')
+    case 'e2b-native-darwin-arm64/package.json': return require('e2b-native-darwin-arm64/package.json')
+    case 'e2b-native-darwin-x64/package.json': return require('e2b-native-darwin-x64/package.json')
+    default: return require(id)
+  }
+}
+
 /** The first line of an error, without the require stack napi's errors carry. */
 function firstLine(error) {
   return String((error && error.message) || error).split('\n')[0]
@@ -127,9 +158,8 @@ function loadBinding({
   arch = process.arch,
   libc = platform === 'linux' ? detectLibc({ platform }) : null,
   env = process.env,
-  dir = __dirname,
   version = require('./package.json').version,
-  load = require,
+  load = requireLiteral,
   exists = (file) => require('node:fs').existsSync(file),
 } = {}) {
   const tried = []
@@ -150,10 +180,10 @@ function loadBinding({
   const { target, reason } = targetFor({ platform, arch, libc })
   if (!target) return { binding: null, target: null, file: null, reason, code: 'ERR_UNSUPPORTED_PLATFORM' }
 
-  const local = path.join(dir, binaryFile(target))
+  const local = path.join(__dirname, binaryFile(target))
   if (exists(local)) {
     try {
-      return { binding: load(local), target, file: local, reason: null, code: null }
+      return { binding: load(`./${binaryFile(target)}`), target, file: local, reason: null, code: null }
     } catch (error) {
       tried.push(`${local} does not load: ${firstLine(error)}`)
     }
