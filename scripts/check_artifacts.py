@@ -256,12 +256,12 @@ def check_seccomp(t, helper, tables, resolver, report):
         return run_bpf(programs[program], numbers[syscall], audit, args)
 
     try:
-        misses = [n for n in table["denied"]
+        misses = [f"{n} ({p})" for n in table["denied"]
                   for p in ("deny", "deny_inet") if verdict(p, n) != RET_ERRNO | EPERM]
         report.check(name, "every denied call fails with EPERM", not misses, ", ".join(misses) or
                      f"{len(table['denied'])} calls")
         ordinary = ["read", "write", "openat", "execve", "exit_group", "mmap", "futex"]
-        blocked = [n for n in ordinary for p in programs if verdict(p, n) != RET_ALLOW]
+        blocked = [f"{n} ({p})" for n in ordinary for p in programs if verdict(p, n) != RET_ALLOW]
         report.check(name, "ordinary calls are allowed", not blocked, ", ".join(blocked) or ", ".join(ordinary))
         flags = [f for f, bit in CLONE_NEW.items() if verdict("deny", "clone", (bit | CLONE_THREAD_FLAGS, 0, 0, 0, 0, 0)) != RET_ERRNO | EPERM]
         thread = verdict("deny", "clone", (CLONE_THREAD_FLAGS, 0, 0, 0, 0, 0))
