@@ -193,6 +193,7 @@ fn deny_rules(inet: bool) -> Setup<BTreeMap<i64, Vec<SeccompRule>>> {
     rules.insert(libc::SYS_socket, vec![other_family]);
     // Pushing keystrokes into a terminal (TIOCSTI) or a console (TIOCLINUX).
     // The request's type is c_ulong in glibc and c_int in musl.
+    #[allow(clippy::unnecessary_cast)]
     let ioctl = [libc::TIOCSTI as u64, libc::TIOCLINUX as u64]
         .iter()
         .map(|&req| rule(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, req))
