@@ -44,12 +44,11 @@ pub fn process_alive(pid: i32) -> bool {
     let mut code = 0u32;
     // SAFETY: `handle` is an open process handle and `code` outlives the call;
     // the handle is closed exactly once.
-    let alive = unsafe {
+    unsafe {
         let ok = GetExitCodeProcess(handle, &mut code) != 0;
         CloseHandle(handle);
         ok && code == STILL_ACTIVE as u32
-    };
-    alive
+    }
 }
 
 #[cfg(test)]
