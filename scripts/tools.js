@@ -54,14 +54,16 @@ function ensureRustTargets(triples) {
 }
 
 /**
- * Debian packages for commands that are missing: `{ command: package }`.
- * Installs them as root; otherwise fails, saying what to install.
+ * Debian packages for what is missing: `{ command: package }` for commands on
+ * PATH, `{ '/a/file': 'pkg1 pkg2' }` for files. Installs them as root;
+ * otherwise fails, saying what to install.
  */
-function ensureDebianPackages(commands) {
-  const missing = Object.entries(commands).filter(([command]) => !has(command))
+function ensureDebianPackages(needs) {
+  const present = (what) => (what.startsWith('/') ? fs.existsSync(what) : has(what))
+  const missing = Object.entries(needs).filter(([what]) => !present(what))
   if (!missing.length) return
-  const packages = [...new Set(missing.map(([, pkg]) => pkg))]
-  const names = missing.map(([command]) => command).join(', ')
+  const packages = [...new Set(missing.flatMap(([, pkgs]) => pkgs.split(' ')))]
+  const names = missing.map(([what]) => what).join(', ')
   const root = typeof process.getuid === 'function' && process.getuid() === 0
   if (!root || !has('apt-get')) {
     throw new Error(`missing ${names}: install the Debian/Ubuntu packages ${packages.join(' ')} (apt-get install ${packages.join(' ')})`)
