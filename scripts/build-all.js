@@ -11,10 +11,12 @@ const path = require('node:path')
 const { ROOT, BUILD } = require('./targets.js')
 const { VENV_BIN, ensurePythonTools, ensureRustTargets, log, run } = require('./tools.js')
 
-const TARGET_DIR = process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target')
-// The helpers build with other flags than the musl addons (static, not
-// -crt-static): their own directory keeps either from rebuilding the other.
-const HELPER_TARGET_DIR = path.join(TARGET_DIR, 'helper')
+// Directories of their own: `npm run build` (napi, the host's linker) and
+// build-helper.js (+crt-static) build x86_64-unknown-linux-gnu with other
+// flags, and the helpers build with other flags than the musl addons (static,
+// not -crt-static); sharing a directory would rebuild one after the other.
+const TARGET_DIR = path.join(process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target'), 'cross')
+const HELPER_TARGET_DIR = path.join(process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target'), 'cross-helper')
 
 function envName(triple) {
   return triple.toUpperCase().replace(/[-.]/g, '_')
