@@ -78,7 +78,7 @@ impl LocalConfig {
 
 /// The `dataScience` option (`"auto"`: once installed; `true`: installed by
 /// the first call that needs it; `false`), else `E2B_NATIVE_DATA_SCIENCE`.
-fn read_data_science(
+pub fn read_data_science(
     options: &Options<'_>,
     env: &HashMap<String, String>,
 ) -> Result<DataScience, Error> {
@@ -86,7 +86,10 @@ fn read_data_science(
         Some(serde_json::Value::Bool(true)) => "true".to_string(),
         Some(serde_json::Value::Bool(false)) => "false".to_string(),
         Some(_) => options.string("dataScience")?.unwrap_or_default(),
-        None => env.get("E2B_NATIVE_DATA_SCIENCE").cloned().unwrap_or_default(),
+        None => env
+            .get("E2B_NATIVE_DATA_SCIENCE")
+            .cloned()
+            .unwrap_or_default(),
     };
     match setting.as_str() {
         "" | "auto" => Ok(DataScience::WhenPrepared),
