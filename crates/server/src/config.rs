@@ -126,7 +126,8 @@ impl ServerConfig {
         }
         config.isolation = e2b_native_local::read_isolation(options, &Default::default())?;
         if options.get("dataScience").is_some() {
-            config.data_science = e2b_native_local::read_data_science(options, &Default::default())?;
+            config.data_science =
+                e2b_native_local::read_data_science(options, &Default::default())?;
         }
         Ok(config)
     }

@@ -151,14 +151,21 @@ async fn python(backend: &LocalBackend, config: &ServerConfig) -> Option<Interpr
     };
     let install = config.data_science == DataScience::Always;
     let cancel = CancellationToken::new();
-    if install && matches!(backend.data_science(&python, false, &cancel).await, Ok(None)) {
+    if install
+        && matches!(
+            backend.data_science(&python, false, &cancel).await,
+            Ok(None)
+        )
+    {
         log.info(format_args!(
             "installing the data-science environment (once for this host, ~330 MB)"
         ));
     }
     match backend.data_science(&python, install, &cancel).await {
         Ok(dir) => python.python_path = dir,
-        Err(e) => log.warn(format_args!("Python runs without the data-science environment: {e}")),
+        Err(e) => log.warn(format_args!(
+            "Python runs without the data-science environment: {e}"
+        )),
     }
     Some(python)
 }
