@@ -9,7 +9,7 @@ const where =
     : 'an Edge, worker or browser bundle'
 const error = new Error(
   `e2b-native cannot load in ${where}. ` +
-    'e2b-native is a native addon that runs only in the Node.js runtime on Linux x64 with glibc. ' +
+    'e2b-native is a native addon that runs only in the Node.js runtime. ' +
     'In Next.js, import it only from server code (route handlers, server actions, server ' +
     "components) in the Node.js runtime (`export const runtime = 'nodejs'`, never 'edge'), " +
     "and list it in next.config: `serverExternalPackages: ['e2b-native']`.",

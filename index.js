@@ -1,13 +1,16 @@
 'use strict'
 // The public API: a drop-in for the E2BService of frontend/lib/services/e2b.ts.
-// The work happens in Rust (binding.js loads it), and so does checking every
+// The work happens in Rust (platform.js loads it), and so does checking every
 // option: this file passes options across as JSON, checks only what cannot
 // cross (callbacks, an AbortSignal, file contents), and turns failures into
 // Errors of the caller's realm, so that `instanceof Error` holds even inside
 // Jest's sandboxed modules.
 
-require('./platform.js').assertSupported() // another OS, musl, Edge: say why, before the binding loads
-const { NativeService, killAll, liveSandboxes, pooledSandboxPids, diagnose } = require('./binding.js')
+const platform = require('./platform.js')
+platform.assertNodeRuntime() // Edge or a browser bundle: say why, before anything loads
+// Where no binary fits or loads, a stand-in binding makes every call reject
+// with its code and reason (the import itself still works).
+const { NativeService, killAll, liveSandboxes, pooledSandboxPids, diagnose, startServer: startNativeServer } = platform.native()
 
 /** Variables the Rust side reads from the caller's process.env. */
 const ENV_NAMES = [
@@ -441,7 +444,7 @@ function toResult(o, askedFiles) {
  */
 async function startServer(options) {
   const helper = process.env.E2B_NATIVE_SANDBOX_HELPER
-  const server = await native(require('./binding.js').startServer(toJson(options), typeof helper === 'string' ? helper : undefined))
+  const server = await native(startNativeServer(toJson(options), typeof helper === 'string' ? helper : undefined))
   installExitHook()
   let closed
   return {

@@ -9,7 +9,7 @@ const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const net = require('node:net')
 const path = require('node:path')
-const { ROOT, canRun, tempDir, removeDir, userEnv, run, ok, packPackage, npmInstall } = require('./packaging')
+const { ROOT, PLATFORM_PACKAGE, canRun, tempDir, removeDir, userEnv, run, ok, packRelease, npmInstall } = require('./packaging')
 
 const EXAMPLE = path.join(ROOT, 'examples', 'nextjs')
 const describeIf = canRun && !process.env.E2B_NATIVE_SKIP_NEXTJS ? describe : describe.skip
@@ -86,15 +86,18 @@ describeIf('examples/nextjs, npm-installed from the packed package', () => {
   beforeAll(async () => {
     let started = Date.now()
     tmp = tempDir('nextjs-e2e')
-    const tarball = await packPackage(tmp)
+    const [tarball, platformTarball] = await packRelease(tmp)
     timings.pack = Date.now() - started
 
-    // The example as a user has it, depending on the tarball instead of ../..
+    // The example as a user has it, depending on the tarballs instead of ../..
+    // (the platform package stands in for the registry's copy, which npm would
+    // fetch as e2b-native's optional dependency).
     app = path.join(tmp, 'app')
     copyExample(app)
     const pkgFile = path.join(app, 'package.json')
     const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8'))
     pkg.dependencies['e2b-native'] = `file:${path.relative(app, tarball)}`
+    pkg.dependencies[PLATFORM_PACKAGE] = `file:${path.relative(app, platformTarball)}`
     fs.writeFileSync(pkgFile, JSON.stringify(pkg, null, 2) + '\n')
     started = Date.now()
     ok(await npmInstall(app))

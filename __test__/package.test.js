@@ -1,11 +1,13 @@
 'use strict'
-// The package as npm delivers it: `npm pack`, then `npm install <tarball>` into a
-// fresh project, with no Rust toolchain on PATH and no source tree beside it.
-// CommonJS, ESM and both type entries; the binary from the tarball and from the
-// napi-style platform package npm/linux-x64-gnu; a clear error where it cannot load.
+// The package as npm delivers it: `npm pack` of e2b-native (JavaScript only)
+// and of its platform package npm/linux-x64-gnu (the addon and the helper),
+// then `npm install` of both into a fresh project, with no Rust toolchain on
+// PATH and no source tree beside it. CommonJS, ESM and both type entries; the
+// binary from the platform package; what happens where no binary fits.
 const fs = require('node:fs')
 const path = require('node:path')
-const { ROOT, BINARY, HELPER, canRun, tempDir, removeDir, run, ok, packPackage, newProject, npmInstall } = require('./packaging')
+const { ROOT, BINARY, HELPER, PLATFORM_PACKAGE, canRun, tempDir, removeDir, run, ok, packRelease, newProject, npmInstall } = require('./packaging')
+const { TARGETS, packageName } = require('../platform.js')
 
 jest.setTimeout(5 * 60 * 1000)
 const describeIf = canRun ? describe : describe.skip
@@ -13,13 +15,16 @@ const describeIf = canRun ? describe : describe.skip
 describeIf('the packed package', () => {
   let tmp
   let tarball
+  let platformTarball
   let app
 
   beforeAll(async () => {
     tmp = tempDir('pkg-e2e')
-    tarball = await packPackage(tmp)
+    ;[tarball, platformTarball] = await packRelease(tmp)
     app = newProject(path.join(tmp, 'app'))
-    ok(await npmInstall(app, [tarball]))
+    // The platform tarball stands in for the registry's copy, which npm would
+    // fetch as e2b-native's optional dependency.
+    ok(await npmInstall(app, [tarball, platformTarball]))
   })
   afterAll(() => removeDir(tmp))
 
@@ -29,33 +34,29 @@ describeIf('the packed package', () => {
     return run(process.execPath, [...args, name], { cwd: app })
   }
 
-  test('holds the JavaScript, the types, the binary and the helper, and nothing of the source', async () => {
-    const listing = ok(await run('tar', ['-tvzf', tarball])).stdout.trim().split('\n')
-    const files = Object.fromEntries(listing.map((line) => [line.split(/\s+/).pop().replace(/^package\//, ''), line]))
-    expect(Object.keys(files).sort()).toEqual(
-      [
-        'README.md',
-        'package.json',
-        'index.js',
-        'index.d.ts',
-        'index.mjs',
-        'index.d.mts',
-        'platform.js',
-        'edge.js',
-        'binding.js',
-        'binding.d.ts',
-        'bin/e2b-native.js',
-        BINARY,
-        HELPER,
-      ].sort(),
+  test('the main package holds the JavaScript and the types, no binary, and lists every platform package', async () => {
+    const listing = ok(await run('tar', ['-tzf', tarball])).stdout.trim().split('\n')
+    expect(listing.map((f) => f.replace(/^package\//, '')).sort()).toEqual(
+      ['README.md', 'package.json', 'index.js', 'index.d.ts', 'index.mjs', 'index.d.mts', 'platform.js', 'edge.js', 'bin/e2b-native.js'].sort(),
     )
-    expect(files[HELPER]).toMatch(/^-rwx/)
-    const installed = path.join(app, 'node_modules', 'e2b-native')
-    expect(fs.lstatSync(installed).isDirectory()).toBe(true)
-    expect(fs.statSync(path.join(installed, HELPER)).mode & 0o111).not.toBe(0)
+    const manifest = JSON.parse(fs.readFileSync(path.join(app, 'node_modules', 'e2b-native', 'package.json'), 'utf8'))
+    expect(manifest.os).toBeUndefined()
+    expect(manifest.optionalDependencies).toEqual(Object.fromEntries(TARGETS.map((t) => [packageName(t), manifest.version])))
   })
 
-  test('require() runs code, loading the binary and the helper from the installed package', async () => {
+  test('the platform package holds the addon and the executable helper, and npm installed it', async () => {
+    const listing = ok(await run('tar', ['-tvzf', platformTarball])).stdout.trim().split('\n')
+    const files = Object.fromEntries(listing.map((line) => [line.split(/\s+/).pop().replace(/^package\//, ''), line]))
+    expect(Object.keys(files).sort()).toEqual(['README.md', 'package.json', BINARY, HELPER].sort())
+    expect(files[HELPER]).toMatch(/^-rwx/)
+    const installed = path.join(app, 'node_modules', PLATFORM_PACKAGE)
+    expect(fs.statSync(path.join(installed, HELPER)).mode & 0o111).not.toBe(0)
+    // The other targets' packages are not there: os/cpu/libc kept them out.
+    const others = TARGETS.map(packageName).filter((name) => name !== PLATFORM_PACKAGE)
+    expect(others.filter((name) => fs.existsSync(path.join(app, 'node_modules', name)))).toEqual([])
+  })
+
+  test('require() runs code, loading the binary and the helper from the platform package', async () => {
     const r = await node(
       'cjs.js',
       `const { e2bService } = require('e2b-native')
@@ -67,7 +68,7 @@ describeIf('the packed package', () => {
     const out = JSON.parse(ok(r).stdout)
     expect(out.result).toMatchObject({ stdout: '42\n', exitCode: 0, backend: 'local' })
     expect(out.resolved).toBe(path.join(fs.realpathSync(app), 'node_modules', 'e2b-native', 'index.js'))
-    expect(out.loaded).toEqual([path.join(fs.realpathSync(app), 'node_modules', 'e2b-native', BINARY)])
+    expect(out.loaded).toEqual([path.join(fs.realpathSync(app), 'node_modules', PLATFORM_PACKAGE, BINARY)])
   })
 
   test('import gets the same module: named exports, a default export, one shared service', async () => {
@@ -123,22 +124,40 @@ describeIf('the packed package', () => {
     expect(trace.stdout).toMatch(/'e2b-native' was successfully resolved to '[^']*\/node_modules\/e2b-native\/index\.d\.ts'/)
   })
 
-  test('on another OS or CPU, importing it throws an error that says why and what to do', async () => {
-    for (const [property, value, where] of [
-      ['platform', 'darwin', 'Node.js on darwin x64'],
-      ['arch', 'arm64', 'Node.js on linux arm64'],
+  test('where no binary fits or is installed, importing works and every call rejects, saying why', async () => {
+    for (const [property, value, code, says] of [
+      ['platform', 'darwin', 'ERR_NATIVE_BINDING', 'npm install e2b-native-darwin-x64@'],
+      ['arch', 'arm64', 'ERR_NATIVE_BINDING', 'npm install e2b-native-linux-arm64-gnu@'],
+      ['platform', 'win32', 'ERR_UNSUPPORTED_PLATFORM', 'no native binary for Windows x64'],
     ]) {
       const r = await node(
         'other.js',
         `Object.defineProperty(process, ${JSON.stringify(property)}, { value: ${JSON.stringify(value)} })
-        try { require('e2b-native'); console.log('loaded') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }`,
+        const { e2bService, E2BService } = require('e2b-native')
+        const svc = new E2BService({ backend: 'e2b', apiKey: 'e2b_0' })
+        Promise.allSettled([e2bService.executePython('print(1)'), svc.executeCode('echo 1', 'bash')]).then((results) =>
+          console.log(JSON.stringify(results.map((r) => ({ status: r.status, code: r.reason && r.reason.code, message: r.reason && r.reason.message, isError: r.reason instanceof Error })))))`,
       )
       const out = JSON.parse(ok(r).stdout)
-      expect(out.code).toBe('ERR_UNSUPPORTED_PLATFORM')
-      expect(out.message).toContain(`e2b-native cannot load in ${where}.`)
-      expect(out.message).toContain('runs only in the Node.js runtime on Linux x64 with glibc')
-      expect(out.message).toContain("serverExternalPackages: ['e2b-native']")
+      for (const result of out) {
+        expect(result).toMatchObject({ status: 'rejected', code, isError: true })
+        expect(result.message).toContain(says)
+      }
     }
+  })
+
+  test('installed without optional dependencies, importing works and calls name the missing package', async () => {
+    const bare = newProject(path.join(tmp, 'bare'))
+    ok(await npmInstall(bare, ['--omit=optional', tarball]))
+    expect(fs.existsSync(path.join(bare, 'node_modules', PLATFORM_PACKAGE))).toBe(false)
+    fs.writeFileSync(
+      path.join(bare, 'run.js'),
+      `require('e2b-native').e2bService.executePython('print(1)').catch((e) => console.log(JSON.stringify({ code: e.code, message: e.message })))`,
+    )
+    const out = JSON.parse(ok(await run(process.execPath, ['run.js'], { cwd: bare })).stdout)
+    expect(out.code).toBe('ERR_NATIVE_BINDING')
+    expect(out.message).toContain(`the platform package ${PLATFORM_PACKAGE} is not installed`)
+    expect(out.message).toContain('--omit=optional')
   })
 
   test('in the Edge runtime or an edge/browser bundle, importing it throws an error that says why', async () => {
@@ -164,6 +183,7 @@ describeIf('the packed package', () => {
       expect(out.url).toMatch(/\/node_modules\/e2b-native\/edge\.js$/)
       expect(out.code).toBe('ERR_UNSUPPORTED_PLATFORM')
       expect(out.message).toContain("`export const runtime = 'nodejs'`, never 'edge'")
+      expect(out.message).toContain('runs only in the Node.js runtime.')
     }
   })
 
@@ -171,32 +191,5 @@ describeIf('the packed package', () => {
     const source = fs.readFileSync(path.join(ROOT, 'edge.js'), 'utf8')
     const declared = [...source.matchAll(/exports\.(\w+) =/g)].map((m) => m[1]).sort()
     expect(declared).toEqual(Object.keys(require('..')).sort())
-  })
-
-  test('the platform package npm/linux-x64-gnu carries the binary and the helper when the main package does not', async () => {
-    // npm/linux-x64-gnu as `npm run artifacts` fills it, packed from a copy so
-    // that the repository stays as it is.
-    const platformDir = path.join(tmp, 'linux-x64-gnu')
-    fs.cpSync(path.join(ROOT, 'npm', 'linux-x64-gnu'), platformDir, { recursive: true })
-    for (const file of [BINARY, HELPER]) fs.copyFileSync(path.join(ROOT, file), path.join(platformDir, file))
-    const packed = JSON.parse(ok(await run('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: platformDir })).stdout)
-    expect(packed[0].name).toBe('e2b-native-linux-x64-gnu')
-    expect(packed[0].files.map((f) => f.path).sort()).toEqual(['README.md', BINARY, HELPER, 'package.json'].sort())
-
-    const split = newProject(path.join(tmp, 'split'))
-    ok(await npmInstall(split, [tarball, path.join(tmp, packed[0].filename)]))
-    // The main package without its binary, as a napi-rs release publishes it.
-    for (const file of [BINARY, HELPER]) fs.rmSync(path.join(split, 'node_modules', 'e2b-native', file))
-    fs.writeFileSync(
-      path.join(split, 'run.js'),
-      `const { e2bService } = require('e2b-native')
-      e2bService.executePython('print(6 * 7)').then((result) => {
-        const loaded = Object.keys(require.cache).filter((f) => f.endsWith('.node'))
-        console.log(JSON.stringify({ result, loaded }))
-      })`,
-    )
-    const out = JSON.parse(ok(await run(process.execPath, ['run.js'], { cwd: split })).stdout)
-    expect(out.result).toMatchObject({ stdout: '42\n', exitCode: 0 })
-    expect(out.loaded).toEqual([path.join(fs.realpathSync(split), 'node_modules', 'e2b-native-linux-x64-gnu', BINARY)])
   })
 })

@@ -71,17 +71,37 @@ function ok(result) {
 }
 
 /**
- * `npm pack` of the repository into `dest`, with the binary and helper already
- * built (`npm install` or `npm run build`): `--ignore-scripts` packs what was
- * built and tested instead of building again. Returns the tarball's path.
+ * `npm pack` of the repository into `dest`: the JavaScript, no binary (a
+ * release ships the binary in the platform package, see packPlatformPackage).
+ * `--ignore-scripts` packs what is there instead of building again. Returns
+ * the tarball's path.
  */
 async function packPackage(dest) {
-  for (const file of [BINARY, HELPER]) {
-    if (!fs.existsSync(path.join(ROOT, file))) throw new Error(`${file} is missing: run \`npm run build\` first`)
-  }
   const result = ok(await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dest], { cwd: ROOT }))
   const [{ filename }] = JSON.parse(result.stdout)
   return path.join(dest, filename)
+}
+
+/**
+ * `npm pack` of npm/linux-x64-gnu as a release fills it, from a copy (so the
+ * repository stays as it is) holding this host's build of the addon and the
+ * helper (`npm install` or `npm run build`). Returns the tarball's path.
+ */
+async function packPlatformPackage(dest) {
+  const dir = fs.mkdtempSync(path.join(dest, 'platform-'))
+  fs.cpSync(path.join(ROOT, 'npm', 'linux-x64-gnu'), dir, { recursive: true })
+  for (const file of [BINARY, HELPER]) {
+    if (!fs.existsSync(path.join(ROOT, file))) throw new Error(`${file} is missing: run \`npm run build\` first`)
+    fs.copyFileSync(path.join(ROOT, file), path.join(dir, file))
+  }
+  const result = ok(await run('npm', ['pack', '--json', '--pack-destination', dest], { cwd: dir }))
+  const [{ filename }] = JSON.parse(result.stdout)
+  return path.join(dest, filename)
+}
+
+/** Both tarballs a linux-x64-gnu user's install fetches: `[main, platform]`. */
+async function packRelease(dest) {
+  return [await packPackage(dest), await packPlatformPackage(dest)]
 }
 
 /** A new npm project in `dir` (a package.json and nothing else). */
@@ -97,4 +117,20 @@ function npmInstall(dir, args = []) {
   return run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...args], { cwd: dir })
 }
 
-module.exports = { ROOT, BINARY, HELPER, canRun, tempDir, removeDir, userEnv, run, ok, packPackage, newProject, npmInstall }
+module.exports = {
+  ROOT,
+  BINARY,
+  HELPER,
+  PLATFORM_PACKAGE: 'e2b-native-linux-x64-gnu',
+  canRun,
+  tempDir,
+  removeDir,
+  userEnv,
+  run,
+  ok,
+  packPackage,
+  packPlatformPackage,
+  packRelease,
+  newProject,
+  npmInstall,
+}

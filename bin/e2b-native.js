@@ -6,7 +6,7 @@
 // `cli`); see the README, "Self-hosted E2B: e2b-native serve".
 
 function usage() {
-  return require('../binding.js').serveUsage()
+  return require('../platform.js').native().serveUsage()
 }
 
 function fail(message) {
@@ -16,7 +16,7 @@ function fail(message) {
 
 /** The `startServer` options the arguments ask for, or null for help. */
 function parse(argv) {
-  const { parseServeArgs } = require('../binding.js')
+  const { parseServeArgs } = require('../platform.js').native()
   try {
     const json = parseServeArgs(argv, process.env.E2B_NATIVE_SERVE_API_KEY)
     return json == null ? null : JSON.parse(json)
@@ -63,9 +63,31 @@ async function serve(argv) {
   process.on('SIGTERM', () => stop('SIGTERM'))
 }
 
+/**
+ * `npx e2b-native prepare`: installs the data-science environment (IPython,
+ * numpy, pandas, matplotlib, …) into the package cache, once, so that Python
+ * sandboxes have it without an install (a Dockerfile step). Prints its
+ * directory.
+ */
+async function prepare(argv) {
+  if (argv.length > 0) fail(`prepare takes no arguments (it reads the E2B_NATIVE_* variables the service reads)`)
+  const { prepareEnvironment } = require('../platform.js').native()
+  const env = {}
+  for (const [name, value] of Object.entries(process.env)) if (name.startsWith('E2B_NATIVE_')) env[name] = value
+  process.stderr.write('e2b-native: installing the data-science environment (once for this host, ~330 MB)…\n')
+  try {
+    process.stdout.write(`${await prepareEnvironment('null', env)}\n`)
+  } catch (error) {
+    const [code, message] = String(error.message).split('\u0000')
+    process.stderr.write(`e2b-native prepare: ${message || code}${message ? ` (${code})` : ''}\n`)
+    process.exit(1)
+  }
+}
+
 const [command, ...rest] = process.argv.slice(2)
 if (command === 'serve') serve(rest)
+else if (command === 'prepare') prepare(rest)
 else if (command === '-h' || command === '--help' || command === undefined) {
   process.stdout.write(usage())
   process.exit(command === undefined ? 2 : 0)
-} else fail(`unknown command ${command}: the only command is serve`)
+} else fail(`unknown command ${command}: use serve or prepare`)

@@ -19,6 +19,13 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
 
+// The local sandbox and `serve` need Linux; elsewhere a stand-in with the same
+// names rejects every local call and says why.
+#[cfg(not(target_os = "linux"))]
+mod no_local;
+#[cfg(not(target_os = "linux"))]
+use no_local::{self as e2b_native_local, default_helper};
+#[cfg(target_os = "linux")]
 pub mod serve;
 pub mod session;
 
@@ -247,6 +254,34 @@ pub async fn diagnose(helper: Option<String>) -> Result<Vec<NativeCheck>> {
         .collect())
 }
 
+/// Installs the data-science environment (once for this host; it is kept in
+/// the package cache) with the service options given; resolves to the
+/// directory Python sandboxes see on `PYTHONPATH`.
+#[cfg(target_os = "linux")]
+#[napi]
+pub async fn prepare_environment(
+    options: String,
+    process_env: HashMap<String, String>,
+) -> Result<String> {
+    let prepared = async {
+        let value = Options::parse(&options)?;
+        let options = Options::new(&value, "prepare")?;
+        let defaults = Defaults::read(&options)?;
+        let config = LocalConfig::read(&options, &process_env, &defaults.limits, default_helper())?;
+        let backend = LocalBackend::new(LocalConfig {
+            pool: PoolConfig::off(),
+            ..config
+        })?;
+        let python = backend.interpreter(e2b_native_core::Language::Python)?;
+        let dir = backend
+            .data_science(&python, true, &CancellationToken::new())
+            .await?;
+        dir.ok_or_else(|| Error::Internal("an installed environment has no directory".into()))
+    };
+    let dir = prepared.await.map_err(coded)?;
+    Ok(dir.display().to_string())
+}
+
 /// Kills every sandbox of this process, synchronously (for `process.on('exit')`):
 /// local ones at once, remote ones best effort within a second (their TTL
 /// covers the rest).
@@ -370,6 +405,7 @@ fn to_js_outcome(o: Outcome, asked: &[String]) -> NativeOutcome {
 }
 
 /// The helper executable ships beside this addon's `.node` file.
+#[cfg(target_os = "linux")]
 fn default_helper() -> PathBuf {
     // SAFETY: Dl_info is plain data (pointers and integers): all zeros is valid.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };

@@ -59,9 +59,7 @@ impl E2bBackend {
                 .map_err(|e| Error::Internal(format!("building the HTTP client: {e}")))
         };
         let http = build(false)?;
-        let host = nix::unistd::gethostname()
-            .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let host = crate::host::hostname();
         let tags = [
             (TAG_LIBRARY, "1".to_string()),
             (TAG_HOST, host),
@@ -350,8 +348,7 @@ impl E2bBackend {
                 .get(TAG_PID)
                 .and_then(|p| p.parse::<i32>().ok());
             let alive = owner.is_some_and(|pid| {
-                pid as u32 == std::process::id()
-                    || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+                pid as u32 == std::process::id() || crate::host::process_alive(pid)
             });
             if !alive {
                 with_retries(deadline, |_| self.api.kill(&sandbox.sandbox_id))

@@ -11,6 +11,7 @@ mod api;
 mod backend;
 mod config;
 mod envd;
+mod host;
 mod interpreter;
 mod live;
 mod retry;

@@ -19,6 +19,9 @@ pub struct Interpreter {
     /// Its install prefix when it lives outside the system directories
     /// (`/opt/node` for `/opt/node/bin/node`): bound read-only into the sandbox.
     pub extra_bind: Option<PathBuf>,
+    /// Python: packages it sees on `PYTHONPATH` (the data-science
+    /// environment), bound read-only at the same path.
+    pub python_path: Option<PathBuf>,
 }
 
 /// Finds `language`'s interpreter: an explicit path, else Node's own binary for
@@ -60,7 +63,11 @@ pub(crate) fn find(language: Language, explicit: Option<&Path>) -> Result<Interp
         .map(|path| {
             let extra_bind = (!SYSTEM_PREFIXES.iter().any(|p| path.starts_with(p)))
                 .then(|| install_prefix(&path));
-            Interpreter { path, extra_bind }
+            Interpreter {
+                path,
+                extra_bind,
+                python_path: None,
+            }
         })
         .ok_or_else(|| {
             Error::InterpreterUnavailable(format!(
@@ -73,17 +80,20 @@ pub(crate) fn find(language: Language, explicit: Option<&Path>) -> Result<Interp
 
 /// The environment every sandboxed program starts with, as in E2B's sandboxes:
 /// the usual PATH (plus the directories of interpreters installed outside the
-/// system ones), HOME, USER, LOGNAME, SHELL and LANG. Nothing of the host's.
+/// system ones), HOME, USER, LOGNAME, SHELL and LANG, and PYTHONPATH where
+/// Python has the data-science environment. Nothing of the host's.
 pub fn sandbox_env<'a>(
     interpreters: impl IntoIterator<Item = &'a Interpreter>,
 ) -> BTreeMap<String, String> {
     let mut path = String::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let mut python_path = None;
     for interpreter in interpreters {
         if let (Some(_), Some(dir)) = (&interpreter.extra_bind, interpreter.path.parent()) {
             path = format!("{}:{path}", dir.display());
         }
+        python_path = python_path.or(interpreter.python_path.as_ref());
     }
-    [
+    let mut env: BTreeMap<String, String> = [
         ("PATH", path.as_str()),
         ("HOME", e2b_native_core::WORK_DIR),
         ("USER", "user"),
@@ -93,7 +103,11 @@ pub fn sandbox_env<'a>(
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    .collect();
+    if let Some(dir) = python_path {
+        env.insert("PYTHONPATH".into(), dir.display().to_string());
+    }
+    env
 }
 
 fn is_elf_executable(path: &Path) -> bool {

@@ -31,7 +31,7 @@ use e2b_native_core::session::{CodeSession, SessionSpec};
 pub use e2b_native_core::CancellationToken;
 use e2b_native_core::{Backend, BoxFuture, Error, Language, Limits, Outcome, Request};
 pub use interpreters::{sandbox_env, Interpreter};
-pub use packages::PackageConfig;
+pub use packages::{DataScience, PackageConfig};
 use packages::{Packages, Prepared};
 pub use pool::{LaneStats, PoolConfig};
 pub use protocol::Isolation;
@@ -50,6 +50,8 @@ pub struct LocalConfig {
     pub packages: PackageConfig,
     /// The tier sandboxes must have; `None`: the strongest this host allows.
     pub isolation: Option<Isolation>,
+    /// When Python sandboxes get the data-science environment.
+    pub data_science: DataScience,
 }
 
 impl LocalConfig {
@@ -70,7 +72,34 @@ impl LocalConfig {
             pool: PoolConfig::read(options, env, limits)?,
             packages: PackageConfig::read(options)?,
             isolation: read_isolation(options, env)?,
+            data_science: read_data_science(options, env)?,
         })
+    }
+}
+
+/// The `dataScience` option (`"auto"`: once installed; `true`: installed by
+/// the first call that needs it; `false`), else `E2B_NATIVE_DATA_SCIENCE`.
+pub fn read_data_science(
+    options: &Options<'_>,
+    env: &HashMap<String, String>,
+) -> Result<DataScience, Error> {
+    let setting = match options.get("dataScience") {
+        Some(serde_json::Value::Bool(true)) => "true".to_string(),
+        Some(serde_json::Value::Bool(false)) => "false".to_string(),
+        Some(_) => options.string("dataScience")?.unwrap_or_default(),
+        None => env
+            .get("E2B_NATIVE_DATA_SCIENCE")
+            .cloned()
+            .unwrap_or_default(),
+    };
+    match setting.as_str() {
+        "" | "auto" => Ok(DataScience::WhenPrepared),
+        "true" | "1" => Ok(DataScience::Always),
+        "false" | "0" => Ok(DataScience::Never),
+        other => Err(Error::invalid_arg(format!(
+            "dataScience must be true (install the data-science environment on first use), \
+             false, or \"auto\" (use it once installed), got {other:?}"
+        ))),
     }
 }
 
@@ -147,8 +176,8 @@ impl LocalBackend {
     ) -> Result<Outcome, Error> {
         let started = std::time::Instant::now();
         let language = request.language;
-        let interpreter = self.interpreter(language)?;
         let isolation = self.isolation().await?;
+        let interpreter = self.runtime(language, cancel).await?;
         let mut shape = shape::shape(
             protocol::Mode::OneShot,
             &request.limits,
@@ -195,6 +224,35 @@ impl LocalBackend {
     /// else the strongest this host allows (probed once per process).
     pub async fn isolation(&self) -> Result<Isolation, Error> {
         tier::decide(&self.config.helper, self.config.isolation).await
+    }
+
+    /// The interpreter for `language` as sandboxes run it: Python with the
+    /// data-science environment when the `dataScience` setting gives it.
+    pub async fn runtime(
+        &self,
+        language: Language,
+        cancel: &CancellationToken,
+    ) -> Result<Interpreter, Error> {
+        let mut interpreter = self.interpreter(language)?;
+        if language == Language::Python && self.config.data_science != DataScience::Never {
+            let install = self.config.data_science == DataScience::Always;
+            interpreter.python_path = self.data_science(&interpreter, install, cancel).await?;
+        }
+        Ok(interpreter)
+    }
+
+    /// The data-science environment's `PYTHONPATH` directory: from the
+    /// cache, or (`install`) installed now.
+    pub async fn data_science(
+        &self,
+        python: &Interpreter,
+        install: bool,
+        cancel: &CancellationToken,
+    ) -> Result<Option<PathBuf>, Error> {
+        let isolation = self.isolation().await?;
+        self.packages
+            .data_science(&self.config.helper, isolation, python, install, cancel)
+            .await
     }
 
     /// The interpreter for `language`, found once and remembered.

@@ -31,7 +31,10 @@ pub(crate) fn shape(
 ) -> Shape {
     let mut binds = Vec::new();
     for (_, interpreter) in interpreters {
-        if let Some(dir) = &interpreter.extra_bind {
+        for dir in [&interpreter.extra_bind, &interpreter.python_path]
+            .into_iter()
+            .flatten()
+        {
             if !binds.contains(dir) {
                 binds.push(dir.clone());
             }

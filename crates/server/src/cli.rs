@@ -110,6 +110,13 @@ const FLAGS: &[Flag] = &[
         help: "auto (default: namespaces where allowed, else landlock), namespaces (refuse to start without them), landlock",
     },
     Flag {
+        name: "--no-data-science",
+        value: None,
+        option: "dataScience",
+        kind: Kind::Switch(false),
+        help: "Python without the data-science environment (default: installed on first start, once)",
+    },
+    Flag {
         name: "--log-level",
         value: Some("L"),
         option: "logLevel",

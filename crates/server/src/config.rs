@@ -8,7 +8,7 @@ use std::time::Duration;
 use e2b_native_core::options::{Options, LIMITS};
 use e2b_native_core::{Error, Language, Limits};
 
-use e2b_native_local::Isolation;
+use e2b_native_local::{DataScience, Isolation};
 
 use crate::log::LogLevel;
 
@@ -41,6 +41,9 @@ pub struct ServerConfig {
     pub log_level: LogLevel,
     /// The tier the sandboxes must have; `None`: the strongest this host allows.
     pub isolation: Option<Isolation>,
+    /// Whether the sandboxes' Python has the data-science environment
+    /// (installed on first start by default, as E2B's template has it).
+    pub data_science: DataScience,
 }
 
 /// The ranges of the server's numeric options, for their readers and the
@@ -79,6 +82,7 @@ impl ServerConfig {
             debug_sandbox: None,
             log_level: LogLevel::Warn,
             isolation: None,
+            data_science: DataScience::Always,
         }
     }
 
@@ -121,6 +125,10 @@ impl ServerConfig {
             config.log_level = level.parse::<LogLevel>().map_err(Error::invalid_arg)?;
         }
         config.isolation = e2b_native_local::read_isolation(options, &Default::default())?;
+        if options.get("dataScience").is_some() {
+            config.data_science =
+                e2b_native_local::read_data_science(options, &Default::default())?;
+        }
         Ok(config)
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use e2b_native_core::{Error, Language};
 use e2b_native_local::session::kernel::Runtimes as KernelRuntimes;
 use e2b_native_local::session::{Session, SessionConfig};
-use e2b_native_local::{Interpreter, LocalBackend, LocalConfig};
+use e2b_native_local::{DataScience, Interpreter, LocalBackend, LocalConfig};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -136,6 +136,39 @@ impl Sandbox {
     }
 }
 
+/// The sandboxes' Python, with the data-science environment (E2B's
+/// default template has it) unless `dataScience` is off; installed on
+/// first start, once for this host. Where it cannot be installed, Python
+/// runs without it, and the log says why.
+async fn python(backend: &LocalBackend, config: &ServerConfig) -> Option<Interpreter> {
+    let mut python = backend.interpreter(Language::Python).ok()?;
+    if config.data_science == DataScience::Never {
+        return Some(python);
+    }
+    let log = Logger {
+        level: config.log_level,
+    };
+    let install = config.data_science == DataScience::Always;
+    let cancel = CancellationToken::new();
+    if install
+        && matches!(
+            backend.data_science(&python, false, &cancel).await,
+            Ok(None)
+        )
+    {
+        log.info(format_args!(
+            "installing the data-science environment (once for this host, ~330 MB)"
+        ));
+    }
+    match backend.data_science(&python, install, &cancel).await {
+        Ok(dir) => python.python_path = dir,
+        Err(e) => log.warn(format_args!(
+            "Python runs without the data-science environment: {e}"
+        )),
+    }
+    Some(python)
+}
+
 impl App {
     /// The server's state: its sandboxes' tier (required or the strongest
     /// this host allows) and interpreters, found now.
@@ -148,7 +181,7 @@ impl App {
             ..Default::default()
         })?;
         let isolation = backend.isolation().await?;
-        let python = backend.interpreter(Language::Python).ok();
+        let python = python(&backend, &config).await;
         let node = backend.interpreter(Language::Node).ok();
         let Ok(bash) = backend.interpreter(Language::Bash) else {
             return Err(Error::InterpreterUnavailable(

@@ -4,5 +4,12 @@
 //! host (Node) must not fork and then do this much work.
 
 fn main() {
+    // The release check reads the seccomp filters of each architecture's build.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "--seccomp-table")
+    {
+        std::process::exit(e2b_native_local::sandbox::print_seccomp_table());
+    }
     std::process::exit(e2b_native_local::sandbox::main());
 }

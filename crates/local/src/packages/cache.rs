@@ -123,6 +123,9 @@ impl Cache {
             .flatten()
             .filter_map(|entry| {
                 let name = entry.file_name().into_string().ok()?;
+                if name.starts_with(super::environment::PINNED) {
+                    return None; // kept: what makes Python ready without an install
+                }
                 if let Some(rest) = name.strip_prefix(".tmp-") {
                     let old = entry.metadata().ok()?.modified().ok()?.elapsed().ok()? > STALE_TEMP;
                     if old && !rest.is_empty() {

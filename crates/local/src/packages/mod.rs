@@ -4,6 +4,7 @@
 //! the code's sandbox then gets it read-only, and still no network.
 
 mod cache;
+mod environment;
 mod proxy;
 mod sources;
 
@@ -17,6 +18,7 @@ use e2b_native_core::{
 use sha2::{Digest, Sha256};
 
 pub(crate) use cache::Lease;
+pub use environment::DataScience;
 pub(crate) use proxy::{serve as serve_proxy, serve_listener as serve_proxy_on, Egress};
 pub use sources::PackageConfig;
 use sources::{InstallPaths, Sources};
@@ -67,20 +69,37 @@ impl Packages {
         let mut packages = request.packages.clone();
         packages.sort();
         packages.dedup();
-        let key = self.key(request, interpreter, &packages);
+        let key = format!(
+            "{}-{}",
+            request.language,
+            self.key(request.language, interpreter, &packages)
+        );
+        let sandbox = Sandbox {
+            helper,
+            isolation,
+            interpreter,
+        };
+        self.prepare_set(&key, &sandbox, request, &packages, cancel)
+            .await
+    }
+
+    /// Makes the set `key` of `packages` ready (see [`Packages::prepare`]).
+    async fn prepare_set(
+        &self,
+        key: &str,
+        sandbox: &Sandbox<'_>,
+        request: &Request,
+        packages: &[String],
+        cancel: &CancellationToken,
+    ) -> Result<Prepared, Error> {
         let waited_until = tokio::time::Instant::now() + request.install_timeout;
         loop {
-            if let Some(lease) = self.cache.try_use(&key)? {
+            if let Some(lease) = self.cache.try_use(key)? {
                 return Ok(Prepared::Ready(lease));
             }
-            if let Some(build) = self.cache.try_build(&key)? {
-                let sandbox = Sandbox {
-                    helper,
-                    isolation,
-                    interpreter,
-                };
+            if let Some(build) = self.cache.try_build(key)? {
                 let failure = self
-                    .install(&sandbox, request, &packages, &build.temp, cancel)
+                    .install(sandbox, request, packages, &build.temp, cancel)
                     .await;
                 return match failure? {
                     None => {
@@ -102,7 +121,7 @@ impl Packages {
                 return Ok(Prepared::Failed(Box::new(install_failure(
                     TIMEOUT_EXIT_CODE,
                     message,
-                    isolation,
+                    sandbox.isolation,
                 ))));
             }
             tokio::select! {
@@ -113,20 +132,19 @@ impl Packages {
     }
 
     /// Identifies a package set: the interpreter, the sources, the sorted specs.
-    fn key(&self, request: &Request, interpreter: &Interpreter, packages: &[String]) -> String {
+    fn key(&self, language: Language, interpreter: &Interpreter, packages: &[String]) -> String {
         let binary = std::fs::metadata(&interpreter.path)
             .map(|m| (m.len(), m.modified().ok()))
             .ok();
         let identity = format!(
             "e2b-native packages v1\n{}\n{}\n{binary:?}\n{}\n{}",
-            request.language,
+            language,
             interpreter.path.display(),
-            self.sources.describe(request.language),
+            self.sources.describe(language),
             packages.join("\n")
         );
         let digest = Sha256::digest(identity.as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{}-{}", request.language, &hex[..32])
+        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
     }
 
     /// Installs into `dir` in an install sandbox; the failure as a result, if any.

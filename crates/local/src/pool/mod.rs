@@ -523,6 +523,7 @@ mod tests {
         Interpreter {
             path: "/usr/bin/python3".into(),
             extra_bind: None,
+            python_path: None,
         }
     }
 

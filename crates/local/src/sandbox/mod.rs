@@ -42,6 +42,7 @@ use e2b_native_core::WORK_DIR;
 
 use crate::protocol::{Event, Isolation, Job, Mode, Spec};
 pub(crate) use report::Reporter;
+pub use seccomp::print_table as print_seccomp_table;
 
 /// A step of the set-up that failed, named by its isolation layer, with the
 /// errno the kernel gave when there was one (the host's advice depends on it).

@@ -3,6 +3,7 @@
 //! fail with EPERM. Installed last before exec, after no_new_privs.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use seccompiler::{
     apply_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
@@ -12,60 +13,79 @@ use seccompiler::{
 use super::{Setup, SetupError};
 use crate::protocol::Shape;
 
+/// `(name, number)` of each `libc::SYS_<name>` (or of `SYS_<name> = number`
+/// where libc lacks it): the number is the target's, and the name lets
+/// `--seccomp-table` report it for the release check.
+macro_rules! syscalls {
+    ($($(#[$attr:meta])* $name:ident $(= $nr:literal)?,)*) => {
+        &[$($(#[$attr])* (stringify!($name), syscalls!(@nr $name $($nr)?)),)*]
+    };
+    (@nr $name:ident) => { libc::$name };
+    (@nr $name:ident $nr:literal) => { $nr };
+}
+
 /// Denied whatever their arguments.
-const DENIED: &[libc::c_long] = &[
+const DENIED: &[(&str, libc::c_long)] = syscalls![
     // filesystems and namespaces
-    libc::SYS_mount,
-    libc::SYS_umount2,
-    libc::SYS_pivot_root,
-    libc::SYS_chroot,
-    libc::SYS_unshare,
-    libc::SYS_setns,
-    libc::SYS_fsopen,
-    libc::SYS_fsconfig,
-    libc::SYS_fsmount,
-    libc::SYS_fspick,
-    libc::SYS_move_mount,
-    libc::SYS_open_tree,
-    libc::SYS_mount_setattr,
-    libc::SYS_open_by_handle_at,
-    libc::SYS_name_to_handle_at,
-    libc::SYS_quotactl,
-    libc::SYS_swapon,
-    libc::SYS_swapoff,
-    libc::SYS_acct,
+    SYS_mount,
+    SYS_umount2,
+    SYS_pivot_root,
+    SYS_chroot,
+    SYS_unshare,
+    SYS_setns,
+    SYS_fsopen,
+    SYS_fsconfig,
+    SYS_fsmount,
+    SYS_fspick,
+    SYS_move_mount,
+    SYS_open_tree,
+    SYS_mount_setattr,
+    SYS_open_by_handle_at,
+    SYS_name_to_handle_at,
+    SYS_quotactl,
+    SYS_swapon,
+    SYS_swapoff,
+    SYS_acct,
     // other processes' memory
-    libc::SYS_ptrace,
-    libc::SYS_process_vm_readv,
-    libc::SYS_process_vm_writev,
-    libc::SYS_pidfd_getfd,
+    SYS_ptrace,
+    SYS_process_vm_readv,
+    SYS_process_vm_writev,
+    SYS_pidfd_getfd,
     // kernel attack surface
-    libc::SYS_bpf,
-    libc::SYS_perf_event_open,
-    libc::SYS_keyctl,
-    libc::SYS_add_key,
-    libc::SYS_request_key,
-    libc::SYS_io_uring_setup,
-    libc::SYS_io_uring_enter,
-    libc::SYS_io_uring_register,
-    libc::SYS_userfaultfd,
-    libc::SYS_kexec_load,
-    libc::SYS_kexec_file_load,
-    libc::SYS_init_module,
-    libc::SYS_finit_module,
-    libc::SYS_delete_module,
-    libc::SYS_syslog,
-    libc::SYS_iopl,
-    libc::SYS_ioperm,
-    libc::SYS_lookup_dcookie,
-    libc::SYS_uselib,
-    libc::SYS_vhangup,
+    SYS_bpf,
+    SYS_perf_event_open,
+    SYS_keyctl,
+    SYS_add_key,
+    SYS_request_key,
+    SYS_io_uring_setup,
+    SYS_io_uring_enter,
+    SYS_io_uring_register,
+    SYS_userfaultfd,
+    SYS_kexec_load,
+    #[cfg(not(all(target_arch = "aarch64", target_env = "musl")))]
+    SYS_kexec_file_load,
+    // libc lacks it for aarch64 musl: asm-generic's number
+    #[cfg(all(target_arch = "aarch64", target_env = "musl"))]
+    SYS_kexec_file_load = 294,
+    SYS_init_module,
+    SYS_finit_module,
+    SYS_delete_module,
+    SYS_syslog,
+    SYS_lookup_dcookie,
+    SYS_vhangup,
+    // x86 only: other architectures have no such calls
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    SYS_iopl,
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    SYS_ioperm,
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    SYS_uselib,
     // the machine itself
-    libc::SYS_reboot,
-    libc::SYS_settimeofday,
-    libc::SYS_clock_settime,
-    libc::SYS_clock_adjtime,
-    libc::SYS_adjtimex,
+    SYS_reboot,
+    SYS_settimeofday,
+    SYS_clock_settime,
+    SYS_clock_adjtime,
+    SYS_adjtimex,
 ];
 
 const NAMESPACE_FLAGS: &[libc::c_int] = &[
@@ -80,24 +100,66 @@ const NAMESPACE_FLAGS: &[libc::c_int] = &[
 ];
 
 pub(super) fn install(shape: &Shape) -> Setup<()> {
-    let deny = program(
-        deny_rules(shape.egress_port.is_some())?,
-        SeccompAction::Errno(libc::EPERM as u32),
-    )?;
-    // clone3 passes its flags in memory a filter cannot read: answer ENOSYS,
-    // and glibc falls back to clone, whose flags are checked above.
-    let clone3 = [(libc::SYS_clone3, vec![])].into_iter().collect();
-    let clone3 = program(clone3, SeccompAction::Errno(libc::ENOSYS as u32))?;
-    for filter in [&deny, &clone3] {
+    for filter in &programs(shape.egress_port.is_some())? {
         apply_filter(filter)
             .map_err(|e| SetupError::new("seccomp", format!("installing the filter: {e}")))?;
     }
     Ok(())
 }
 
+/// The filters, in the order they are installed.
+fn programs(inet: bool) -> Setup<[BpfProgram; 2]> {
+    let deny = program(deny_rules(inet)?, SeccompAction::Errno(libc::EPERM as u32))?;
+    // clone3 passes its flags in memory a filter cannot read: answer ENOSYS,
+    // and glibc falls back to clone, whose flags are checked above.
+    let clone3 = [(libc::SYS_clone3, vec![])].into_iter().collect();
+    let clone3 = program(clone3, SeccompAction::Errno(libc::ENOSYS as u32))?;
+    Ok([deny, clone3])
+}
+
+/// `e2b-sandbox --seccomp-table`: prints, as JSON, the filters this build
+/// installs (classic BPF, without and with IP sockets) and the number of each
+/// syscall they name, so that a release check can run the filters of every
+/// architecture's helper against an independent syscall table. Returns the
+/// exit status.
+pub fn print_table() -> i32 {
+    let bpf = |p: &BpfProgram| -> Vec<[u32; 4]> {
+        p.iter()
+            .map(|i| [i.code.into(), i.jt.into(), i.jf.into(), i.k])
+            .collect()
+    };
+    let (plain, inet) = match (programs(false), programs(true)) {
+        (Ok(plain), Ok(inet)) => (plain, inet),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("e2b-sandbox: {}: {}", e.layer, e.message);
+            return 1;
+        }
+    };
+    let named = [
+        ("clone", libc::SYS_clone),
+        ("clone3", libc::SYS_clone3),
+        ("socket", libc::SYS_socket),
+        ("ioctl", libc::SYS_ioctl),
+    ];
+    let syscalls: BTreeMap<&str, i64> = DENIED
+        .iter()
+        .map(|&(name, nr)| (name.trim_start_matches("SYS_"), nr))
+        .chain(named)
+        .collect();
+    let table = serde_json::json!({
+        "arch": std::env::consts::ARCH,
+        "denied": DENIED.iter().map(|(name, _)| name.trim_start_matches("SYS_")).collect::<Vec<_>>(),
+        "syscalls": syscalls,
+        "programs": { "deny": bpf(&plain[0]), "deny_inet": bpf(&inet[0]), "clone3": bpf(&plain[1]) },
+    });
+    // A closed pipe is the reader's business, not a failure of the table.
+    let _ = writeln!(std::io::stdout(), "{table}");
+    0
+}
+
 fn deny_rules(inet: bool) -> Setup<BTreeMap<i64, Vec<SeccompRule>>> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        DENIED.iter().map(|&nr| (nr, vec![])).collect();
+        DENIED.iter().map(|&(_, nr)| (nr, vec![])).collect();
     let rule = |arg: u8, len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64| {
         SeccompCondition::new(arg, len, op, value)
             .and_then(|c| SeccompRule::new(vec![c]))
@@ -130,7 +192,9 @@ fn deny_rules(inet: bool) -> Setup<BTreeMap<i64, Vec<SeccompRule>>> {
         .map_err(|e| SetupError::new("seccomp", format!("building a rule: {e}")))?;
     rules.insert(libc::SYS_socket, vec![other_family]);
     // Pushing keystrokes into a terminal (TIOCSTI) or a console (TIOCLINUX).
-    let ioctl = [libc::TIOCSTI, libc::TIOCLINUX]
+    // The request's type is c_ulong in glibc and c_int in musl.
+    #[allow(clippy::unnecessary_cast)]
+    let ioctl = [libc::TIOCSTI as u64, libc::TIOCLINUX as u64]
         .iter()
         .map(|&req| rule(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, req))
         .collect::<Setup<Vec<_>>>()?;
