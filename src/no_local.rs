@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use e2b_native_core::session::{CodeSession, SessionSpec};
 use e2b_native_core::{
     Backend, BoxFuture, CancellationToken, Error, Language, Limits, Outcome, Request,
 };
@@ -136,6 +137,18 @@ impl Backend for LocalBackend {
         _: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Outcome, Error>> {
         Box::pin(async { Err(Error::IsolationUnavailable(reason())) })
+    }
+
+    /// Sessions are local sandboxes kept alive: not here either.
+    fn create_session<'a>(
+        &'a self,
+        _: &'a SessionSpec,
+    ) -> BoxFuture<'a, Result<Box<dyn CodeSession>, Error>> {
+        Box::pin(async { Err(Error::IsolationUnavailable(reason())) })
+    }
+
+    fn name(&self) -> &'static str {
+        "local"
     }
 }
 

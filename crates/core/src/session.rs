@@ -104,10 +104,16 @@ pub trait CodeSession: Send + Sync {
     /// `stop` fires, the code is interrupted (and its kernel killed if it
     /// does not stop within a grace period); the future then resolves with
     /// what was produced.
-    fn run<'a>(&'a self, run: Run, stop: &'a CancellationToken)
-        -> BoxFuture<'a, Result<Ran, Error>>;
-    fn write_file<'a>(&'a self, path: &'a str, content: Vec<u8>)
-        -> BoxFuture<'a, Result<Entry, Error>>;
+    fn run<'a>(
+        &'a self,
+        run: Run,
+        stop: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Ran, Error>>;
+    fn write_file<'a>(
+        &'a self,
+        path: &'a str,
+        content: Vec<u8>,
+    ) -> BoxFuture<'a, Result<Entry, Error>>;
     /// At most `cap` bytes, or an error that says so.
     fn read_file<'a>(&'a self, path: &'a str, cap: u64) -> BoxFuture<'a, Result<Vec<u8>, Error>>;
     fn list<'a>(&'a self, dir: &'a str) -> BoxFuture<'a, Result<Vec<Entry>, Error>>;
@@ -308,10 +314,7 @@ impl Session {
     }
 
     /// `operation`, unless the session ends first.
-    async fn or_ended<T>(
-        &self,
-        operation: BoxFuture<'_, Result<T, Error>>,
-    ) -> Result<T, Error> {
+    async fn or_ended<T>(&self, operation: BoxFuture<'_, Result<T, Error>>) -> Result<T, Error> {
         tokio::select! {
             done = operation => done,
             _ = self.ending.cancelled() => Err(self.ended_error()),

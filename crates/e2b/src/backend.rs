@@ -106,7 +106,8 @@ impl E2bBackend {
         tags.insert(TAG_CALL.into(), call.clone());
         let no_env = BTreeMap::new();
         let create = with_retries(deadline, |_| {
-            self.api.create(request.timeout + TTL_MARGIN, &tags, &no_env)
+            self.api
+                .create(request.timeout + TTL_MARGIN, &tags, &no_env)
         });
         let created = tokio::select! {
             created = create => created,

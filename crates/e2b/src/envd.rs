@@ -292,7 +292,8 @@ mod tests {
         let file: Value =
             serde_json::from_str(r#"{"name":"a","type":"FILE_TYPE_FILE","size":"12"}"#).unwrap();
         assert_eq!(entry(&file), ("a".into(), "file", 12));
-        let dir: Value = serde_json::from_str(r#"{"name":"d","type":"FILE_TYPE_DIRECTORY"}"#).unwrap();
+        let dir: Value =
+            serde_json::from_str(r#"{"name":"d","type":"FILE_TYPE_DIRECTORY"}"#).unwrap();
         assert_eq!(entry(&dir), ("d".into(), "dir", 0));
     }
 }

@@ -9,14 +9,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use e2b_native_core::session::{CodeLanguage, CodeSession, Entry, Interrupted, Ran, Run, SessionSpec};
+use e2b_native_core::session::{
+    CodeLanguage, CodeSession, Entry, Interrupted, Ran, Run, SessionSpec,
+};
 use e2b_native_core::{BoxFuture, CancellationToken, Error, WORK_DIR};
 use e2b_native_kernels::Execution;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{sleep_until, Instant};
 
 use crate::api::Api;
-use crate::backend::{Remote, E2bBackend, TAG_CALL, TTL_MARGIN};
+use crate::backend::{E2bBackend, Remote, TAG_CALL, TTL_MARGIN};
 use crate::envd::{self, Target};
 use crate::interpreter::{self, Kernel};
 use crate::retry::{with_retries, Failure};
@@ -201,7 +203,11 @@ impl CodeSession for E2bSession {
         Box::pin(self.execute(run, stop))
     }
 
-    fn write_file<'a>(&'a self, path: &'a str, content: Vec<u8>) -> BoxFuture<'a, Result<Entry, Error>> {
+    fn write_file<'a>(
+        &'a self,
+        path: &'a str,
+        content: Vec<u8>,
+    ) -> BoxFuture<'a, Result<Entry, Error>> {
         Box::pin(async move {
             self.keep_alive(Duration::ZERO).await?;
             let size = content.len() as u64;

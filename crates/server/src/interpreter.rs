@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Extension, Path, State};
@@ -20,8 +20,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::http::{ApiError, Failure};
-pub(crate) use crate::kernel::Contexts;
 use crate::kernel::Context;
+pub(crate) use crate::kernel::Contexts;
 use crate::state::{App, Sandbox};
 use crate::stream;
 
@@ -200,7 +200,9 @@ async fn execute_in(
     let kernel = slot.as_mut().expect("started above");
     // No interrupt endpoint: a client that leaves interrupts.
     let never = CancellationToken::new();
-    let Executed::Died(why) = kernel.execute(&sandbox.session, request, events, &never).await
+    let Executed::Died(why) = kernel
+        .execute(&sandbox.session, request, events, &never)
+        .await
     else {
         return Ending::End;
     };

@@ -102,11 +102,21 @@ fn uuid() -> String {
 
 /// Starts the context's kernel in its cwd and waits until it is ready; a
 /// Python kernel without IPython says so in the log.
-pub(crate) async fn start(app: &App, sandbox: &Sandbox, context: &Context) -> Result<Kernel, String> {
+pub(crate) async fn start(
+    app: &App,
+    sandbox: &Sandbox,
+    context: &Context,
+) -> Result<Kernel, String> {
     let launch = app.runtimes.kernels.launch(context.language.kernel())?;
     let env = sandbox.env(&app.runtimes);
-    let (kernel, ready) =
-        Kernel::start(&sandbox.session, context.language, launch, env, &context.cwd).await?;
+    let (kernel, ready) = Kernel::start(
+        &sandbox.session,
+        context.language,
+        launch,
+        env,
+        &context.cwd,
+    )
+    .await?;
     if ready.mode == "basic" {
         let reason = ready.detail.get("reason").and_then(|r| r.as_str());
         app.log.warn(format_args!(

@@ -28,8 +28,12 @@ impl CodeSession for Fake {
     ) -> BoxFuture<'a, Result<Ran, Error>> {
         Box::pin(async move {
             let mut ran = Ran::default();
-            ran.execution.take(Event::output(true, format!("{}\n", run.code)));
-            let seconds: u64 = run.code.strip_prefix("sleep ").map_or(0, |s| s.parse().unwrap());
+            ran.execution
+                .take(Event::output(true, format!("{}\n", run.code)));
+            let seconds: u64 = run
+                .code
+                .strip_prefix("sleep ")
+                .map_or(0, |s| s.parse().unwrap());
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(seconds)) => {}
                 _ = stop.cancelled() => {
@@ -50,7 +54,11 @@ impl CodeSession for Fake {
         })
     }
 
-    fn write_file<'a>(&'a self, path: &'a str, content: Vec<u8>) -> BoxFuture<'a, Result<Entry, Error>> {
+    fn write_file<'a>(
+        &'a self,
+        path: &'a str,
+        content: Vec<u8>,
+    ) -> BoxFuture<'a, Result<Entry, Error>> {
         Box::pin(async move {
             Ok(Entry {
                 name: path.into(),
@@ -107,9 +115,14 @@ fn options_are_read_with_their_defaults() {
     assert_eq!(s.language, CodeLanguage::Python);
     assert_eq!((s.lifetime, s.idle), (DEFAULT_LIFETIME, DEFAULT_IDLE));
     assert_eq!(s.run_timeout, Duration::from_secs(60));
-    let s = spec(json!({ "language": "ts", "timeoutMs": 5000, "idleTimeoutMs": 100, "env": { "A": "b" }, "limits": { "processes": 8 } }));
+    let s = spec(
+        json!({ "language": "ts", "timeoutMs": 5000, "idleTimeoutMs": 100, "env": { "A": "b" }, "limits": { "processes": 8 } }),
+    );
     assert_eq!(s.language, CodeLanguage::TypeScript);
-    assert_eq!((s.lifetime, s.idle), (Duration::from_secs(5), Duration::from_millis(100)));
+    assert_eq!(
+        (s.lifetime, s.idle),
+        (Duration::from_secs(5), Duration::from_millis(100))
+    );
     assert_eq!((s.env["A"].as_str(), s.limits.processes), ("b", 8));
     for bad in [
         json!({ "language": "cobol" }),
@@ -127,12 +140,20 @@ fn options_are_read_with_their_defaults() {
 #[tokio::test(start_paused = true)]
 async fn a_run_past_its_timeout_resolves_with_a_timeout_error_and_the_session_lives_on() {
     let (session, _, _) = session(Value::Null);
-    let execution = run(&session, "sleep 100", json!({ "timeoutMs": 1000 })).await.unwrap();
+    let execution = run(&session, "sleep 100", json!({ "timeoutMs": 1000 }))
+        .await
+        .unwrap();
     let error = execution.error.unwrap();
     assert_eq!(error.name, "TimeoutError");
-    assert!(error.value.contains("1000 ms") && error.value.contains("kept"), "{}", error.value);
+    assert!(
+        error.value.contains("1000 ms") && error.value.contains("kept"),
+        "{}",
+        error.value
+    );
     assert_eq!(execution.stdout, ["sleep 100\n"]);
-    let execution = run(&session, "sleep 100 stubborn", json!({ "timeoutMs": 10 })).await.unwrap();
+    let execution = run(&session, "sleep 100 stubborn", json!({ "timeoutMs": 10 }))
+        .await
+        .unwrap();
     assert!(execution.error.unwrap().value.contains("state is lost"));
     // The default timeout is the service's.
     let execution = run(&session, "sleep 61", Value::Null).await.unwrap();
@@ -183,7 +204,10 @@ async fn an_idle_session_ends_and_says_why() {
     let error = run(&session, "x", Value::Null).await.unwrap_err();
     assert_eq!(error.code(), "ERR_CLOSED");
     assert!(error.to_string().contains("idleTimeoutMs"), "{error}");
-    assert_eq!(session.read_file("a").await.unwrap_err().code(), "ERR_CLOSED");
+    assert_eq!(
+        session.read_file("a").await.unwrap_err().code(),
+        "ERR_CLOSED"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -218,12 +242,19 @@ fn session_pair() -> (Arc<Session>, Arc<AtomicBool>, CancellationToken) {
 #[tokio::test(start_paused = true)]
 async fn file_paths_stay_in_the_work_dir() {
     let (session, _, _) = session(json!({ "limits": { "diskBytes": 1048576 } }));
-    let entry = session.write_file("/home/user/a/./b.txt", b"hi".to_vec()).await.unwrap();
+    let entry = session
+        .write_file("/home/user/a/./b.txt", b"hi".to_vec())
+        .await
+        .unwrap();
     assert_eq!((entry.path.as_str(), entry.size), ("/home/user/a/b.txt", 2));
     assert_eq!(session.read_file("a/b.txt").await.unwrap(), b"a/b.txt");
     assert_eq!(session.list("/home/user/").await.unwrap()[0].name, "");
     for bad in ["../x", "/etc/passwd", ""] {
-        assert_eq!(session.read_file(bad).await.unwrap_err().code(), "ERR_INVALID_ARG", "{bad}");
+        assert_eq!(
+            session.read_file(bad).await.unwrap_err().code(),
+            "ERR_INVALID_ARG",
+            "{bad}"
+        );
     }
     let big = vec![0u8; 2 << 20];
     let error = session.write_file("big", big).await.unwrap_err();

@@ -5,10 +5,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use e2b_native_core::session::{CodeLanguage, CodeSession, Entry, Interrupted, Ran, Run, SessionSpec};
+use e2b_native_core::session::{
+    CodeLanguage, CodeSession, Entry, Interrupted, Ran, Run, SessionSpec,
+};
 use e2b_native_core::{BoxFuture, CancellationToken, Error, Language, WORK_DIR};
 use e2b_native_kernels::{encode_request, Event, Execution, ExecutionError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use super::kernel::{self, Executed, Kernel, Runtimes};
@@ -192,7 +194,7 @@ impl CodeSession for LocalSession {
         stop: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Ran, Error>> {
         Box::pin(async move {
-            let (events, mut received) = mpsc::channel(32);
+            let (events, mut received) = mpsc::channel::<Event>(32);
             let sink = run.on_event.clone();
             let collect = async move {
                 let mut execution = Execution::default();
@@ -217,7 +219,11 @@ impl CodeSession for LocalSession {
         })
     }
 
-    fn write_file<'a>(&'a self, path: &'a str, content: Vec<u8>) -> BoxFuture<'a, Result<Entry, Error>> {
+    fn write_file<'a>(
+        &'a self,
+        path: &'a str,
+        content: Vec<u8>,
+    ) -> BoxFuture<'a, Result<Entry, Error>> {
         Box::pin(async move { self.write(path, &content).await })
     }
 
@@ -237,7 +243,11 @@ impl CodeSession for LocalSession {
                 .file_op(op)
                 .await
                 .map_err(|e| file_error(path, e))?;
-            let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+            let prefix = if dir.is_empty() {
+                String::new()
+            } else {
+                format!("{dir}/")
+            };
             Ok(entries
                 .iter()
                 .map(|e| to_entry(e, &format!("{prefix}{}", e.name)))
