@@ -42,7 +42,30 @@ export declare class NativeService {
    * to how many.
    */
   reapOrphans(): Promise<number>
-  /** Kills every call of this service and resolves when they are gone. */
+  /** A new session; `options` as JSON. */
+  createSession(options: string): Promise<NativeSession>
+  /**
+   * Kills every call and session of this service and resolves when they
+   * are gone.
+   */
+  close(): Promise<void>
+}
+
+export declare class NativeSession {
+  get id(): string
+  get isolation(): string
+  get backend(): string
+  /** Registers run `id` so that `cancel(id)` works before its future runs. */
+  begin(id: number): void
+  /** Interrupts run `id`; it then rejects with ABORT_ERR. */
+  cancel(id: number): void
+  /** Runs `code` (options as JSON); resolves to the execution as JSON. */
+  runCode(code: string, options: string, id: number, onEvent?: EventCallback | undefined | null): Promise<string>
+  writeFile(path: string, content: Buffer): Promise<NativeEntry>
+  readFile(path: string): Promise<Buffer>
+  list(dir: string): Promise<Array<NativeEntry>>
+  restart(): Promise<void>
+  /** Ends the session; resolves once its sandbox is gone. */
   close(): Promise<void>
 }
 
@@ -68,6 +91,14 @@ export interface NativeCheck {
   status: string
   detail: string
   fix?: string
+}
+
+export interface NativeEntry {
+  name: string
+  path: string
+  /** `file`, `dir`, `symlink` or `other`. */
+  kind: string
+  size: number
 }
 
 export interface NativeFile {

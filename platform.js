@@ -271,6 +271,9 @@ function unavailableBinding(code, reason) {
     reapOrphans() {
       return fail()
     }
+    createSession() {
+      return fail()
+    }
     poolStats() {
       return { size: 0, idleMs: 0, lanes: [] }
     }

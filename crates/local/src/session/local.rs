@@ -45,7 +45,15 @@ pub(crate) async fn create(
 ) -> Result<Box<dyn CodeSession>, Error> {
     let isolation = backend.isolation().await?;
     let bash = backend.interpreter(Language::Bash)?;
-    let python = backend.interpreter(Language::Python).ok();
+    // Python with the data-science environment when `dataScience` gives it.
+    let python = match backend.interpreter(Language::Python) {
+        Ok(_) => Some(
+            backend
+                .runtime(Language::Python, &CancellationToken::new())
+                .await?,
+        ),
+        Err(_) => None,
+    };
     let node = backend.interpreter(Language::Node).ok();
     let interpreters: Vec<(Language, crate::Interpreter)> = [
         (Language::Python, python.clone()),
