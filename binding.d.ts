@@ -128,6 +128,8 @@ export interface NativeOutcome {
   isolation: string
   /** The files read back that exist, keyed by the paths as the caller wrote them. */
   files: Array<NativeFile>
+  /** Python's rich results as E2B's wire JSON (an array); absent when none. */
+  results?: string
 }
 
 export interface NativePoolStats {

@@ -40,6 +40,12 @@ export interface CodeExecutionResult {
    * `Buffer`s at runtime, typed as their base class so no `@types/node` is needed.
    */
   files?: Record<string, Uint8Array>
+  /**
+   * Python only: rich results (E2B's `Result`), such as each figure shown with
+   * `plt.show()` (`png`, `chart`) where the data-science environment gives matplotlib.
+   * Absent when there are none.
+   */
+  results?: Result[]
 }
 
 export type Language = 'python' | 'node' | 'bash'
@@ -121,6 +127,13 @@ export interface ServiceOptions {
    * always the namespace-free tier.
    */
   isolation?: 'auto' | 'namespaces' | 'landlock'
+  /**
+   * local: the data-science environment (IPython, numpy, pandas, matplotlib, E2B's
+   * chart extractor) for Python sandboxes and sessions. `"auto"` (default, or
+   * `E2B_NATIVE_DATA_SCIENCE`): used once installed (`npx e2b-native prepare`);
+   * `true`: installed by the first call that needs it; `false`: never.
+   */
+  dataScience?: boolean | 'auto'
 }
 
 export interface PoolOptions {

@@ -433,6 +433,8 @@ function toResult(o, askedFiles) {
   result.isolation = o.isolation
   // Keyed by the paths as the caller wrote them; files the code did not write are absent.
   if (askedFiles) result.files = Object.fromEntries(o.files.map((f) => [f.path, f.content]))
+  // Python's rich results (figures shown with plt.show()), only when there are some.
+  if (o.results != null) result.results = JSON.parse(o.results).map((r) => new Result(r))
   return result
 }
 

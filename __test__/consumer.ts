@@ -32,6 +32,8 @@ async function withOptions(): Promise<number> {
     readFiles: ['out.txt'],
   })
   const out: Uint8Array | undefined = r.files?.['out.txt']
+  const figure: string | undefined = r.results?.find((x) => x.chart)?.png
+  console.log(figure, new E2BService({ dataScience: 'auto' }), new E2BService({ dataScience: true }))
   const report = await E2BService.diagnose()
   console.log(out, report.ok, report.checks[0].status)
   await svc.executeNode('console.log(1)')
@@ -55,6 +57,9 @@ async function withSession(): Promise<string | undefined> {
   })
   const js = await session.runCode('await Promise.resolve(1)', { language: 'js' })
   const png: string | undefined = execution.results[0]?.png
+  const main: boolean = execution.results.some((r) => r.isMainResult && r.formats().includes('data'))
+  const error: string | undefined = execution.error?.traceback
+  console.log(main, error, execution.executionCount, execution.logs.stderr.join(''))
   await session.files.write('data.csv', 'a,b\n1,2\n')
   const text: string = await session.files.read('data.csv')
   const bytes: Uint8Array = await session.files.read('data.csv', { format: 'bytes' })

@@ -52,6 +52,20 @@ function processesWith(marker) {
   return found
 }
 
+/** Pids whose command line, its arguments joined by spaces, contains `text` (`sleep 123` as a shell's child runs it). */
+function commandsWith(text) {
+  const found = []
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').includes(text)) found.push(Number(entry))
+    } catch {
+      // exited while we looked
+    }
+  }
+  return found
+}
+
 function mountCount() {
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n').length
 }
@@ -90,4 +104,4 @@ async function tierOf(svc) {
   return (await svc.executeCode('true', 'bash')).isolation
 }
 
-module.exports = { tierOf, descendants, processesWith, hostFootprint, eventually }
+module.exports = { tierOf, descendants, processesWith, commandsWith, hostFootprint, eventually }

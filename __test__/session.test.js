@@ -6,22 +6,7 @@
 const { spawn } = require('node:child_process')
 const path = require('node:path')
 const { E2BService } = require('..')
-const fs = require('node:fs')
-const { tierOf, descendants, eventually } = require('./helpers')
-
-/** Pids whose command line, its arguments joined by spaces, contains `text`. */
-function running(text) {
-  const found = []
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
-    try {
-      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').includes(text)) found.push(Number(entry))
-    } catch {
-      // exited while we looked
-    }
-  }
-  return found
-}
+const { tierOf, descendants, commandsWith: running, eventually } = require('./helpers')
 
 /** Descendants of this process that were not there in `before`. */
 const newSince = (before) => descendants().filter((pid) => !before.includes(pid))

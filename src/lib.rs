@@ -53,6 +53,8 @@ pub struct NativeOutcome {
     pub isolation: String,
     /// The files read back that exist, keyed by the paths as the caller wrote them.
     pub files: Vec<NativeFile>,
+    /// Python's rich results as E2B's wire JSON (an array); absent when none.
+    pub results: Option<String>,
 }
 
 /// One language's warm pool.
@@ -379,7 +381,10 @@ fn to_sink(callback: OutputCallback) -> Sink {
 
 /// `asked`: the readFiles paths as the caller wrote them, which key the files.
 fn to_js_outcome(o: Outcome, asked: &[String]) -> NativeOutcome {
+    let results = (!o.results.is_empty())
+        .then(|| serde_json::to_string(&o.results).expect("results serialize"));
     NativeOutcome {
+        results,
         stdout: o.stdout,
         stderr: o.stderr,
         exit_code: o.exit_code,

@@ -117,6 +117,9 @@ pub struct Outcome {
     pub isolation: &'static str,
     /// The `read_files` that existed, with their contents.
     pub files: Vec<(String, Vec<u8>)>,
+    /// Python's rich results (E2B's `Result`): figures shown with
+    /// `plt.show()` where matplotlib is there; empty otherwise.
+    pub results: Vec<e2b_native_kernels::ExecutionResult>,
 }
 
 /// A limit an execution can hit, each with its own `error` name.

@@ -213,7 +213,7 @@ impl E2bBackend {
                         output.push(&bytes);
                     }
                     Piece::Exit(code) => status = Some(code),
-                    Piece::Crash { .. } => {}
+                    Piece::Crash { .. } | Piece::Result(_) => {}
                 }
             }
             Ok::<(), Failure>(())
@@ -450,6 +450,7 @@ struct Collected {
     exit: Option<i32>,
     crash: Option<String>,
     files: Vec<(String, Vec<u8>)>,
+    results: Vec<e2b_native_kernels::ExecutionResult>,
     /// The installer's status and output, when the packages failed to install.
     install_failure: Option<(i32, String)>,
 }
@@ -463,6 +464,7 @@ impl Collected {
             exit: None,
             crash: None,
             files: Vec::new(),
+            results: Vec::new(),
             install_failure: None,
         }
     }
@@ -485,6 +487,10 @@ impl Collected {
                 value,
                 traceback,
             } => return self.crashed(name, value, traceback).await,
+            Piece::Result(result) => {
+                self.results.push(*result);
+                (true, None)
+            }
         };
         if let Some(delivery) = delivery {
             delivery.await;
@@ -541,6 +547,7 @@ impl Collected {
                 backend: "e2b",
                 isolation: "microvm",
                 files: Vec::new(),
+                results: Vec::new(),
             };
         }
         let truncated = self.out.kept.truncated() || self.err.kept.truncated();
@@ -568,6 +575,7 @@ impl Collected {
             backend: "e2b",
             isolation: "microvm",
             files: self.files,
+            results: self.results,
         }
     }
 }

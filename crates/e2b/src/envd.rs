@@ -51,6 +51,8 @@ pub(crate) enum Piece {
         value: String,
         traceback: String,
     },
+    /// Display data the code interpreter sent (a figure shown).
+    Result(Box<e2b_native_kernels::ExecutionResult>),
 }
 
 /// Starts `cmd args` in the sandbox; `lifetime` becomes envd's process deadline.

@@ -123,7 +123,10 @@ impl Lines {
                     value: error.value,
                     traceback: error.traceback,
                 },
-                Some(_) => continue, // results, execution counts
+                // Display data; the last expression's value is not a
+                // one-shot result (a local run has none).
+                Some(Event::Result(result)) if !result.is_main_result => Piece::Result(result),
+                Some(_) => continue, // main results, execution counts
             };
             return Ok(Some(piece));
         }

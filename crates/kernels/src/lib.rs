@@ -13,6 +13,7 @@
 //! execution; the kernel stays usable.
 
 mod error;
+pub mod figures;
 pub mod language;
 pub mod launch;
 pub mod reply;

@@ -106,7 +106,7 @@ impl Event {
 }
 
 /// A result: E2B's fields for the MIME types it knows; `extra` holds the rest.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,

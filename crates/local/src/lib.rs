@@ -9,6 +9,7 @@
 mod advice;
 mod cgroup;
 pub mod diagnose;
+mod figures;
 mod interpreters;
 mod launch;
 mod packages;
@@ -184,6 +185,8 @@ impl LocalBackend {
             &[(language, &interpreter)],
             isolation,
         );
+        let with_figures = figures::enable(&interpreter, request);
+        let request = with_figures.as_ref().unwrap_or(request);
         let mut job = shape::job(&interpreter, request)?;
         // Held (shared lock) until the code is done, so eviction leaves it.
         let mut _set = None;
@@ -217,6 +220,9 @@ impl LocalBackend {
             }
         };
         outcome.duration = started.elapsed();
+        if with_figures.is_some() {
+            figures::take(&mut outcome);
+        }
         Ok(outcome)
     }
 

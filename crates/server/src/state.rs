@@ -182,20 +182,12 @@ impl App {
         })?;
         let isolation = backend.isolation().await?;
         let python = python(&backend, &config).await;
-        let node = backend.interpreter(Language::Node).ok();
-        let Ok(bash) = backend.interpreter(Language::Bash) else {
-            return Err(Error::InterpreterUnavailable(
-                "no bash found: commands run through /bin/bash, as in E2B's sandboxes".into(),
-            ));
+        let interpreters = e2b_native_local::session::interpreters(&backend, python)?;
+        let path_of = |language| {
+            let found = interpreters.iter().find(|(l, _)| *l == language);
+            found.map(|(_, i)| i.path.clone())
         };
-        let interpreters: Vec<(Language, Interpreter)> = [
-            (Language::Python, python.clone()),
-            (Language::Node, node.clone()),
-            (Language::Bash, Some(bash)),
-        ]
-        .into_iter()
-        .filter_map(|(language, found)| Some((language, found?)))
-        .collect();
+        let (python, node) = (path_of(Language::Python), path_of(Language::Node));
         let base_env = e2b_native_local::sandbox_env(interpreters.iter().map(|(_, i)| i))
             .into_iter()
             .collect();
@@ -215,8 +207,8 @@ impl App {
             },
             runtimes: Runtimes {
                 kernels: KernelRuntimes {
-                    python: python.map(|i| i.path),
-                    node: node.map(|i| i.path),
+                    python,
+                    node,
                     memory_bytes: config.limits.memory_bytes,
                 },
                 base_env,

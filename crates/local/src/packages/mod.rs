@@ -283,5 +283,6 @@ fn install_failure(exit_code: i32, stderr: String, isolation: Isolation) -> Outc
         backend: "local",
         isolation: isolation.as_str(),
         files: Vec::new(),
+        results: Vec::new(),
     }
 }

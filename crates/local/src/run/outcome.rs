@@ -79,6 +79,7 @@ pub(super) fn outcome(
         backend: "local",
         isolation: isolation.as_str(),
         files,
+        results: Vec::new(),
     })
 }
 

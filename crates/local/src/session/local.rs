@@ -44,7 +44,6 @@ pub(crate) async fn create(
     spec: &SessionSpec,
 ) -> Result<Box<dyn CodeSession>, Error> {
     let isolation = backend.isolation().await?;
-    let bash = backend.interpreter(Language::Bash)?;
     // Python with the data-science environment when `dataScience` gives it.
     let python = match backend.interpreter(Language::Python) {
         Ok(_) => Some(
@@ -54,15 +53,10 @@ pub(crate) async fn create(
         ),
         Err(_) => None,
     };
-    let node = backend.interpreter(Language::Node).ok();
-    let interpreters: Vec<(Language, crate::Interpreter)> = [
-        (Language::Python, python.clone()),
-        (Language::Node, node.clone()),
-        (Language::Bash, Some(bash)),
-    ]
-    .into_iter()
-    .filter_map(|(language, found)| Some((language, found?)))
-    .collect();
+    let interpreters = interpreters(backend, python)?;
+    let find = |language| interpreters.iter().find(|(l, _)| *l == language);
+    let python = find(Language::Python).map(|(_, i)| i.clone());
+    let node = find(Language::Node).map(|(_, i)| i.clone());
     let mut env = crate::sandbox_env(interpreters.iter().map(|(_, i)| i));
     env.extend(spec.env.clone());
     let session = Session::start(SessionConfig {
@@ -87,6 +81,29 @@ pub(crate) async fn create(
             .map(|l| (l, Slot::default()))
             .collect(),
     }))
+}
+
+/// The interpreters of a long-lived sandbox's kernels (sessions, `serve`):
+/// `python` as the caller has it (with or without the data-science
+/// environment), Node where found, and bash, which every sandbox needs.
+pub fn interpreters(
+    backend: &LocalBackend,
+    python: Option<crate::Interpreter>,
+) -> Result<Vec<(Language, crate::Interpreter)>, Error> {
+    let Ok(bash) = backend.interpreter(Language::Bash) else {
+        return Err(Error::InterpreterUnavailable(
+            "no bash found: commands run through /bin/bash, as in E2B's sandboxes".into(),
+        ));
+    };
+    let node = backend.interpreter(Language::Node).ok();
+    Ok([
+        (Language::Python, python),
+        (Language::Node, node),
+        (Language::Bash, Some(bash)),
+    ]
+    .into_iter()
+    .filter_map(|(language, found)| Some((language, found?)))
+    .collect())
 }
 
 /// 16 hex digits, different for every session of this process.

@@ -35,6 +35,7 @@ pub mod kernel;
 mod local;
 
 pub(crate) use local::create;
+pub use local::interpreters;
 
 use crate::interpreters::Interpreter;
 use crate::launch::{self, Helper};
