@@ -93,6 +93,26 @@ test('close() kills the sandbox (its processes under serve are gone) and refuses
   await expect(s.runCode('echo 1')).rejects.toMatchObject({ code: 'ERR_CLOSED' })
 })
 
+test('rich results: a figure gives png and chart, a DataFrame html and data (serve has the data-science environment)', async () => {
+  const probe = await session.runCode('import matplotlib, pandas')
+  if (probe.error && process.env.E2B_TEST_OFFLINE) return console.warn('skipped: no data-science environment (node bin/e2b-native.js prepare)')
+  expect(probe.error).toBeUndefined()
+  const shown = await session.runCode("import matplotlib.pyplot as plt\nplt.bar(['a', 'b'], [3, 4])\nplt.title('Remote')\nplt.show()")
+  expect(shown.results).toHaveLength(1)
+  expect(shown.results[0].png).toMatch(/^iVBOR/)
+  expect(shown.results[0].chart).toMatchObject({ type: 'bar', title: 'Remote' })
+  const frame = await session.runCode("import pandas as pd\npd.DataFrame({'n': [1, 2]})")
+  expect(frame.results[0]).toMatchObject({ isMainResult: true, data: { n: [1, 2] } })
+  expect(frame.results[0].html).toContain('<table')
+})
+
+test('one-shot executePython on the e2b backend gets results for a figure too', async () => {
+  const r = await svc.executePython("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\nprint('ok')\n42")
+  expect(r).toMatchObject({ stdout: 'ok\n', exitCode: 0, backend: 'e2b' })
+  expect(r.results).toHaveLength(1) // the figure; the last expression is not a one-shot result
+  expect(r.results[0].chart).toMatchObject({ type: 'line' })
+})
+
 test('bad arguments reject with ERR_INVALID_ARG naming the argument', async () => {
   await expect(svc.createSession({ language: 'cobol' })).rejects.toMatchObject({
     code: 'ERR_INVALID_ARG',
