@@ -10,7 +10,8 @@ use crate::{Event, ExecutionResult, Reply};
 pub const MODULE: &str = include_str!("programs/figures.py");
 /// Its import name: `MPLBACKEND=module://e2b_native_figures`.
 pub const MODULE_NAME: &str = "e2b_native_figures";
-/// The variable naming the file it appends its lines to.
+/// The variable naming the file it appends its lines to, relative to the
+/// work dir (HOME).
 pub const RESULTS_VAR: &str = "E2B_NATIVE_RESULTS";
 
 /// The results of the lines the module wrote; lines that are not display

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use e2b_native_core::{Language, Outcome, Request, WORK_DIR};
+use e2b_native_core::{Language, Outcome, Request};
 use e2b_native_kernels::figures::{self, MODULE, MODULE_NAME, RESULTS_VAR};
 
 use crate::Interpreter;
@@ -30,8 +30,7 @@ pub(crate) fn enable(interpreter: &Interpreter, request: &Request) -> Option<Req
     let mut request = request.clone();
     let backend = format!("module://{MODULE_NAME}");
     request.env.insert("MPLBACKEND".into(), backend);
-    let file = format!("{WORK_DIR}/{RESULTS}");
-    request.env.insert(RESULTS_VAR.into(), file);
+    request.env.insert(RESULTS_VAR.into(), RESULTS.into());
     request.read_files.push(RESULTS.into());
     Some(request)
 }

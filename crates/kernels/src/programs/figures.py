@@ -1,7 +1,8 @@
 # A matplotlib backend for one-shot Python runs (MPLBACKEND=module://<this
 # module>): plt.show() writes each open figure as a kernel "display" reply
 # line (PNG, and E2B's chart where e2b_charts reads the figure, as the
-# kernel's chart formatter does) to the file E2B_NATIVE_RESULTS names, then
+# kernel's chart formatter does) to the file E2B_NATIVE_RESULTS names (in the
+# work dir, HOME), then
 # closes it, as the inline backend does. The host decodes the lines as it
 # decodes the kernels' replies (e2b_native_kernels::figures).
 import base64
@@ -51,6 +52,8 @@ def show(*args, **kwargs):
     from matplotlib._pylab_helpers import Gcf
 
     path = os.environ.get("E2B_NATIVE_RESULTS")
+    if path:  # relative to the work dir, whatever the tier makes its path
+        path = os.path.join(os.path.expanduser("~"), path)
     for manager in Gcf.get_all_fig_managers():
         if path:
             try:
