@@ -1,7 +1,8 @@
 'use strict'
 // `node bench/sessions.js`: sessions (createSession / runCode), p50 and p90 of
 // BENCH_N runs (default 30) each:
-// - session start on the local backend (createSession + first Python cell);
+// - session start on the local backend (createSession + first Python cell),
+//   and createSession alone (kernels start on first use);
 // - `x = x + 1` in a warm Python session: local; e2b backend against a local
 //   `e2b-native serve`; the official SDK (@e2b/code-interpreter) against it;
 // - a matplotlib chart round trip (plt.show() to a png + chart result) in a
@@ -79,7 +80,12 @@ async function local(rows) {
     check(await s.runCode('x = 0'))
     await s.close()
   })
-  rows.push(['session start, local (createSession + first Python cell + close)', start])
+  rows.push(['session start, local (createSession + first Python cell, IPython kernel start included, + close)', start])
+  const sandbox = await time(async () => {
+    const s = await svc.createSession()
+    await s.close()
+  })
+  rows.push(['createSession + close alone, local (the sandbox; kernels start on first use)', sandbox])
   const before = new Set(children())
   const s = await svc.createSession()
   check(await s.runCode('x = 0'))
