@@ -171,8 +171,12 @@ const scenarios = {
     const sbx = await Sandbox.create()
     await sbx.kill()
     const victim = await Sandbox.create()
-    const running = outcome(victim.runCode('import time\ntime.sleep(30)', { timeoutMs: 0 }))
-    await sleep(500)
+    // Killed once the code runs (the kernel has started and printed).
+    let started
+    const printed = new Promise((resolve) => (started = resolve))
+    const code = "import time\nprint('started', flush=True)\ntime.sleep(30)"
+    const running = outcome(victim.runCode(code, { timeoutMs: 0, onStdout: started }))
+    await printed
     await Sandbox.kill(victim.sandboxId)
     return {
       killedMidRun: await running,

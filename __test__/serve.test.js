@@ -4,8 +4,6 @@
 // pointed at it with E2B_API_URL, E2B_SANDBOX_URL and an e2b_ key (and in
 // E2B_DEBUG=true mode), each scenario in __test__/serve-sdk.js.
 const { spawn } = require('node:child_process')
-const fs = require('node:fs')
-const os = require('node:os')
 const path = require('node:path')
 const { startServer, liveSandboxes } = require('..')
 const { descendants, eventually } = require('./helpers')
@@ -30,25 +28,6 @@ function sdk(scenario, env) {
       resolve(JSON.parse(stdout))
     })
   })
-}
-
-/**
- * A Python with the kernels' data-science environment, as
- * scripts/prepare-test-python-env.sh installs it (also a venv, so serve binds
- * it into its sandboxes as an interpreter's prefix), or why there is none.
- */
-function dataSciencePython() {
-  // As the script: root's under /var/cache (its sandboxes cannot read /root).
-  const cache = process.getuid() === 0 ? '/var/cache' : process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache')
-  const dir = process.env.E2B_NATIVE_PYTHON_ENV || path.join(cache, 'e2b-native', 'python-env')
-  const wanted = fs.readFileSync(path.join(__dirname, '..', 'crates', 'kernels', 'requirements.txt'), 'utf8')
-  const python = path.join(dir, 'bin', 'python3')
-  let installed = null
-  try {
-    installed = fs.readFileSync(path.join(dir, '.requirements.txt'), 'utf8')
-  } catch {}
-  if (installed === wanted && fs.existsSync(python)) return { python }
-  return { reason: `no data-science environment at ${dir}: run scripts/prepare-test-python-env.sh` }
 }
 
 let server
@@ -243,13 +222,12 @@ test('TypeScript, ESM imports, top-level await, bash, contexts with a cwd, env v
   expect(seen.executionCount).toBe(2)
 })
 
-describe('rich results, with the data-science environment in the sandboxes', () => {
-  const found = dataSciencePython()
+describe('rich results, with serve\'s data-science environment (installed from PyPI on first use)', () => {
   let rich
   beforeAll(async () => {
-    if (!found.python) return console.log(`skipped: ${found.reason}`)
-    rich = await startServer({ port: 0, logLevel: 'silent', interpreters: { python: found.python } })
-  })
+    if (process.env.E2B_TEST_OFFLINE) return console.log('skipped: E2B_TEST_OFFLINE (the environment comes from PyPI)')
+    rich = await startServer({ port: 0, logLevel: 'silent' })
+  }, 600000)
   afterAll(() => rich && rich.close())
 
   test('plt.show() display data, onResult, charts, DataFrame data, !cmd, raw display', async () => {

@@ -416,13 +416,15 @@ fn default_helper() -> PathBuf {
 #[cfg(target_os = "linux")]
 #[napi]
 pub fn install_apparmor_profile() -> Result<String> {
-    let bundled = std::env::var_os("E2B_NATIVE_SANDBOX_HELPER")
-        .map_or_else(default_helper, PathBuf::from);
+    let bundled =
+        std::env::var_os("E2B_NATIVE_SANDBOX_HELPER").map_or_else(default_helper, PathBuf::from);
     let done = e2b_native_local::apparmor::install(&bundled)
         .map_err(|reason| coded(Error::IsolationUnavailable(reason)))?;
     let loaded = match done.loaded {
         Some(true) => "loaded",
-        Some(false) | None => "written; AppArmor is not active on this kernel, so nothing needs it here",
+        Some(false) | None => {
+            "written; AppArmor is not active on this kernel, so nothing needs it here"
+        }
     };
     Ok(format!(
         "helper: {}\nprofile: {} ({loaded})",

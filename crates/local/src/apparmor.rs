@@ -43,9 +43,8 @@ pub fn preferred_helper(bundled: PathBuf) -> PathBuf {
 }
 
 fn trusted_copy(installed: &Path, bundled: &Path) -> bool {
-    let root_only = |path: &Path| {
-        fs::metadata(path).is_ok_and(|m| m.uid() == 0 && m.mode() & 0o022 == 0)
-    };
+    let root_only =
+        |path: &Path| fs::metadata(path).is_ok_and(|m| m.uid() == 0 && m.mode() & 0o022 == 0);
     let parent = installed.parent().unwrap_or(Path::new("/"));
     root_only(installed)
         && root_only(parent)
@@ -69,7 +68,9 @@ pub struct Installed {
 pub fn install(bundled: &Path) -> Result<Installed, String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        return Err("installing an AppArmor profile needs root: run `sudo npx e2b-native apparmor`".into());
+        return Err(
+            "installing an AppArmor profile needs root: run `sudo npx e2b-native apparmor`".into(),
+        );
     }
     let helper = Path::new(INSTALLED_HELPER);
     let dir = helper.parent().unwrap_or(Path::new("/"));
@@ -112,7 +113,9 @@ fn load_profile() -> Result<bool, String> {
     if status.success() {
         Ok(true)
     } else {
-        Err(format!("apparmor_parser -r {PROFILE_PATH} failed ({status})"))
+        Err(format!(
+            "apparmor_parser -r {PROFILE_PATH} failed ({status})"
+        ))
     }
 }
 
@@ -139,7 +142,11 @@ mod tests {
         fs::set_permissions(&installed, fs::Permissions::from_mode(0o755)).unwrap();
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
-        assert_eq!(trusted_copy(&installed, &bundled), root, "identical, 0755, owned by this uid");
+        assert_eq!(
+            trusted_copy(&installed, &bundled),
+            root,
+            "identical, 0755, owned by this uid"
+        );
         fs::set_permissions(&installed, fs::Permissions::from_mode(0o777)).unwrap();
         assert!(!trusted_copy(&installed, &bundled), "world-writable");
         fs::set_permissions(&installed, fs::Permissions::from_mode(0o755)).unwrap();

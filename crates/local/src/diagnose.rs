@@ -64,7 +64,12 @@ pub async fn diagnose(backend: &LocalBackend) -> Vec<Check> {
         .await;
     let probed = tier::probe(&backend.config.helper, false).await;
     let mut checks = vec![
-        tier_row(probe.as_ref().map(|o| o.isolation).map_err(ToString::to_string)),
+        tier_row(
+            probe
+                .as_ref()
+                .map(|o| o.isolation)
+                .map_err(ToString::to_string),
+        ),
         namespaces_row(&probed.namespaces, probe.is_ok()),
     ];
     let unshared = matches!(&probe, Ok(o) if o.isolation == "landlock");
@@ -120,7 +125,11 @@ fn namespaces_row(found: &Result<(), Error>, another_tier_runs: bool) -> Check {
         ),
         Err(e) => check(
             "namespaces",
-            if another_tier_runs { Status::Fallback } else { Status::Missing },
+            if another_tier_runs {
+                Status::Fallback
+            } else {
+                Status::Missing
+            },
             "this host refuses them",
             Some(e.to_string().as_str()),
         ),
