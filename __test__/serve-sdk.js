@@ -144,7 +144,7 @@ const scenarios = {
     )
     const values = await Promise.all(sandboxes.map((s, i) => s.runCode(`secret = ${i}\nsecret * 10`)))
     await Promise.all(sandboxes.map((s, i) => s.files.write(`/home/user/mine-${i}.txt`, String(i))))
-    const homes = await Promise.all(sandboxes.map((s) => s.commands.run('ls /home/user')))
+    const homes = await Promise.all(sandboxes.map((s) => s.commands.run('ls "$HOME"')))
     const pids = await Promise.all(sandboxes.map((s) => s.commands.run('ls /proc | grep -E "^[0-9]+$" | wc -l')))
     const listed = []
     const paginator = Sandbox.list({ query: { metadata: { suite: 'serve-many' } }, limit: 4 })

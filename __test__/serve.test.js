@@ -5,8 +5,8 @@
 // E2B_DEBUG=true mode), each scenario in __test__/serve-sdk.js.
 const { spawn } = require('node:child_process')
 const path = require('node:path')
-const { startServer, liveSandboxes } = require('..')
-const { descendants, eventually } = require('./helpers')
+const { startServer, liveSandboxes, E2BService } = require('..')
+const { descendants, eventually, tierOf } = require('./helpers')
 
 const DRIVER = path.join(__dirname, 'serve-sdk.js')
 const CLI = path.join(__dirname, '..', 'bin', 'e2b-native.js')
@@ -33,10 +33,14 @@ function sdk(scenario, env) {
 let server
 let small
 let before
+let tier // the local tier serve's sandboxes get here
 const viaEnv = () => ({ E2B_API_URL: server.url, E2B_SANDBOX_URL: server.url, E2B_API_KEY: server.apiKey })
 
 beforeAll(async () => {
   before = descendants().length
+  const probe = new E2BService({ backend: 'local', pool: { size: 0 } })
+  tier = await tierOf(probe)
+  await probe.close()
   server = await startServer({ port: 0, apiKey: KEY, logLevel: 'silent' })
   small = await startServer({ port: 0, maxSandboxes: 2, maxTimeoutMs: 60000, logLevel: 'silent' })
 })
@@ -95,7 +99,16 @@ describe('the official SDK against it', () => {
   })
 
   test('commands.run: stdout, stderr, exit codes, envs, as user in /home/user', () => {
-    expect(seen.command).toEqual({ exitCode: 0, stdout: 'out\nuser\n/home/user\n', stderr: 'err\n' })
+    if (tier === 'namespaces') {
+      expect(seen.command).toEqual({ exitCode: 0, stdout: 'out\nuser\n/home/user\n', stderr: 'err\n' })
+    } else {
+      // No passwd entry for the sandbox's uid, and the room's home (SECURITY.md).
+      expect(seen.command).toEqual({
+        exitCode: 0,
+        stdout: expect.stringMatching(/^out\n\/tmp\/e2b-native-room-[^/]+\/home\n$/),
+        stderr: expect.stringMatching(/^err\nwhoami: cannot find name for user ID \d+\n$/),
+      })
+    }
     expect(seen.failing).toMatchObject({ error: 'CommandExitError', exitCode: 3, stderr: 'oops\n' })
     expect(seen.envs).toBe('hi there\n')
   })
@@ -162,8 +175,9 @@ test('10 sandboxes at once, each isolated from the others', async () => {
   expect(new Set(seen.ids).size).toBe(10)
   expect(seen.values).toEqual(Array.from({ length: 10 }, (_, i) => String(i * 10)))
   expect(seen.homes).toEqual(Array.from({ length: 10 }, (_, i) => `mine-${i}.txt`))
-  // Each sees only its own processes (init, its kernel, the shell and ls).
-  for (const count of seen.processCounts) expect(count).toBeLessThan(10)
+  // Each sees only its own processes (init, its kernel, the shell and ls);
+  // without a pid namespace, /proc lists the host's (SECURITY.md).
+  if (tier === 'namespaces') for (const count of seen.processCounts) expect(count).toBeLessThan(10)
   expect([...seen.listed].sort()).toEqual([...seen.ids].sort())
   expect(seen.pages).toBe(3)
   expect(seen.killed).toEqual(Array(10).fill(true))
@@ -215,7 +229,9 @@ test('TypeScript, ESM imports, top-level await, bash, contexts with a cwd, env v
   expect(seen.perExecution).toEqual(['baroverwrite', 'baroverwrite', 'baroverwrite', 'baroverwrite\n'])
   expect(seen.afterwards).toEqual(['defaultsupertest', 'defaultsupertest', 'defaultsupertest\n'])
   for (const language of ['python', 'javascript', 'typescript', 'bash']) {
-    expect(seen.cwds[language]).toEqual({ context: '/tmp', language, seen: '/tmp' })
+    // Without a root of its own, /tmp is the sandbox's room's tmp (SECURITY.md).
+    const tmp = tier === 'namespaces' ? '/tmp' : expect.stringMatching(/^\/tmp\/e2b-native-room-[^/]+\/tmp$/)
+    expect(seen.cwds[language]).toEqual({ context: '/tmp', language, seen: tmp })
   }
   expect(seen.listed).toEqual(['bash', 'bash', 'javascript', 'javascript', 'python', 'python', 'typescript', 'typescript'])
   expect(seen.callbacks).toEqual({ results: ['7', '8'], stdout: ['out\n', 'js\n'], stderr: ['err\n'], errors: ['NameError'] })
