@@ -73,6 +73,12 @@ export declare class NativeSession {
 export declare function diagnose(helper?: string | undefined | null): Promise<Array<NativeCheck>>
 
 /**
+ * `e2b-native apparmor`: installs the helper at a root-owned path with an
+ * AppArmor profile that allows user namespaces; resolves to what it did.
+ */
+export declare function installApparmorProfile(): string
+
+/**
  * Kills every sandbox of this process, synchronously (for `process.on('exit')`):
  * local ones at once, remote ones best effort within a second (their TTL
  * covers the rest).

@@ -291,6 +291,9 @@ function unavailableBinding(code, reason) {
     },
     serveUsage: () => `e2b-native serve is unavailable here: ${reason}\n`,
     prepareEnvironment: fail,
+    installApparmorProfile: () => {
+      throw new Error(`${code}\u0000${reason}`)
+    },
   }
 }
 

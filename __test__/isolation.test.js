@@ -44,7 +44,8 @@ def readable(p):
         return False
 for p in ["/etc/shadow", "/root", "/proc/1/root/etc/shadow", "/proc/${process.pid}/environ"]:
     print(p, readable(p))
-print(sorted(os.environ))
+print(sorted(k for k in os.environ if k != "PYTHONPATH"))
+print("PYTHONPATH", os.environ.get("PYTHONPATH"))
 `)
   for (const secret of ['/etc/shadow', '/root', '/proc/1/root/etc/shadow', `/proc/${process.pid}/environ`]) {
     expect(r.stdout).toContain(`${secret} False`)
@@ -53,6 +54,8 @@ print(sorted(os.environ))
   // Without a root of its own, TMPDIR points into the sandbox's room.
   const names = ['HOME', 'LANG', 'LOGNAME', 'PATH', 'SHELL', ...(tier === 'landlock' ? ['TMPDIR'] : []), 'USER']
   expect(r.stdout).toContain(JSON.stringify(names).replace(/"/g, "'").replace(/,/g, ', '))
+  // PYTHONPATH only ever names the data-science environment (when installed).
+  expect(r.stdout).toMatch(/^PYTHONPATH (None|\S+\/environment-data-science-[0-9a-f]+\/python)$/m)
 })
 
 test('cannot change system directories, and writes stay in the sandbox', async () => {

@@ -166,6 +166,7 @@ describeIf('examples/nextjs, npm-installed from the packed package', () => {
         truncated: false,
         durationMs: expect.any(Number),
         backend: 'local',
+        isolation: expect.stringMatching(/^(namespaces|landlock)$/),
       },
     })
 

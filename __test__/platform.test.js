@@ -233,7 +233,7 @@ describe('the package, required in a child process with platform, arch and libc 
       fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: packageName(t), version: VERSION, main: 'stand-in.js' }))
       fs.writeFileSync(
         path.join(dir, 'stand-in.js'),
-        `class NativeService { begin() {} cancel() {} async execute() { return { code: 'ERR_STAND_IN', message: ${JSON.stringify(t.name)} } } poolStats() { return { size: 0, idleMs: 0, lanes: [] } } async close() {} }
+        `class NativeService { begin() {} cancel() {} async execute() { throw new Error(${JSON.stringify(`ERR_STAND_IN\u0000${t.name}`)}) } poolStats() { return { size: 0, idleMs: 0, lanes: [] } } async close() {} }
         module.exports = { target: ${JSON.stringify(t.name)}, NativeService, killAll: () => 0, liveSandboxes: () => 0, pooledSandboxPids: () => [], diagnose: async () => [] }\n`,
       )
     }

@@ -144,7 +144,7 @@ const scenarios = {
     )
     const values = await Promise.all(sandboxes.map((s, i) => s.runCode(`secret = ${i}\nsecret * 10`)))
     await Promise.all(sandboxes.map((s, i) => s.files.write(`/home/user/mine-${i}.txt`, String(i))))
-    const homes = await Promise.all(sandboxes.map((s) => s.commands.run('ls /home/user')))
+    const homes = await Promise.all(sandboxes.map((s) => s.commands.run('ls "$HOME"')))
     const pids = await Promise.all(sandboxes.map((s) => s.commands.run('ls /proc | grep -E "^[0-9]+$" | wc -l')))
     const listed = []
     const paginator = Sandbox.list({ query: { metadata: { suite: 'serve-many' } }, limit: 4 })
@@ -171,8 +171,12 @@ const scenarios = {
     const sbx = await Sandbox.create()
     await sbx.kill()
     const victim = await Sandbox.create()
-    const running = outcome(victim.runCode('import time\ntime.sleep(30)', { timeoutMs: 0 }))
-    await sleep(500)
+    // Killed once the code runs (the kernel has started and printed).
+    let started
+    const printed = new Promise((resolve) => (started = resolve))
+    const code = "import time\nprint('started', flush=True)\ntime.sleep(30)"
+    const running = outcome(victim.runCode(code, { timeoutMs: 0, onStdout: started }))
+    await printed
     await Sandbox.kill(victim.sandboxId)
     return {
       killedMidRun: await running,

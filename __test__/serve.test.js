@@ -4,11 +4,9 @@
 // pointed at it with E2B_API_URL, E2B_SANDBOX_URL and an e2b_ key (and in
 // E2B_DEBUG=true mode), each scenario in __test__/serve-sdk.js.
 const { spawn } = require('node:child_process')
-const fs = require('node:fs')
-const os = require('node:os')
 const path = require('node:path')
-const { startServer, liveSandboxes } = require('..')
-const { descendants, eventually } = require('./helpers')
+const { startServer, liveSandboxes, E2BService } = require('..')
+const { descendants, eventually, tierOf } = require('./helpers')
 
 const DRIVER = path.join(__dirname, 'serve-sdk.js')
 const CLI = path.join(__dirname, '..', 'bin', 'e2b-native.js')
@@ -32,32 +30,17 @@ function sdk(scenario, env) {
   })
 }
 
-/**
- * A Python with the kernels' data-science environment, as
- * scripts/prepare-test-python-env.sh installs it (also a venv, so serve binds
- * it into its sandboxes as an interpreter's prefix), or why there is none.
- */
-function dataSciencePython() {
-  // As the script: root's under /var/cache (its sandboxes cannot read /root).
-  const cache = process.getuid() === 0 ? '/var/cache' : process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache')
-  const dir = process.env.E2B_NATIVE_PYTHON_ENV || path.join(cache, 'e2b-native', 'python-env')
-  const wanted = fs.readFileSync(path.join(__dirname, '..', 'crates', 'kernels', 'requirements.txt'), 'utf8')
-  const python = path.join(dir, 'bin', 'python3')
-  let installed = null
-  try {
-    installed = fs.readFileSync(path.join(dir, '.requirements.txt'), 'utf8')
-  } catch {}
-  if (installed === wanted && fs.existsSync(python)) return { python }
-  return { reason: `no data-science environment at ${dir}: run scripts/prepare-test-python-env.sh` }
-}
-
 let server
 let small
 let before
+let tier // the local tier serve's sandboxes get here
 const viaEnv = () => ({ E2B_API_URL: server.url, E2B_SANDBOX_URL: server.url, E2B_API_KEY: server.apiKey })
 
 beforeAll(async () => {
   before = descendants().length
+  const probe = new E2BService({ backend: 'local', pool: { size: 0 } })
+  tier = await tierOf(probe)
+  await probe.close()
   server = await startServer({ port: 0, apiKey: KEY, logLevel: 'silent' })
   small = await startServer({ port: 0, maxSandboxes: 2, maxTimeoutMs: 60000, logLevel: 'silent' })
 })
@@ -116,7 +99,16 @@ describe('the official SDK against it', () => {
   })
 
   test('commands.run: stdout, stderr, exit codes, envs, as user in /home/user', () => {
-    expect(seen.command).toEqual({ exitCode: 0, stdout: 'out\nuser\n/home/user\n', stderr: 'err\n' })
+    if (tier === 'namespaces') {
+      expect(seen.command).toEqual({ exitCode: 0, stdout: 'out\nuser\n/home/user\n', stderr: 'err\n' })
+    } else {
+      // No passwd entry for the sandbox's uid, and the room's home (SECURITY.md).
+      expect(seen.command).toEqual({
+        exitCode: 0,
+        stdout: expect.stringMatching(/^out\n\/tmp\/e2b-native-room-[^/]+\/home\n$/),
+        stderr: expect.stringMatching(/^err\nwhoami: cannot find name for user ID \d+\n$/),
+      })
+    }
     expect(seen.failing).toMatchObject({ error: 'CommandExitError', exitCode: 3, stderr: 'oops\n' })
     expect(seen.envs).toBe('hi there\n')
   })
@@ -183,8 +175,9 @@ test('10 sandboxes at once, each isolated from the others', async () => {
   expect(new Set(seen.ids).size).toBe(10)
   expect(seen.values).toEqual(Array.from({ length: 10 }, (_, i) => String(i * 10)))
   expect(seen.homes).toEqual(Array.from({ length: 10 }, (_, i) => `mine-${i}.txt`))
-  // Each sees only its own processes (init, its kernel, the shell and ls).
-  for (const count of seen.processCounts) expect(count).toBeLessThan(10)
+  // Each sees only its own processes (init, its kernel, the shell and ls);
+  // without a pid namespace, /proc lists the host's (SECURITY.md).
+  if (tier === 'namespaces') for (const count of seen.processCounts) expect(count).toBeLessThan(10)
   expect([...seen.listed].sort()).toEqual([...seen.ids].sort())
   expect(seen.pages).toBe(3)
   expect(seen.killed).toEqual(Array(10).fill(true))
@@ -236,20 +229,21 @@ test('TypeScript, ESM imports, top-level await, bash, contexts with a cwd, env v
   expect(seen.perExecution).toEqual(['baroverwrite', 'baroverwrite', 'baroverwrite', 'baroverwrite\n'])
   expect(seen.afterwards).toEqual(['defaultsupertest', 'defaultsupertest', 'defaultsupertest\n'])
   for (const language of ['python', 'javascript', 'typescript', 'bash']) {
-    expect(seen.cwds[language]).toEqual({ context: '/tmp', language, seen: '/tmp' })
+    // Without a root of its own, /tmp is the sandbox's room's tmp (SECURITY.md).
+    const tmp = tier === 'namespaces' ? '/tmp' : expect.stringMatching(/^\/tmp\/e2b-native-room-[^/]+\/tmp$/)
+    expect(seen.cwds[language]).toEqual({ context: '/tmp', language, seen: tmp })
   }
   expect(seen.listed).toEqual(['bash', 'bash', 'javascript', 'javascript', 'python', 'python', 'typescript', 'typescript'])
   expect(seen.callbacks).toEqual({ results: ['7', '8'], stdout: ['out\n', 'js\n'], stderr: ['err\n'], errors: ['NameError'] })
   expect(seen.executionCount).toBe(2)
 })
 
-describe('rich results, with the data-science environment in the sandboxes', () => {
-  const found = dataSciencePython()
+describe('rich results, with serve\'s data-science environment (installed from PyPI on first use)', () => {
   let rich
   beforeAll(async () => {
-    if (!found.python) return console.log(`skipped: ${found.reason}`)
-    rich = await startServer({ port: 0, logLevel: 'silent', interpreters: { python: found.python } })
-  })
+    if (process.env.E2B_TEST_OFFLINE) return console.log('skipped: E2B_TEST_OFFLINE (the environment comes from PyPI)')
+    rich = await startServer({ port: 0, logLevel: 'silent' })
+  }, 600000)
   afterAll(() => rich && rich.close())
 
   test('plt.show() display data, onResult, charts, DataFrame data, !cmd, raw display', async () => {

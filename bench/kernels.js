@@ -2,12 +2,9 @@
 // `node bench/kernels.js`: the code-interpreter kernels through
 // `e2b-native serve` and the official SDK, per language: how long a new
 // context takes to give its first result (kernel start included), and a
-// trivial cell on a warm context (p50, p90). Python twice when the
-// data-science environment is installed (scripts/prepare-test-python-env.sh):
-// basic mode, and IPython with it. Prints a Markdown table.
-const fs = require('node:fs')
-const os = require('node:os')
-const path = require('node:path')
+// trivial cell on a warm context (p50, p90). Python twice: basic mode
+// (`dataScience: false`), and IPython on the data-science environment (serve's
+// default; `npx e2b-native prepare` installs it ahead). Prints a Markdown table.
 const { startServer } = require('..')
 
 const N = Number(process.env.BENCH_N || 100)
@@ -19,13 +16,6 @@ const CELLS = [
   ['typescript', 'const n: number = 1; n + 1'],
   ['bash', 'echo 2'],
 ]
-
-function dataSciencePython() {
-  const cache = process.getuid() === 0 ? '/var/cache' : process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache')
-  const dir = process.env.E2B_NATIVE_PYTHON_ENV || path.join(cache, 'e2b-native', 'python-env')
-  const python = path.join(dir, 'bin', 'python3')
-  return fs.existsSync(python) ? python : null
-}
 
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
 const ms = (ns) => (Number(ns) / 1e6).toFixed(1)
@@ -53,9 +43,10 @@ async function measure(Sandbox, language, code) {
 }
 
 async function main() {
-  const servers = [['', {}]]
-  const python = dataSciencePython()
-  if (python) servers.push([' (IPython)', { interpreters: { python } }])
+  const servers = [
+    [' (basic)', { dataScience: false }],
+    [' (IPython)', {}],
+  ]
   const rows = []
   for (const [label, options] of servers) {
     const server = await startServer({ port: 0, logLevel: 'error', ...options })

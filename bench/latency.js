@@ -4,7 +4,7 @@
 // interpreter (no isolation) and against bubblewrap with comparable
 // isolation, sequential and at concurrency 8; then
 // the host's memory over many executions and under an output flood. Writes
-// BENCHMARKS.md. Needs Debian's `bubblewrap` for the bwrap column (skipped
+// bench/latest.md (BENCHMARKS.md quotes and explains it). Needs Debian's `bubblewrap` for the bwrap column (skipped
 // without it).
 const { execFile, execFileSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -235,7 +235,7 @@ Create a sandbox → run \`print(1)\` → kill, sequentially, against one loopba
 | official SDK | ${f(e2b.official.p50)} | ${f(e2b.official.p99)} | ${f(e2b.official.perSecond)} |
 | ratio ours/official (p50) | ${(e2b.ours.p50 / e2b.official.p50).toFixed(2)} | | |
 `
-  fs.writeFileSync(path.join(__dirname, '..', 'BENCHMARKS.md'), doc)
+  fs.writeFileSync(path.join(__dirname, 'latest.md'), doc)
   console.log(doc)
 }
 

@@ -2,7 +2,7 @@
 // executeWithPackages on the local backend: the first call (install in a
 // sandbox, through the registry proxy) against later calls with the same set
 // (from the cache). Each round starts from an empty cache. Writes its section
-// into BENCHMARKS.md (after `bench/latency.js`, which rewrites the file).
+// into bench/latest.md (after `bench/latency.js`, which rewrites the file).
 //   node bench/packages.js      (BENCH_ROUNDS, BENCH_CACHED to change counts)
 const fs = require('node:fs')
 const os = require('node:os')
@@ -57,7 +57,7 @@ async function main() {
     ...rows.map((r) => `| ${r.label} | ${f(r.first)} | ${f(r.cached)} | ${f(r.first / r.cached)}× |`),
     '',
   ].join('\n')
-  const file = path.join(__dirname, '..', 'BENCHMARKS.md')
+  const file = path.join(__dirname, 'latest.md')
   const doc = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmarks\n'
   const at = doc.indexOf('<!-- packages -->')
   fs.writeFileSync(file, (at >= 0 ? doc.slice(0, at) : doc.trimEnd() + '\n\n') + section)

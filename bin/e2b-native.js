@@ -6,7 +6,13 @@
 // `cli`); see the README, "Self-hosted E2B: e2b-native serve".
 
 function usage() {
-  return require('../platform.js').native().serveUsage()
+  return (
+    'commands:\n' +
+    '  e2b-native serve [options]   an E2B-compatible server over local sandboxes\n' +
+    '  e2b-native prepare           install the data-science environment (numpy, pandas, matplotlib, IPython)\n' +
+    '  sudo e2b-native apparmor     Ubuntu 23.10+/24.04: let the sandbox helper create user namespaces\n\n' +
+    require('../platform.js').native().serveUsage()
+  )
 }
 
 function fail(message) {
@@ -84,10 +90,27 @@ async function prepare(argv) {
   }
 }
 
+/**
+ * `sudo npx e2b-native apparmor`: for Ubuntu 23.10+ hosts that restrict
+ * unprivileged user namespaces; installs the sandbox helper at a root-owned
+ * path with an AppArmor profile that lets it create them.
+ */
+function apparmor(argv) {
+  if (argv.length > 0) fail('apparmor takes no arguments')
+  try {
+    process.stdout.write(`${require('../platform.js').native().installApparmorProfile()}\n`)
+  } catch (error) {
+    const [code, message] = String(error.message).split('\u0000')
+    process.stderr.write(`e2b-native apparmor: ${message || code}\n`)
+    process.exit(1)
+  }
+}
+
 const [command, ...rest] = process.argv.slice(2)
 if (command === 'serve') serve(rest)
 else if (command === 'prepare') prepare(rest)
+else if (command === 'apparmor') apparmor(rest)
 else if (command === '-h' || command === '--help' || command === undefined) {
   process.stdout.write(usage())
   process.exit(command === undefined ? 2 : 0)
-} else fail(`unknown command ${command}: use serve or prepare`)
+} else fail(`unknown command ${command}: use serve, prepare or apparmor`)

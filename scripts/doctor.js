@@ -8,7 +8,13 @@ E2BService.diagnose().then(
       console.log(`${c.status.padEnd(8)} ${c.layer.padEnd(22)} ${c.detail}`)
       if (c.fix) console.log(`${''.padEnd(31)}fix: ${c.fix}`)
     }
-    console.log(ok ? '\nThe local sandbox can run here.' : '\nThe local sandbox cannot run here: see "missing" above.')
+    const tier = checks.find((c) => c.layer === 'tier')
+    const verdict = !ok
+      ? 'The local sandbox cannot run here: see "missing" above.'
+      : tier && tier.status === 'fallback'
+        ? `The local sandbox runs here in the ${tier.detail.split(':')[0]} tier: see "fallback" above for what it cannot promise.`
+        : 'The local sandbox can run here.'
+    console.log(`\n${verdict}`)
     process.exitCode = ok ? 0 : 1
   },
   (error) => {

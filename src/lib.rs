@@ -409,7 +409,8 @@ fn to_js_outcome(o: Outcome, asked: &[String]) -> NativeOutcome {
     }
 }
 
-/// The helper executable ships beside this addon's `.node` file.
+/// The helper executable ships beside this addon's `.node` file (or its copy
+/// that `e2b-native apparmor` installed).
 #[cfg(target_os = "linux")]
 fn default_helper() -> PathBuf {
     // SAFETY: Dl_info is plain data (pointers and integers): all zeros is valid.
@@ -421,9 +422,32 @@ fn default_helper() -> PathBuf {
         // SAFETY: dli_fname is a NUL-terminated path owned by the loader.
         .then(|| unsafe { std::ffi::CStr::from_ptr(info.dli_fname) })
         .map(|p| PathBuf::from(p.to_string_lossy().into_owned()));
-    addon
+    let beside = addon
         .and_then(|p| p.parent().map(|d| d.join("e2b-sandbox")))
-        .unwrap_or_else(|| PathBuf::from("e2b-sandbox"))
+        .unwrap_or_else(|| PathBuf::from("e2b-sandbox"));
+    e2b_native_local::apparmor::preferred_helper(beside)
+}
+
+/// `e2b-native apparmor`: installs the helper at a root-owned path with an
+/// AppArmor profile that allows user namespaces; resolves to what it did.
+#[cfg(target_os = "linux")]
+#[napi]
+pub fn install_apparmor_profile() -> Result<String> {
+    let bundled =
+        std::env::var_os("E2B_NATIVE_SANDBOX_HELPER").map_or_else(default_helper, PathBuf::from);
+    let done = e2b_native_local::apparmor::install(&bundled)
+        .map_err(|reason| coded(Error::IsolationUnavailable(reason)))?;
+    let loaded = match done.loaded {
+        Some(true) => "loaded",
+        Some(false) | None => {
+            "written; AppArmor is not active on this kernel, so nothing needs it here"
+        }
+    };
+    Ok(format!(
+        "helper: {}\nprofile: {} ({loaded})",
+        done.helper.display(),
+        done.profile.display()
+    ))
 }
 
 /// Kills every sandbox when this Node environment is torn down (natural exit,

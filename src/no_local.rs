@@ -226,6 +226,12 @@ pub async fn prepare_environment(_: String, _: HashMap<String, String>) -> napi:
     Err(crate::coded(Error::IsolationUnavailable(reason())))
 }
 
+/// AppArmor profiles are for Linux hosts.
+#[napi]
+pub fn install_apparmor_profile() -> napi::Result<String> {
+    Err(crate::coded(Error::IsolationUnavailable(reason())))
+}
+
 #[napi]
 pub fn serve_usage() -> String {
     format!("e2b-native serve is not available here: {}\n", reason())

@@ -3,9 +3,9 @@
 //! namespace, capability and seccomp rows come from a real probe sandbox, so the
 //! report is what a call would get, not what the kernel version suggests.
 
-use e2b_native_core::{CancellationToken, Language, Request};
+use e2b_native_core::{CancellationToken, Error, Language, Request};
 
-use crate::{cgroup, LocalBackend};
+use crate::{cgroup, tier, LocalBackend};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -53,7 +53,7 @@ fn check(
 }
 
 const PROBE: &str =
-    "grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; cat /proc/self/uid_map";
+    "grep -E '^(CapPrm|CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; cat /proc/self/uid_map";
 
 pub async fn diagnose(backend: &LocalBackend) -> Vec<Check> {
     let probe = backend
@@ -62,8 +62,62 @@ pub async fn diagnose(backend: &LocalBackend) -> Vec<Check> {
             &CancellationToken::new(),
         )
         .await;
-    let mut checks = vec![match &probe {
-        Ok(_) => check(
+    let probed = tier::probe(&backend.config.helper, false).await;
+    let mut checks = vec![
+        tier_row(
+            probe
+                .as_ref()
+                .map(|o| o.isolation)
+                .map_err(ToString::to_string),
+        ),
+        namespaces_row(&probed.namespaces, probe.is_ok()),
+    ];
+    let unshared = matches!(&probe, Ok(o) if o.isolation == "landlock");
+    checks.extend(process_rows(probe.ok().map(|o| o.stdout).as_deref()));
+    checks.push(host_user(unshared));
+    checks.push(landlock());
+    checks.extend(limit_rows(unshared));
+    checks.extend(Language::ALL.map(|language| interpreter(backend, language)));
+    checks
+}
+
+/// The tier calls get, and what it cannot promise.
+fn tier_row(ran: Result<&'static str, String>) -> Check {
+    match ran {
+        Ok("namespaces") => check(
+            "tier",
+            Status::Active,
+            "namespaces: the full tier (namespaces, Landlock, seccomp, cgroup or rlimit limits)",
+            None,
+        ),
+        Ok(tier) => check(
+            "tier",
+            Status::Fallback,
+            format!(
+                "{tier}: no namespaces here, so sandboxes run under Landlock, seccomp and rlimits (as a \
+                 uid of their own when Node is root). It cannot hide other processes in /proc (their command lines show), \
+                 gives no private /home/user or /tmp (each call gets its own dirs), and limits \
+                 memory per process rather than per sandbox (SECURITY.md, \"Isolation tiers\")"
+            ),
+            Some(
+                "isolation: \"namespaces\" (or E2B_NATIVE_ISOLATION=namespaces) refuses this tier; \
+                 the namespaces row says how to get the full one",
+            ),
+        ),
+        Err(e) => check(
+            "tier",
+            Status::Missing,
+            e,
+            Some("the local backend cannot run here: follow the message above, or use the e2b backend"),
+        ),
+    }
+}
+
+/// Whether the namespace tier works here, and if not, the exact change
+/// (a fallback while the landlock tier stands in).
+fn namespaces_row(found: &Result<(), Error>, another_tier_runs: bool) -> Check {
+    match found {
+        Ok(()) => check(
             "namespaces",
             Status::Active,
             "user, pid, mount, network, ipc, uts and cgroup namespaces; a fresh read-only root",
@@ -71,17 +125,15 @@ pub async fn diagnose(backend: &LocalBackend) -> Vec<Check> {
         ),
         Err(e) => check(
             "namespaces",
-            Status::Missing,
-            e.to_string(),
-            Some("the local backend cannot run here: follow the message above, or use the e2b backend"),
+            if another_tier_runs {
+                Status::Fallback
+            } else {
+                Status::Missing
+            },
+            "this host refuses them",
+            Some(e.to_string().as_str()),
         ),
-    }];
-    checks.extend(process_rows(probe.ok().map(|o| o.stdout).as_deref()));
-    checks.push(host_user());
-    checks.push(landlock());
-    checks.extend(limit_rows());
-    checks.extend(Language::ALL.map(|language| interpreter(backend, language)));
-    checks
+    }
 }
 
 /// What the probe program saw of its own process: capabilities,
@@ -109,16 +161,24 @@ fn process_rows(status: Option<&str>) -> Vec<Check> {
         true => check(layer, Status::Active, active, None),
         false => check(layer, Status::Missing, missing, None),
     };
+    let no_new_privs = field("NoNewPrivs:").as_deref() == Some("1");
+    // Without privilege the bounding set cannot be cleared; holding nothing
+    // under no_new_privs, the program can never use it.
+    let unused_bounding = zero("CapPrm:") && no_new_privs;
     vec![
         row(
             "capabilities",
-            zero("CapEff:") && zero("CapBnd:"),
-            "none: effective and bounding sets empty",
+            zero("CapEff:") && (zero("CapBnd:") || unused_bounding),
+            if zero("CapBnd:") {
+                "none: effective and bounding sets empty"
+            } else {
+                "none: effective and permitted sets empty, and no_new_privs keeps the bounding set unusable"
+            },
             "the probe still held capabilities",
         ),
         row(
             "no_new_privs",
-            field("NoNewPrivs:").as_deref() == Some("1"),
+            no_new_privs,
             "setuid bits and file capabilities grant nothing",
             "the probe ran without no_new_privs",
         ),
@@ -131,17 +191,35 @@ fn process_rows(status: Option<&str>) -> Vec<Check> {
     ]
 }
 
-fn host_user() -> Check {
+fn host_user(landlock: bool) -> Check {
     let uid = nix::unistd::geteuid();
-    let detail = match uid.is_root() {
-        true => "Node runs as root: sandboxes run as host uid/gid 65534 (nobody), never as root"
-            .to_string(),
-        false => format!("sandboxes run as your uid {uid} (mapped to uid 1000 inside)"),
+    let detail = match (uid.is_root(), landlock) {
+        (true, false) => {
+            "Node runs as root: sandboxes run as host uid/gid 65534 (nobody), never as root".into()
+        }
+        (true, true) => "Node runs as root: each sandbox runs as its own host uid (40000-60000), \
+                         which no other sandbox shares"
+            .into(),
+        (false, false) => format!("sandboxes run as your uid {uid} (mapped to uid 1000 inside)"),
+        (false, true) => {
+            return check(
+                "host user",
+                Status::Fallback,
+                format!(
+                    "sandboxes share your uid {uid}: Landlock's signal and ptrace scoping keep \
+                     them from this process, which is made non-dumpable"
+                ),
+                Some("run Node as root in the container, so that each sandbox gets its own uid"),
+            )
+        }
     };
     check("host user", Status::Active, detail, None)
 }
 
-fn limit_rows() -> Vec<Check> {
+fn limit_rows(landlock: bool) -> Vec<Check> {
+    if landlock {
+        return landlock_limit_rows();
+    }
     let (memory, processes) = match cgroup::available() {
         Ok(()) => (
             check(
@@ -183,6 +261,38 @@ fn limit_rows() -> Vec<Check> {
             Status::Active,
             "size-limited tmpfs for /home/user, /tmp and /dev/shm",
             None,
+        ),
+        check(
+            "cpu time, open files",
+            Status::Active,
+            "RLIMIT_CPU (when set) and RLIMIT_NOFILE per process",
+            None,
+        ),
+        check(
+            "output limit",
+            Status::Active,
+            "each stream capped by the host; memory bounded by the cap",
+            None,
+        ),
+    ]
+}
+
+/// The landlock tier has no cgroups and no private tmpfs: per-process
+/// rlimits, and the helper's own watch over the sandbox's processes and room.
+fn landlock_limit_rows() -> Vec<Check> {
+    let fallback = |layer, detail: &str| check(layer, Status::Fallback, detail, None);
+    vec![
+        fallback(
+            "memory limit",
+            "RLIMIT_AS per process (Python, Bash) and V8's heap cap (Node), not the sandbox's sum",
+        ),
+        fallback(
+            "process limit",
+            "RLIMIT_NPROC of the sandbox's own uid (root), or the helper counting the sandbox's tasks (TooManyProcesses)",
+        ),
+        fallback(
+            "disk limit",
+            "RLIMIT_FSIZE per file, and the helper stops a sandbox whose work dir grows past the limit",
         ),
         check(
             "cpu time, open files",

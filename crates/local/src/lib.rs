@@ -7,6 +7,7 @@
 //! They talk through [`protocol`].
 
 mod advice;
+pub mod apparmor;
 mod cgroup;
 pub mod diagnose;
 mod figures;

@@ -47,16 +47,18 @@ fn main() {
     });
 }
 
-/// `E2B_NATIVE_SANDBOX_HELPER`, else the helper beside this binary.
+/// `E2B_NATIVE_SANDBOX_HELPER`, else the helper beside this binary (or its
+/// copy that `e2b-native apparmor` installed).
 fn helper() -> PathBuf {
     std::env::var_os("E2B_NATIVE_SANDBOX_HELPER")
         .map(PathBuf::from)
-        .or_else(|| {
-            std::env::current_exe()
+        .unwrap_or_else(|| {
+            let beside = std::env::current_exe()
                 .ok()
                 .and_then(|exe| exe.parent().map(|d| d.join("e2b-sandbox")))
+                .unwrap_or_else(|| PathBuf::from("e2b-sandbox"));
+            e2b_native_local::apparmor::preferred_helper(beside)
         })
-        .unwrap_or_else(|| PathBuf::from("e2b-sandbox"))
 }
 
 fn fail(message: &str, status: i32) -> ! {

@@ -186,10 +186,9 @@ class _IPythonEngine:
         os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
         _add_e2b_formatters(self.shell)
         _hook_pil()
-        # sys.exit() in a cell is reported as SystemExit; IPython's advice
-        # about Ctrl-D means nothing here (and python -c does not print it).
+        # sys.exit() in a cell is reported as SystemExit, as in the basic
+        # kernel; IPython's hint for terminal users would be noise on stderr.
         import warnings
-
         warnings.filterwarnings("ignore", message="To exit: use 'exit', 'quit', or Ctrl-D.")
 
     def describe(self):

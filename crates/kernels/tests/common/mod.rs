@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -16,34 +16,21 @@ use e2b_native_kernels::{encode_request, ExecutionError, ExecutionResult, Langua
 /// How long one execution may take before the test fails.
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// The data-science environment `scripts/prepare-test-python-env.sh`
-/// installs, if it is there and installed from this list.
+/// The data-science environment: the directory `e2b-native prepare` prints,
+/// given as `E2B_NATIVE_PYTHON_ENV`. Without it the IPython tests skip,
+/// except under CI, where they fail.
 pub(crate) fn python_env() -> Result<PathBuf, String> {
-    // SAFETY: geteuid cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    let dir = match std::env::var_os("E2B_NATIVE_PYTHON_ENV") {
-        Some(dir) => PathBuf::from(dir),
-        None if root => PathBuf::from("/var/cache/e2b-native/python-env"),
-        None => {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
-                .ok_or("no HOME")?;
-            cache.join("e2b-native/python-env")
-        }
+    let reason = match std::env::var_os("E2B_NATIVE_PYTHON_ENV").map(PathBuf::from) {
+        Some(dir) if dir.join("IPython").is_dir() => return Ok(dir),
+        Some(dir) => format!(
+            "{} holds no data-science environment (no IPython)",
+            dir.display()
+        ),
+        None => "E2B_NATIVE_PYTHON_ENV is not set".into(),
     };
-    let wanted = include_str!("../../requirements.txt");
-    match std::fs::read_to_string(dir.join(".requirements.txt")) {
-        Ok(installed) if installed == wanted => Ok(dir),
-        Ok(_) => Err(format!(
-            "{} was installed from another requirements.txt: run scripts/prepare-test-python-env.sh",
-            dir.display()
-        )),
-        Err(_) => Err(format!(
-            "no data-science environment at {}: run scripts/prepare-test-python-env.sh",
-            dir.display()
-        )),
-    }
+    let reason = format!("{reason}: set it to what `node bin/e2b-native.js prepare` prints");
+    assert!(std::env::var_os("CI").is_none(), "{reason}");
+    Err(reason)
 }
 
 /// An interpreter for the language, or why there is none.

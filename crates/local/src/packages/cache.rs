@@ -32,7 +32,8 @@ pub(super) struct Cache {
 #[derive(Debug)]
 pub(crate) struct Lease {
     pub dir: PathBuf,
-    _lock: File,
+    /// Shared, so that eviction skips the set; none in a read-only cache.
+    _lock: Option<File>,
 }
 
 /// The right to build a set (exclusive lock) and the directory it goes in.
@@ -75,16 +76,25 @@ impl Cache {
 
     /// The set `key`, if it is ready; it stays until the lease is dropped.
     pub(super) fn try_use(&self, key: &str) -> Result<Option<Lease>, Error> {
-        let lock = self.lock_file(key)?;
-        if !try_flock(&lock, libc::LOCK_SH) {
-            return Ok(None);
-        }
         let dir = self.set_dir(key);
-        if !dir.is_dir() {
+        let lock = match self.lock_file(key) {
+            Ok(lock) => lock,
+            // A read-only cache (an image's prepared layer, `docker run
+            // --read-only`): nothing here can evict or rebuild the set, so
+            // it is used as it stands.
+            Err(_) if read_only(&self.root) => {
+                return Ok(dir.is_dir().then_some(Lease { dir, _lock: None }));
+            }
+            Err(e) => return Err(e),
+        };
+        if !try_flock(&lock, libc::LOCK_SH) || !dir.is_dir() {
             return Ok(None);
         }
         let _ = lock.set_modified(SystemTime::now()); // last use, for eviction
-        Ok(Some(Lease { dir, _lock: lock }))
+        Ok(Some(Lease {
+            dir,
+            _lock: Some(lock),
+        }))
     }
 
     /// The right to build `key`, unless another call holds it or it is ready.
@@ -209,7 +219,7 @@ impl Build {
         let _ = lock.set_modified(SystemTime::now());
         Ok(Lease {
             dir: self.target.clone(),
-            _lock: lock,
+            _lock: Some(lock),
         })
     }
 }
@@ -261,8 +271,16 @@ fn size_of(path: &Path) -> u64 {
         .sum()
 }
 
+/// Whether `root` (or, while it does not exist, its nearest ancestor) lies
+/// on a read-only mount or is not writable by us.
+fn read_only(root: &Path) -> bool {
+    let existing = root.ancestors().find(|dir| dir.exists()).unwrap_or(root);
+    nix::unistd::access(existing, nix::unistd::AccessFlags::W_OK)
+        .is_err_and(|e| matches!(e, nix::errno::Errno::EROFS | nix::errno::Errno::EACCES))
+}
+
 fn cache_error(path: &Path, e: std::io::Error) -> Error {
-    Error::Internal(format!(
+    Error::NotConfigured(format!(
         "package cache {}: {e} (set packages.cacheDir to a writable folder)",
         path.display()
     ))

@@ -241,12 +241,11 @@ pub(super) fn close_from(low: RawFd, keep: RawFd) {
     }
 }
 
-/// Clears the bounding and ambient sets, forbids gaining privileges through
-/// exec (setuid bits, file capabilities), and empties every capability set.
-/// A process that holds no capability (a namespace-free sandbox's uid)
-/// cannot change its bounding set, and needs not: with no_new_privs, nothing
-/// can give it back what it lacks.
-fn drop_capabilities() -> Setup<()> {
+/// Empties the bounding set. A process that holds no capability (a
+/// namespace-free sandbox's uid) cannot change it, and needs not: with
+/// no_new_privs, nothing can give it back what it lacks; so a helper that
+/// runs as root clears it before it takes the sandbox's uid.
+pub(super) fn clear_bounding_set() -> Setup<()> {
     for cap in 0..=63 {
         // SAFETY: prctl with integer arguments only.
         if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) } != 0 {
@@ -262,6 +261,13 @@ fn drop_capabilities() -> Setup<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Clears the bounding and ambient sets, forbids gaining privileges through
+/// exec (setuid bits, file capabilities), and empties every capability set.
+fn drop_capabilities() -> Setup<()> {
+    clear_bounding_set()?;
     // SAFETY: prctl with integer arguments only.
     unsafe {
         libc::prctl(

@@ -102,6 +102,7 @@ fn become_the_sandbox(room: &Room) -> Setup<()> {
         // SAFETY: fchown on our own standard descriptors.
         unsafe { libc::fchown(fd, id, id) };
     }
+    super::confine::clear_bounding_set()?;
     setgroups(&[]).context("process", || "dropping supplementary groups".into())?;
     setresgid(Gid::from_raw(id), Gid::from_raw(id), Gid::from_raw(id))
         .context("process", || format!("switching to the sandbox's gid {id}"))?;
