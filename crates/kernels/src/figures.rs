@@ -1,6 +1,6 @@
 //! Figures of one-shot Python runs: `plt.show()` in a plain `python3 -c`
 //! program (no kernel) goes through a matplotlib backend module
-//! ([`MODULE`]) that writes each figure as a kernel `display` reply to a
+//! ([`MODULE`], named by [`MATPLOTLIBRC`]) that writes each figure as a kernel `display` reply to a
 //! file; [`results`] decodes that file into the same [`ExecutionResult`]s
 //! sessions and `serve` give.
 
@@ -10,9 +10,10 @@ use crate::{Event, ExecutionResult, Reply};
 pub const MODULE: &str = include_str!("programs/figures.py");
 /// Its import name: `MPLBACKEND=module://e2b_native_figures`.
 pub const MODULE_NAME: &str = "e2b_native_figures";
-/// The variable naming the file it appends its lines to, relative to the
-/// work dir (HOME).
-pub const RESULTS_VAR: &str = "E2B_NATIVE_RESULTS";
+/// The file it appends its lines to, relative to the work dir (HOME).
+pub const RESULTS: &str = ".e2b-native-figures.jsonl";
+/// A matplotlibrc (for `~/.config/matplotlib/`) that makes it the backend.
+pub const MATPLOTLIBRC: &str = "backend: module://e2b_native_figures\n";
 
 /// The results of the lines the module wrote; lines that are not display
 /// replies (a torn last line) are skipped.

@@ -1,36 +1,45 @@
 //! Rich results of one-shot Python calls: where the data-science
 //! environment gives matplotlib, `plt.show()` goes through the kernels'
 //! figure backend (`e2b_native_kernels::figures`), kept beside the
-//! environment's packages, which appends each figure to a file in the work
-//! dir; the file is read back as the call's `readFiles` are (cold and warm
-//! sandboxes alike) and becomes the outcome's `results`.
+//! environment's packages and named by a matplotlibrc in the work dir (no
+//! variable of the run changes); it appends each figure to a file in the
+//! work dir, read back as the call's `readFiles` are (cold and warm
+//! sandboxes alike), which becomes the outcome's `results`.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use e2b_native_core::{Language, Outcome, Request};
-use e2b_native_kernels::figures::{self, MODULE, MODULE_NAME, RESULTS_VAR};
+use e2b_native_core::{FileIn, Language, Outcome, Request};
+use e2b_native_kernels::figures::{self, MATPLOTLIBRC, MODULE, MODULE_NAME, RESULTS};
 
 use crate::Interpreter;
 
-/// The figures' file, relative to the work dir.
-const RESULTS: &str = ".e2b-native-figures.jsonl";
+/// Where matplotlib looks for its settings (`MPLCONFIGDIR` unset), relative
+/// to the work dir (HOME).
+const RC_PATH: &str = ".config/matplotlib/matplotlibrc";
 
 /// `request` with its figures collected, when it is Python with the
 /// data-science environment (and the backend module could be put there);
-/// `None` otherwise. A call that sets `MPLBACKEND` keeps its backend.
+/// `None` otherwise. A call that sets `MPLBACKEND` or `MPLCONFIGDIR` keeps
+/// its backend, and a matplotlibrc among its files comes after this one.
 pub(crate) fn enable(interpreter: &Interpreter, request: &Request) -> Option<Request> {
-    if request.language != Language::Python || request.env.contains_key("MPLBACKEND") {
+    let env = &request.env;
+    if request.language != Language::Python
+        || env.contains_key("MPLBACKEND")
+        || env.contains_key("MPLCONFIGDIR")
+    {
         return None;
     }
     if !module_in(interpreter.python_path.as_deref()?) {
         return None;
     }
     let mut request = request.clone();
-    let backend = format!("module://{MODULE_NAME}");
-    request.env.insert("MPLBACKEND".into(), backend);
-    request.env.insert(RESULTS_VAR.into(), RESULTS.into());
+    let rc = FileIn {
+        path: RC_PATH.into(),
+        content: MATPLOTLIBRC.into(),
+    };
+    request.files.insert(0, rc);
     request.read_files.push(RESULTS.into());
     Some(request)
 }

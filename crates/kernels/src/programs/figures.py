@@ -1,10 +1,10 @@
-# A matplotlib backend for one-shot Python runs (MPLBACKEND=module://<this
-# module>): plt.show() writes each open figure as a kernel "display" reply
-# line (PNG, and E2B's chart where e2b_charts reads the figure, as the
-# kernel's chart formatter does) to the file E2B_NATIVE_RESULTS names (in the
-# work dir, HOME), then
-# closes it, as the inline backend does. The host decodes the lines as it
-# decodes the kernels' replies (e2b_native_kernels::figures).
+# A matplotlib backend for one-shot Python runs (named by a matplotlibrc the
+# host puts in the run's work dir, `backend: module://e2b_native_figures`):
+# plt.show() appends each open figure as a kernel "display" reply line (PNG,
+# and E2B's chart where e2b_charts reads the figure, as the kernel's chart
+# formatter does) to RESULTS in the work dir (HOME), then closes it, as the
+# inline backend does. The host decodes the lines as it decodes the kernels'
+# replies (e2b_native_kernels::figures).
 import base64
 import io
 import json
@@ -12,6 +12,8 @@ import os
 
 from matplotlib.backend_bases import FigureManagerBase as FigureManager  # noqa: F401
 from matplotlib.backends.backend_agg import FigureCanvasAgg as FigureCanvas  # noqa: F401
+
+RESULTS = ".e2b-native-figures.jsonl"
 
 
 def _plain(value):
@@ -51,14 +53,12 @@ def _bundle(figure):
 def show(*args, **kwargs):
     from matplotlib._pylab_helpers import Gcf
 
-    path = os.environ.get("E2B_NATIVE_RESULTS")
-    if path:  # relative to the work dir, whatever the tier makes its path
-        path = os.path.join(os.path.expanduser("~"), path)
+    # In the work dir, whatever path the tier gives it.
+    path = os.path.join(os.path.expanduser("~"), RESULTS)
     for manager in Gcf.get_all_fig_managers():
-        if path:
-            try:
-                with open(path, "a") as out:
-                    out.write(_line(_bundle(manager.canvas.figure)) + "\n")
-            except OSError:
-                pass  # a full disk: the figure is not a result
+        try:
+            with open(path, "a") as out:
+                out.write(_line(_bundle(manager.canvas.figure)) + "\n")
+        except OSError:
+            pass  # a full disk: the figure is not a result
     Gcf.destroy_all()
