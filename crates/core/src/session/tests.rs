@@ -33,6 +33,7 @@ impl CodeSession for Fake {
             let seconds: u64 = run
                 .code
                 .strip_prefix("sleep ")
+                .and_then(|s| s.split_whitespace().next())
                 .map_or(0, |s| s.parse().unwrap());
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(seconds)) => {}
