@@ -121,6 +121,14 @@ export interface ServiceOptions {
    * always the namespace-free tier.
    */
   isolation?: 'auto' | 'namespaces' | 'landlock'
+  /**
+   * local: when Python sandboxes get the data-science environment (IPython,
+   * numpy, pandas, matplotlib, … read-only on `PYTHONPATH`). `'auto'` (default,
+   * or `E2B_NATIVE_DATA_SCIENCE`): once it is installed (`npx e2b-native prepare`,
+   * a session, `serve`); `true`: the first call that needs it installs it
+   * (~330 MB, once per host); `false`: never.
+   */
+  dataScience?: 'auto' | boolean
 }
 
 export interface PoolOptions {
