@@ -219,6 +219,7 @@ export type E2BNativeErrorCode =
   | 'ERR_CALLBACK'
   | 'ERR_LISTEN'
   | 'ERR_UNSUPPORTED_PLATFORM'
+  | 'ERR_NATIVE_BINDING'
   | 'ABORT_ERR'
   | 'ERR_INTERNAL'
 
