@@ -128,12 +128,13 @@ export interface ServiceOptions {
    */
   isolation?: 'auto' | 'namespaces' | 'landlock'
   /**
-   * local: the data-science environment (IPython, numpy, pandas, matplotlib, E2B's
-   * chart extractor) for Python sandboxes and sessions. `"auto"` (default, or
-   * `E2B_NATIVE_DATA_SCIENCE`): used once installed (`npx e2b-native prepare`);
-   * `true`: installed by the first call that needs it; `false`: never.
+   * local: when Python sandboxes get the data-science environment (IPython,
+   * numpy, pandas, matplotlib, … read-only on `PYTHONPATH`). `'auto'` (default,
+   * or `E2B_NATIVE_DATA_SCIENCE`): once it is installed (`npx e2b-native prepare`,
+   * a session, `serve`); `true`: the first call that needs it installs it
+   * (~330 MB, once per host); `false`: never.
    */
-  dataScience?: boolean | 'auto'
+  dataScience?: 'auto' | boolean
 }
 
 export interface PoolOptions {
@@ -365,6 +366,7 @@ export type E2BNativeErrorCode =
   | 'ERR_CALLBACK'
   | 'ERR_LISTEN'
   | 'ERR_UNSUPPORTED_PLATFORM'
+  | 'ERR_NATIVE_BINDING'
   | 'ABORT_ERR'
   | 'ERR_INTERNAL'
 

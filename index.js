@@ -23,6 +23,7 @@ const ENV_NAMES = [
   'E2B_NATIVE_SANDBOX_HELPER',
   'E2B_NATIVE_POOL_SIZE',
   'E2B_NATIVE_ISOLATION',
+  'E2B_NATIVE_DATA_SCIENCE',
 ]
 
 // Sandboxes must not outlive Node: `process.exit()` and uncaught exceptions

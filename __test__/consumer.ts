@@ -21,6 +21,8 @@ async function route(body: { code: string; language: 'python' | 'node' | 'bash';
 
 async function withOptions(): Promise<number> {
   const svc = new E2BService({ backend: 'local', timeoutMs: 5000, maxOutputBytes: 1 << 20 })
+  const ds = new E2BService({ dataScience: 'auto', isolation: 'namespaces' })
+  void ds.close()
   const controller = new AbortController()
   const r = await svc.executePython('print(1)', {
     timeoutMs: 1000,

@@ -262,6 +262,15 @@ fn limit_rows(landlock: bool) -> Vec<Check> {
             "size-limited tmpfs for /home/user, /tmp and /dev/shm",
             None,
         ),
+    ]
+    .into_iter()
+    .chain(tier_free_limit_rows())
+    .collect()
+}
+
+/// The limits every tier enforces the same way.
+fn tier_free_limit_rows() -> [Check; 2] {
+    [
         check(
             "cpu time, open files",
             Status::Active,
@@ -294,19 +303,10 @@ fn landlock_limit_rows() -> Vec<Check> {
             "disk limit",
             "RLIMIT_FSIZE per file, and the helper stops a sandbox whose work dir grows past the limit",
         ),
-        check(
-            "cpu time, open files",
-            Status::Active,
-            "RLIMIT_CPU (when set) and RLIMIT_NOFILE per process",
-            None,
-        ),
-        check(
-            "output limit",
-            Status::Active,
-            "each stream capped by the host; memory bounded by the cap",
-            None,
-        ),
     ]
+    .into_iter()
+    .chain(tier_free_limit_rows())
+    .collect()
 }
 
 fn interpreter(backend: &LocalBackend, language: Language) -> Check {

@@ -85,23 +85,24 @@ pub fn read_data_science(
     options: &Options<'_>,
     env: &HashMap<String, String>,
 ) -> Result<DataScience, Error> {
-    let setting = match options.get("dataScience") {
-        Some(serde_json::Value::Bool(true)) => "true".to_string(),
-        Some(serde_json::Value::Bool(false)) => "false".to_string(),
-        Some(_) => options.string("dataScience")?.unwrap_or_default(),
-        None => env
-            .get("E2B_NATIVE_DATA_SCIENCE")
-            .cloned()
-            .unwrap_or_default(),
-    };
-    match setting.as_str() {
-        "" | "auto" => Ok(DataScience::WhenPrepared),
-        "true" | "1" => Ok(DataScience::Always),
-        "false" | "0" => Ok(DataScience::Never),
-        other => Err(Error::invalid_arg(format!(
-            "dataScience must be true (install the data-science environment on first use), \
-             false, or \"auto\" (use it once installed), got {other:?}"
+    const EXPECTED: &str = "true (install the data-science environment on first use), \
+                            false, or \"auto\" (use it once installed)";
+    match options.get("dataScience") {
+        Some(serde_json::Value::Bool(true)) => Ok(DataScience::Always),
+        Some(serde_json::Value::Bool(false)) => Ok(DataScience::Never),
+        Some(serde_json::Value::String(s)) if s == "auto" => Ok(DataScience::WhenPrepared),
+        Some(other) => Err(Error::invalid_arg(format!(
+            "dataScience must be {EXPECTED}, got {}",
+            e2b_native_core::options::describe(other)
         ))),
+        None => match env.get("E2B_NATIVE_DATA_SCIENCE").map(String::as_str) {
+            None | Some("" | "auto") => Ok(DataScience::WhenPrepared),
+            Some("true" | "1") => Ok(DataScience::Always),
+            Some("false" | "0") => Ok(DataScience::Never),
+            Some(other) => Err(Error::invalid_arg(format!(
+                "E2B_NATIVE_DATA_SCIENCE must be {EXPECTED}, got {other:?}"
+            ))),
+        },
     }
 }
 
