@@ -195,38 +195,49 @@ class E2BService {
     const nativeFiles = toNativeFiles(files)
     if (signal && signal.aborted) throw systemError('ABORT_ERR', 'The operation was aborted')
     const id = nextCallId++
-    // A callback that throws must not crash the process: catch it, stop the
-    // sandbox, and reject with what it threw.
-    let thrown
-    const guard = (callback) =>
-      callback &&
-      ((chunk) => {
-        if (thrown) return
-        try {
-          callback(chunk)
-        } catch (error) {
-          thrown = { error }
-          this.#native.cancel(id)
-        }
-      })
-    const onAbort = () => this.#native.cancel(id)
-    this.#native.begin(id)
-    signal && signal.addEventListener('abort', onAbort, { once: true })
-    let outcome
-    try {
-      outcome = await this.#native.execute(code, call, nativeFiles, id, guard(onStdout), guard(onStderr))
-    } catch (error) {
-      if (!thrown) rethrowNative(error)
-    } finally {
-      signal && signal.removeEventListener('abort', onAbort)
-    }
-    if (thrown) {
-      const error = systemError('ERR_CALLBACK', `an output callback threw, so the sandbox was stopped: ${thrown.error}`)
-      error.cause = thrown.error
-      throw error
-    }
+    const outcome = await cancellable(this.#native, id, signal, 'an output callback threw, so the sandbox was stopped', (guard) =>
+      this.#native.execute(code, call, nativeFiles, id, guard(onStdout), guard(onStderr)),
+    )
     return toResult(outcome, 'readFiles' in data && data.readFiles !== undefined)
   }
+}
+
+/**
+ * Runs native call `id` of `target` (its `begin`/`cancel`), started by `start(guard)`:
+ * aborting `signal` cancels it, and so does a callback wrapped with `guard` that
+ * throws (it must not crash the process); the call then rejects with
+ * `ERR_CALLBACK`, `what` saying what was stopped, and what it threw as `cause`.
+ */
+async function cancellable(target, id, signal, what, start) {
+  let thrown
+  const guard = (callback) =>
+    callback &&
+    ((value) => {
+      if (thrown) return
+      try {
+        callback(value)
+      } catch (error) {
+        thrown = { error }
+        target.cancel(id)
+      }
+    })
+  const onAbort = () => target.cancel(id)
+  target.begin(id)
+  signal && signal.addEventListener('abort', onAbort, { once: true })
+  let value
+  try {
+    value = await start(guard)
+  } catch (error) {
+    if (!thrown) rethrowNative(error)
+  } finally {
+    signal && signal.removeEventListener('abort', onAbort)
+  }
+  if (thrown) {
+    const error = systemError('ERR_CALLBACK', `${what}: ${thrown.error}`)
+    error.cause = thrown.error
+    throw error
+  }
+  return value
 }
 
 /** A callback option: a function or absent. */
@@ -349,39 +360,19 @@ class Session {
     const json = toJson(isPlainObject(options) ? data : options)
     if (signal && signal.aborted) throw systemError('ABORT_ERR', 'The operation was aborted')
     const id = nextRunId++
-    let thrown
     const callbacks = { stdout: onStdout, stderr: onStderr, result: onResult, error: onError }
     const watched = Object.values(callbacks).some(Boolean)
     const onEvent = (line) => {
-      if (thrown) return
       const event = JSON.parse(line)
       const callback = callbacks[event.type]
       if (!callback) return
-      try {
-        if (event.type === 'result') callback(new Result(event))
-        else if (event.type === 'error') callback({ name: event.name, value: event.value, traceback: event.traceback })
-        else callback(new OutputMessage(event.text, Date.parse(event.timestamp) * 1000, event.type === 'stderr'))
-      } catch (error) {
-        thrown = { error }
-        this.#native.cancel(id)
-      }
+      if (event.type === 'result') callback(new Result(event))
+      else if (event.type === 'error') callback({ name: event.name, value: event.value, traceback: event.traceback })
+      else callback(new OutputMessage(event.text, Date.parse(event.timestamp) * 1000, event.type === 'stderr'))
     }
-    const onAbort = () => this.#native.cancel(id)
-    this.#native.begin(id)
-    signal && signal.addEventListener('abort', onAbort, { once: true })
-    let wire
-    try {
-      wire = await this.#native.runCode(code, json, id, watched ? onEvent : undefined)
-    } catch (error) {
-      if (!thrown) rethrowNative(error)
-    } finally {
-      signal && signal.removeEventListener('abort', onAbort)
-    }
-    if (thrown) {
-      const error = systemError('ERR_CALLBACK', `a runCode callback threw, so the code was interrupted: ${thrown.error}`)
-      error.cause = thrown.error
-      throw error
-    }
+    const wire = await cancellable(this.#native, id, signal, 'a runCode callback threw, so the code was interrupted', (guard) =>
+      this.#native.runCode(code, json, id, watched ? guard(onEvent) : undefined),
+    )
     return new Execution(JSON.parse(wire))
   }
 
