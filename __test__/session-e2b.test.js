@@ -2,6 +2,8 @@
 // Sessions on the e2b backend, against a local `e2b-native serve` (started in
 // this process, as e2b.test.js does): a sandbox with one code context per
 // language, files through envd. The same API as local sessions.
+const { spawn } = require('node:child_process')
+const path = require('node:path')
 const { E2BService, startServer } = require('..')
 const { commandsWith: running, eventually } = require('./helpers')
 
@@ -111,6 +113,35 @@ test('one-shot executePython on the e2b backend gets results for a figure too', 
   expect(r).toMatchObject({ stdout: 'ok\n', exitCode: 0, backend: 'e2b' })
   expect(r.results).toHaveLength(1) // the figure; the last expression is not a one-shot result
   expect(r.results[0].chart).toMatchObject({ type: 'line' })
+})
+
+test('kill -9 of the Node process holding a session: its sandbox ends by its TTL (the session lifetime)', async () => {
+  const marker = String(500000 + Math.floor(Math.random() * 99999))
+  const script = `
+    const { E2BService } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+    const svc = new E2BService({ backend: 'e2b', apiKey: '${KEY}', apiUrl: '${server.url}', sandboxUrl: '${server.url}' })
+    svc.createSession({ language: 'bash', timeoutMs: 6000 }).then((s) => {
+      // A background process: it outlives the run, and ends only with the sandbox.
+      // (The name is built here, so that this script's own command line does not hold it.)
+      const name = 'e2bmark-' + ${marker}
+      s.runCode('(exec -a ' + name + ' sleep 1000) & echo started')
+      const poll = setInterval(() => {
+        if (require('node:child_process').execSync('cat /proc/*/cmdline 2>/dev/null | tr "\\\\0" " "').toString().includes(name)) {
+          clearInterval(poll)
+          console.log('running')
+        }
+      }, 20)
+    })
+  `
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const ended = await new Promise((resolve) => {
+    child.stdout.on('data', (d) => d.toString().includes('running') && child.kill('SIGKILL'))
+    child.on('exit', (code, signal) => resolve(signal))
+  })
+  expect(ended).toBe('SIGKILL')
+  // The sandbox outlives its client until the TTL the session set (its 6 s lifetime).
+  expect(running(`e2bmark-${marker}`).length).toBeGreaterThan(0)
+  expect(await eventually(() => running(`e2bmark-${marker}`).length === 0, 20000)).toBe(true)
 })
 
 test('bad arguments reject with ERR_INVALID_ARG naming the argument', async () => {

@@ -316,9 +316,11 @@ describe('cleanup', () => {
       const { E2BService } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
       const svc = new E2BService({ backend: 'local' })
       svc.createSession({ language: 'bash' }).then((s) => {
-        s.runCode('sleep ${marker}')
+        // Built here, so that this script's own command line does not hold it.
+        const name = 'e2bmark-' + ${marker}
+        s.runCode('(exec -a ' + name + ' sleep 1000) & sleep 1000')
         const poll = setInterval(() => {
-          if (require('node:child_process').execSync('cat /proc/*/cmdline 2>/dev/null | tr "\\\\0" " "').toString().includes('sleep ${marker}')) {
+          if (require('node:child_process').execSync('cat /proc/*/cmdline 2>/dev/null | tr "\\\\0" " "').toString().includes(name)) {
             clearInterval(poll)
             console.log('running')
             ${how === 'exit' ? 'process.exit(0)' : ''}
@@ -334,7 +336,7 @@ describe('cleanup', () => {
       child.on('exit', (code, signal) => resolve({ code, signal }))
     })
     expect(ended.signal ?? ended.code).toBe(how === 'SIGKILL' ? 'SIGKILL' : 0)
-    expect(await eventually(() => running(`sleep ${marker}`).length === 0, 5000)).toBe(true)
+    expect(await eventually(() => running(`e2bmark-${marker}`).length === 0, 5000)).toBe(true)
   })
 })
 
