@@ -237,6 +237,24 @@ describe('bounds', () => {
     }
   })
 
+  test('limits.memoryBytes is one budget for all the kernels of a session (namespaces tier: one memory cgroup)', async () => {
+    if (tier !== 'namespaces') return console.log(`skipped: the ${tier} tier bounds memory per program (RLIMIT_AS)`)
+    const s = await svc.createSession({ limits: { memoryBytes: 256 * 1024 * 1024 } })
+    try {
+      const py = await s.runCode("hog = b'x' * (150 * 1024 * 1024)\nlen(hog)")
+      expect(py.error).toBeUndefined()
+      // Each alone fits; together they do not: one of them must lose.
+      const js = await s.runCode('const big = Buffer.alloc(150 * 1024 * 1024, 1); big.length', { language: 'javascript' })
+      const kept = await s.runCode('len(hog)')
+      const jsLost = Boolean(js.error)
+      const pyLost = Boolean(kept.error)
+      expect(jsLost || pyLost).toBe(true)
+      expect((await s.runCode('print("usable")')).logs.stdout).toEqual(['usable\n'])
+    } finally {
+      await s.close()
+    }
+  })
+
   test('limits.processes bounds the whole session: its kernels and their children count together', async () => {
     const s = await svc.createSession({ limits: { processes: 16 } })
     try {
