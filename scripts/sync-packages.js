@@ -66,7 +66,9 @@ function expectedFiles() {
   }
   const updated = { ...root }
   updated.napi = { ...root.napi, targets: TARGETS.map((t) => t.triple) }
-  updated.optionalDependencies = Object.fromEntries(TARGETS.map((t) => [packageName(t), root.version]))
+  // Sorted by name, as npm writes them back on every `npm install`.
+  const names = TARGETS.map(packageName).sort()
+  updated.optionalDependencies = Object.fromEntries(names.map((name) => [name, root.version]))
   files.set(rootFile, json(updated))
   return files
 }
