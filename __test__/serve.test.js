@@ -102,11 +102,13 @@ describe('the official SDK against it', () => {
     if (tier === 'namespaces') {
       expect(seen.command).toEqual({ exitCode: 0, stdout: 'out\nuser\n/home/user\n', stderr: 'err\n' })
     } else {
-      // No passwd entry for the sandbox's uid, and the room's home (SECURITY.md).
+      // The room's home; the user's name is the host's for a shared uid, and
+      // none for a room's own uid (SECURITY.md).
+      const shared = process.getuid() !== 0
       expect(seen.command).toEqual({
         exitCode: 0,
-        stdout: expect.stringMatching(/^out\n\/tmp\/e2b-native-room-[^/]+\/home\n$/),
-        stderr: expect.stringMatching(/^err\nwhoami: cannot find name for user ID \d+\n$/),
+        stdout: expect.stringMatching(shared ? /^out\n\S+\n\/tmp\/e2b-native-room-[^/]+\/home\n$/ : /^out\n\/tmp\/e2b-native-room-[^/]+\/home\n$/),
+        stderr: shared ? 'err\n' : expect.stringMatching(/^err\nwhoami: cannot find name for user ID \d+\n$/),
       })
     }
     expect(seen.failing).toMatchObject({ error: 'CommandExitError', exitCode: 3, stderr: 'oops\n' })
