@@ -20,8 +20,10 @@ use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
 
 // The local sandbox and `serve` need Linux; elsewhere a stand-in with the same
-// names rejects every local call and says why.
+// names rejects every local call and says why. Its items are `pub` as the
+// crate's they stand in for.
 #[cfg(not(target_os = "linux"))]
+#[allow(unreachable_pub)]
 mod no_local;
 #[cfg(not(target_os = "linux"))]
 use no_local::{self as e2b_native_local, default_helper};
