@@ -3,27 +3,12 @@
 
 mod common;
 
-use common::{python_env, start, Kernel, Options};
-use e2b_native_kernels::Language;
+use common::{ipython_kernel, Kernel, Options};
 use serde_json::Value;
 
 /// The chart of the first result of `code`, run in a fresh IPython kernel.
 fn chart(code: &str) -> Option<Value> {
-    let dir = match python_env() {
-        Ok(dir) => dir,
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            return None;
-        }
-    };
-    let data_science = Some(dir.display().to_string());
-    let mut k: Kernel = start(
-        Language::Python,
-        Options {
-            data_science,
-            ..Options::default()
-        },
-    )?;
+    let mut k: Kernel = ipython_kernel(Options::default())?;
     let code = format!(
         "import matplotlib.pyplot as plt\nimport numpy as np\nimport datetime\n{code}\nplt.show()"
     );

@@ -3,27 +3,13 @@
 
 mod common;
 
-use common::{python_env, start, Kernel, Options};
+use common::{ipython_kernel, start, Kernel, Options};
 use e2b_native_kernels::{Language, Reply};
 use serde_json::json;
 
 /// A kernel on the data-science environment, or None (the reason printed).
 fn ipython() -> Option<Kernel> {
-    let dir = match python_env() {
-        Ok(dir) => dir,
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            return None;
-        }
-    };
-    let data_science = Some(dir.display().to_string());
-    let kernel = start(
-        Language::Python,
-        Options {
-            data_science,
-            ..Options::default()
-        },
-    )?;
+    let kernel = ipython_kernel(Options::default())?;
     assert_eq!(kernel.mode(), "ipython", "{:?}", kernel.ready);
     Some(kernel)
 }
@@ -149,17 +135,10 @@ fn magics_shell_commands_and_top_level_await() {
 #[test]
 fn env_vars_apply_to_one_execution() {
     let env = vec![("SANDBOX_WIDE".into(), "yes".into())];
-    let dir = match python_env() {
-        Ok(dir) => dir,
-        Err(reason) => return eprintln!("skipped: {reason}"),
-    };
-    let data_science = Some(dir.display().to_string());
-    let options = Options {
+    let Some(mut k) = ipython_kernel(Options {
         env,
-        data_science,
         ..Options::default()
-    };
-    let Some(mut k) = start(Language::Python, options) else {
+    }) else {
         return;
     };
     let with = k.run_with(

@@ -33,6 +33,23 @@ pub(crate) fn python_env() -> Result<PathBuf, String> {
     Err(reason)
 }
 
+/// A Python kernel on the data-science environment (IPython), or `None`
+/// with the reason printed when the environment is not given.
+pub(crate) fn ipython_kernel(options: Options) -> Option<Kernel> {
+    let dir = match python_env() {
+        Ok(dir) => dir,
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            return None;
+        }
+    };
+    let options = Options {
+        data_science: Some(dir.display().to_string()),
+        ..options
+    };
+    start(Language::Python, options)
+}
+
 /// An interpreter for the language, or why there is none.
 fn interpreter(language: Language) -> Result<String, String> {
     let found = |name: &str| {
