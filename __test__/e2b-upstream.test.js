@@ -34,13 +34,15 @@ afterAll(() => server && server.close())
 
 test("E2B's code-interpreter tests pass against serve, but for the kernels and services it does not have", async () => {
   if (!server) return console.log('skipped: E2B_TEST_OFFLINE (the data-science environment comes from PyPI)')
-  const report = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'e2b-upstream-')), 'report.json')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'e2b-upstream-'))
+  const report = path.join(dir, 'report.json')
   const env = { ...process.env, E2B_API_URL: server.url, E2B_SANDBOX_URL: server.url, E2B_API_KEY: server.apiKey }
   delete env.E2B_DEBUG
   await new Promise((resolve) => {
     execFile(VITEST, ['run', '--reporter=json', `--outputFile=${report}`], { cwd: ROOT, env, maxBuffer: 1 << 26 }, resolve)
   })
   const results = JSON.parse(fs.readFileSync(report, 'utf8'))
+  fs.rmSync(dir, { recursive: true, force: true })
   const outcomes = {}
   for (const file of results.testResults) {
     const name = path.relative(path.join(ROOT, 'tests'), file.name)

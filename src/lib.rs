@@ -415,11 +415,18 @@ fn to_js_outcome(o: Outcome, asked: &[String]) -> NativeOutcome {
 /// that `e2b-native apparmor` installed).
 #[cfg(target_os = "linux")]
 fn default_helper() -> PathBuf {
+    // Found once: the installed copy is compared byte for byte.
+    static HELPER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    HELPER.get_or_init(find_default_helper).clone()
+}
+
+#[cfg(target_os = "linux")]
+fn find_default_helper() -> PathBuf {
     // SAFETY: Dl_info is plain data (pointers and integers): all zeros is valid.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     // SAFETY: dladdr only reads the address of a function of this library and
     // fills `info`, whose strings live as long as the library stays loaded.
-    let found = unsafe { libc::dladdr(default_helper as *const libc::c_void, &mut info) } != 0;
+    let found = unsafe { libc::dladdr(find_default_helper as *const libc::c_void, &mut info) } != 0;
     let addon = (found && !info.dli_fname.is_null())
         // SAFETY: dli_fname is a NUL-terminated path owned by the loader.
         .then(|| unsafe { std::ffi::CStr::from_ptr(info.dli_fname) })
