@@ -335,7 +335,7 @@ test('E2B_NATIVE_POOL_SIZE sets the default size and is checked', () => {
 })
 
 // A Node process that fills its pools, prints every process it has, then ends.
-function runAndEnd(how) {
+function runAndEnd(how, isolation) {
   const script = `
     const fs = require('fs')
     const { e2bService } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
@@ -364,14 +364,21 @@ function runAndEnd(how) {
       ${how === 'exit' ? 'process.exit(0)' : ''}
     })()
   `
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, E2B_BACKEND: 'local' } })
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, E2B_BACKEND: 'local', E2B_NATIVE_ISOLATION: isolation } })
   let out = ''
   child.stdout.on('data', (d) => (out += d))
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, pids: JSON.parse(out || '[]') })))
 }
 
-test.each([['natural'], ['exit']])('a Node process with a full pool ends by itself (%s) and leaves no process', async (how) => {
-  const { code, pids } = await runAndEnd(how)
+// Without namespaces nothing but the helper takes the sandbox's processes
+// down: it must get to do so, however Node ends.
+test.each([
+  ['natural', 'auto'],
+  ['exit', 'auto'],
+  ['natural', 'landlock'],
+  ['exit', 'landlock'],
+])('a Node process with a full pool ends by itself (%s, isolation %s) and leaves no process', async (how, isolation) => {
+  const { code, pids } = await runAndEnd(how, isolation)
   expect(code).toBe(0)
   expect(pids.length).toBeGreaterThanOrEqual(4 * 3) // helper, init, interpreter per pooled sandbox
   expect(await eventually(() => pids.filter(alive).length === 0)).toBe(true)

@@ -20,7 +20,9 @@ use crate::protocol::{Isolation, Shape, Spec};
 use crate::registry::Guard;
 use crate::room::Room;
 
-/// A started helper: its process, its registry entry, the program's output
+/// A started helper: its process, its registry entry (which kills it when
+/// dropped, as its tier needs: SIGKILL would stop a namespace-free helper
+/// before it kills what runs below it), the program's output
 /// (a session's programs have pipes of their own, and its helper writes
 /// only failures to stderr), the socket to it, and, without namespaces, its
 /// room on the host.
@@ -63,8 +65,7 @@ pub(crate) fn start(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env_clear()
-        .current_dir("/")
-        .kill_on_drop(true);
+        .current_dir("/");
     if let Some((fd, target)) = &inherit {
         inherit_as(&mut command, fd.as_raw_fd(), *target);
     }

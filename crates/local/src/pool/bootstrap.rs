@@ -44,6 +44,8 @@ pub(super) const PYTHON: &str = r#"def _e2b_boot():
         if not chunk:
             break
         chunks.append(chunk)
+    if not chunks:
+        os._exit(0)
     null = os.open('/dev/null', os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
@@ -113,7 +115,8 @@ pub(super) const NODE: &str = "{ const fs = require('fs'), vm = require('vm'); \
 process.stdout.write(''); process.stderr.write(''); \
 new console.Console(new (require('stream').Writable)({ write(c, e, done) { done() } })).log('%s', 0); \
 new vm.Script('0', { filename: '[eval]' }).runInThisContext(); \
-fs.writeSync(0, 'r'); const data = fs.readFileSync(0); fs.closeSync(0); fs.openSync('/dev/null', 'r'); \
+fs.writeSync(0, 'r'); const data = fs.readFileSync(0); if (data.length === 0) process.exit(0); \
+fs.closeSync(0); fs.openSync('/dev/null', 'r'); \
 let end = 0; while (data[end] !== 0) { const nul = data.indexOf(0, end), \
 entry = data.toString('utf8', end, nul), eq = entry.indexOf('='); \
 process.env[entry.slice(0, eq)] = entry.slice(eq + 1); end = nul + 1 } \

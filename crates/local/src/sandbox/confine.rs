@@ -2,7 +2,8 @@
 //! caller's — a one-shot program, a pooled interpreter, a session's program
 //! or file operation — goes through it, in this order, before it runs:
 //!
-//! 1. signals: nothing blocked or ignored (both survive exec);
+//! 1. signals: nothing blocked or ignored (both survive exec), and death
+//!    with init (where no pid namespace takes everything when init dies);
 //! 2. a new session: no controlling terminal to push keystrokes into;
 //! 3. descriptors: exactly the ones it is given, nothing of init's or the host's;
 //! 4. limits: rlimits (and the rlimit stand-ins where no cgroup counts);
@@ -73,6 +74,7 @@ impl Confinement<'_> {
         landlock: Landlock,
     ) -> Setup<()> {
         reset_signals()?;
+        die_with_parent()?;
         setsid().context("process", || "setsid".into())?;
         arrange(&descriptors)?;
         let home = &self.layout.home;
@@ -156,6 +158,18 @@ impl Confinement<'_> {
 /// The signal state of a fresh process: nothing blocked, nothing ignored.
 /// Ignored signals survive exec, and the helper inherits Node's (SIGXFSZ) and
 /// Rust's (SIGPIPE).
+/// SIGKILL when init, the parent, dies; an init already gone (the process
+/// was reparented meanwhile) fails the set-up instead.
+fn die_with_parent() -> Setup<()> {
+    let parent = nix::unistd::getppid();
+    prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .context("process", || "PR_SET_PDEATHSIG".into())?;
+    if nix::unistd::getppid() != parent {
+        return Err(SetupError::new("process", "init exited during set-up"));
+    }
+    Ok(())
+}
+
 fn reset_signals() -> Setup<()> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .context("process", || "clearing the signal mask".into())?;
