@@ -142,6 +142,14 @@ describe('the host stays out of reach', () => {
     }
   })
 
+  test('the helper that built the sandbox shows no host path: its command line is its name', async () => {
+    const r = await svc.executeCode('tr "\\0" " " < /proc/$PPID/cmdline; echo; tr "\\0" " " < /proc/1/cmdline', 'bash')
+    const [parent, init] = r.stdout.split('\n')
+    expect(parent).toBe('e2b-sandbox ')
+    // Without a pid namespace, pid 1 is the container's own init.
+    if (tier === 'namespaces') expect(init).toBe('e2b-sandbox ')
+  })
+
   test('writing outside the work dir fails', async () => {
     const r = await svc.executePython(`
 import os
@@ -250,6 +258,28 @@ for name, nr in (("bpf", 321), ("keyctl", 250), ("io_uring_setup", 425), ("userf
     expect(r.stdout).toBe(
       'bpf -1 1\nkeyctl -1 1\nio_uring_setup -1 1\nuserfaultfd -1 1\nperf_event_open -1 1\nsyslog -1 1\n',
     )
+  })
+
+  test('modify_ldt, personality(ADDR_NO_RANDOMIZE), memfd_secret, fanotify and inotify are denied', async () => {
+    const r = await svc.executePython(`
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+for name, nr, arg in (("modify_ldt", 154, 0), ("personality", 135, 0x0040000), ("memfd_secret", 447, 0),
+                      ("fanotify_init", 300, 0), ("inotify_init", 253, 0), ("inotify_init1", 294, 0)):
+    print(name, libc.syscall(nr, arg, 0, 0, 0, 0), ctypes.get_errno())
+print("query", libc.syscall(135, 0xffffffff) & 0xff)
+`)
+    expect(r.stdout).toBe(
+      'modify_ldt -1 1\npersonality -1 1\nmemfd_secret -1 1\nfanotify_init -1 1\ninotify_init -1 1\ninotify_init1 -1 1\nquery 0\n',
+    )
+  })
+
+  test('a program that watches files gets a clean error, not a crash', async () => {
+    const r = await svc.executeNode(`
+const fs = require('fs')
+try { fs.watch('.').close(); console.log('WATCHING') } catch (e) { console.log(e.code) }
+`)
+    expect(r).toMatchObject({ stdout: 'EPERM\n', exitCode: 0 })
   })
 
   test('a sandbox cannot read a concurrent sandbox’s files', async () => {

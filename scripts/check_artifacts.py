@@ -278,6 +278,9 @@ def check_seccomp(t, helper, tables, resolver, report):
                   verdict("deny", "ioctl", (0, TCGETS, 0, 0, 0, 0))]
         report.check(name, "ioctl TIOCSTI and TIOCLINUX fail, TCGETS does not",
                      ioctls == [RET_ERRNO | EPERM, RET_ERRNO | EPERM, RET_ALLOW], ", ".join(f"{v:#x}" for v in ioctls))
+        personas = [verdict("deny", "personality", (v, 0, 0, 0, 0, 0)) for v in (0, 0xFFFFFFFF, 0x0040000)]
+        report.check(name, "personality: Linux's and the query pass, ADDR_NO_RANDOMIZE fails",
+                     personas == [RET_ALLOW, RET_ALLOW, RET_ERRNO | EPERM], ", ".join(f"{v:#x}" for v in personas))
         clone3 = verdict("clone3", "clone3")
         report.check(name, "clone3 fails with ENOSYS", clone3 == RET_ERRNO | ENOSYS, f"{clone3:#x}")
         foreign = {p: verdict(p, n, audit=other) for p in programs for n in ("read", "mount")}

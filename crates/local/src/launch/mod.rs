@@ -60,7 +60,10 @@ pub(crate) fn start(
     let (host_end, helper_end) = std::os::unix::net::UnixStream::pair()
         .map_err(|e| Error::Internal(format!("socketpair: {e}")))?;
     let mut command = Command::new(helper);
+    // Its command line is all a sandbox sees of the helper (/proc/1/cmdline
+    // in a pid namespace, its /proc entry elsewhere): no host path in it.
     command
+        .arg0("e2b-sandbox")
         .stdin(Stdio::from(OwnedFd::from(helper_end)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -62,6 +62,17 @@ const DENIED: &[(&str, libc::c_long)] = syscalls![
     SYS_io_uring_register,
     SYS_userfaultfd,
     SYS_kexec_load,
+    // memory the kernel hides even from itself: a place to keep an exploit
+    SYS_memfd_secret,
+    // Watching files: inotify's instances and watches, and fanotify's groups,
+    // are counted per host uid, which sandboxes share (one could exhaust them
+    // for every other sandbox and for Node), and a watch on the read-only
+    // system binds would show which files another sandbox opens. Programs that
+    // watch files get EPERM and fall back to polling or fail cleanly.
+    SYS_inotify_init1,
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    SYS_inotify_init,
+    SYS_fanotify_init,
     #[cfg(not(all(target_arch = "aarch64", target_env = "musl")))]
     SYS_kexec_file_load,
     // libc lacks it for aarch64 musl: asm-generic's number
@@ -80,6 +91,9 @@ const DENIED: &[(&str, libc::c_long)] = syscalls![
     SYS_ioperm,
     #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
     SYS_uselib,
+    // 16-bit segments: the attack surface of old exploits, used by nothing here
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    SYS_modify_ldt,
     // the machine itself
     SYS_reboot,
     SYS_settimeofday,
@@ -140,6 +154,7 @@ pub fn print_table() -> i32 {
         ("clone3", libc::SYS_clone3),
         ("socket", libc::SYS_socket),
         ("ioctl", libc::SYS_ioctl),
+        ("personality", libc::SYS_personality),
     ];
     let syscalls: BTreeMap<&str, i64> = DENIED
         .iter()
@@ -199,6 +214,16 @@ fn deny_rules(inet: bool) -> Setup<BTreeMap<i64, Vec<SeccompRule>>> {
         .map(|&req| rule(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, req))
         .collect::<Setup<Vec<_>>>()?;
     rules.insert(libc::SYS_ioctl, ioctl);
+    // Execution domains other than Linux's, among them ADDR_NO_RANDOMIZE
+    // (which turns address randomisation off for what the program execs) and
+    // READ_IMPLIES_EXEC; asking which domain runs (0xffffffff) stays allowed.
+    let other_persona = [0, 0xffff_ffff]
+        .iter()
+        .map(|&p| SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, p))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(SeccompRule::new)
+        .map_err(|e| SetupError::new("seccomp", format!("building a rule: {e}")))?;
+    rules.insert(libc::SYS_personality, vec![other_persona]);
     Ok(rules)
 }
 
