@@ -135,11 +135,43 @@ describe('files and readFiles', () => {
     await expect(svc.executePython('print(1)', { readFiles: 'a' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' })
   })
 
+  test('a path that is both a file and a directory, or given twice, is rejected', async () => {
+    for (const paths of [['a', 'a/b'], ['x/a/b', 'x/a'], ['a', './a']]) {
+      const files = paths.map((path) => ({ path, content: 'x' }))
+      await expect(svc.executePython('print(1)', { files })).rejects.toMatchObject({
+        code: 'ERR_INVALID_ARG',
+        message: expect.stringMatching(/^files: /),
+      })
+    }
+  })
+
   test('files larger than the disk limit are rejected', async () => {
     const big = Buffer.alloc(2 * 1024 * 1024)
     await expect(
       svc.executePython('print(1)', { files: [{ path: 'big', content: big }], limits: { diskBytes: 1024 * 1024 } }),
     ).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' })
+  })
+})
+
+describe('env', () => {
+  // Cold calls exec the program with the env: what Linux cannot exec is an argument error.
+  const cold = new E2BService({ backend: 'local', pool: false })
+  afterAll(() => cold.close())
+
+  test('a variable too large to exec, or too many bytes in all, is rejected before anything runs', async () => {
+    for (const env of [{ X: 'x'.repeat(200 * 1024) }, Object.fromEntries([...Array(20)].map((_, i) => [`V${i}`, 'x'.repeat(100 * 1024)]))]) {
+      for (const service of [cold, svc]) {
+        await expect(service.executePython('print(1)', { env })).rejects.toMatchObject({
+          code: 'ERR_INVALID_ARG',
+          message: expect.stringMatching(/^env: /),
+        })
+      }
+    }
+  })
+
+  test('a large variable within the bound reaches the code', async () => {
+    const r = await cold.executePython('import os\nprint(len(os.environ["X"]))', { env: { X: 'x'.repeat(100 * 1024) } })
+    expect(r).toMatchObject({ stdout: '102400\n', exitCode: 0 })
   })
 })
 

@@ -239,8 +239,8 @@ describe('failures resolve without running the code', () => {
   test('bad specs of every class are rejected before anything runs', async () => {
     const svc = service({ npmRegistry: registry.url })
     const bad = {
-      python: ['six; rm -rf /', '../six', 'https://evil/x.whl', 'git+https://x/y', '--index-url=http://evil', '-e .', 'six @ file:///etc'],
-      node: ['left-pad && id', '/tmp/pkg', 'https://evil/x.tgz', 'github:user/repo', '--registry=http://evil', 'file:../x'],
+      python: ['six; rm -rf /', '../six', 'https://evil/x.whl', 'git+https://x/y', '--index-url=http://evil', '-e .', 'six @ file:///etc', 'evil.tgz', 'x.tar', 'evil-1.0.tar.gz', 'a-1.0-py3-none-any.whl'],
+      node: ['left-pad && id', '/tmp/pkg', 'https://evil/x.tgz', 'github:user/repo', '--registry=http://evil', 'file:../x', 'evil.tgz', 'x.tar', 'evil-1.0.tar.gz'],
     }
     for (const [language, specs] of Object.entries(bad)) {
       for (const spec of specs) {

@@ -41,6 +41,29 @@ pub fn work_dir_path(path: &str) -> Result<String, Error> {
     Ok(parts.join("/"))
 }
 
+/// Checks that `files` can all be written: no path twice, and none that is
+/// both a file and the directory of another (`a` and `a/b`).
+pub fn check_files(files: &[FileIn]) -> Result<(), Error> {
+    let mut paths = std::collections::HashSet::new();
+    for file in files {
+        if !paths.insert(file.path.as_str()) {
+            return Err(Error::invalid_arg(format!(
+                "files: {:?} is given twice",
+                file.path
+            )));
+        }
+    }
+    for path in &paths {
+        let mut dirs = path.match_indices('/').map(|(i, _)| &path[..i]);
+        if let Some(dir) = dirs.find(|dir| paths.contains(dir)) {
+            return Err(Error::invalid_arg(format!(
+                "files: {dir:?} cannot be both a file and the directory of {path:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,6 +73,26 @@ mod tests {
         assert_eq!(work_dir_path("a.txt").unwrap(), "a.txt");
         assert_eq!(work_dir_path("./data//b.csv").unwrap(), "data/b.csv");
         assert_eq!(work_dir_path("/home/user/x/y").unwrap(), "x/y");
+    }
+
+    #[test]
+    fn a_file_cannot_also_be_a_directory_or_come_twice() {
+        let files = |paths: &[&str]| -> Vec<FileIn> {
+            paths
+                .iter()
+                .map(|p| FileIn {
+                    path: p.to_string(),
+                    content: vec![],
+                })
+                .collect()
+        };
+        assert!(check_files(&files(&["a", "b/c", "b/d", "ab/c"])).is_ok());
+        for bad in [&["a", "a/b"][..], &["x/a/b/c", "x/a"], &["a", "a"]] {
+            assert_eq!(
+                check_files(&files(bad)).unwrap_err().code(),
+                "ERR_INVALID_ARG"
+            );
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod session;
 pub use backend::{select_backend, Backend, BackendKind, BoxFuture, SelectionEnv, Unavailable};
 pub use error::Error;
 pub use error_name::uncaught_error_name;
-pub use files::{work_dir_path, FileIn, WORK_DIR};
+pub use files::{check_files, work_dir_path, FileIn, WORK_DIR};
 pub use language::Language;
 pub use output::{Capture, OutputBuffer, Utf8Decoder};
 pub use packages::{validate_packages, NPM_INSTALL, PIP_INSTALL};

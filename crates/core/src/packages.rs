@@ -35,6 +35,8 @@ pub fn validate_packages(language: Language, packages: &[String]) -> Result<(), 
     for spec in packages {
         let why = if spec.len() > MAX_SPEC_LEN {
             Some(format!("is longer than {MAX_SPEC_LEN} characters"))
+        } else if looks_like_a_file(spec) {
+            Some("names an archive file, which the installer would read from disk; only registry packages by name are allowed".into())
         } else {
             match language {
                 Language::Python => python_spec(spec).err(),
@@ -49,6 +51,27 @@ pub fn validate_packages(language: Language, packages: &[String]) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// pip takes a requirement that ends like an archive for a file in its work
+/// dir, and npm one that ends in `.tgz`, `.tar.gz` or `.tar` for a tarball.
+fn looks_like_a_file(spec: &str) -> bool {
+    const ARCHIVES: &[&str] = &[
+        ".whl",
+        ".zip",
+        ".tar",
+        ".tgz",
+        ".tar.gz",
+        ".tbz",
+        ".tar.bz2",
+        ".txz",
+        ".tar.xz",
+        ".tlz",
+        ".tar.lz",
+        ".tar.lzma",
+    ];
+    let spec = spec.trim().to_ascii_lowercase();
+    ARCHIVES.iter().any(|ext| spec.ends_with(ext))
 }
 
 fn is_name_char(c: char) -> bool {
@@ -195,6 +218,12 @@ mod tests {
             "six\nnumpy",
             "six|cat",
             "pkg>1 ; python_version<'3'",
+            "evil.tgz",
+            "x.tar",
+            "evil-1.0.tar.gz",
+            "a-1.0-py3-none-any.whl",
+            "X.ZIP",
+            "six==1.0.zip",
         ] {
             let err = validate_packages(Language::Python, &[bad.to_string()]).unwrap_err();
             assert_eq!(err.code(), "ERR_INVALID_ARG", "{bad:?}");
@@ -235,6 +264,10 @@ mod tests {
             "",
             ".hidden",
             "lodash@-1",
+            "evil.tgz",
+            "x.tar",
+            "evil-1.0.tar.gz",
+            "x@1.0.tgz",
         ] {
             assert!(
                 validate_packages(Language::Node, &[bad.to_string()]).is_err(),

@@ -114,6 +114,7 @@ impl Service {
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
+        crate::check_files(&files)?;
         let total: usize = files.iter().map(|f| f.content.len()).sum();
         if total as u64 > limits.disk_bytes {
             return Err(Error::invalid_arg(format!(

@@ -34,7 +34,25 @@ pub fn encode_request(
 /// Checks environment variables given for the code: POSIX names, no NUL
 /// bytes in values.
 pub fn validate_env(env: &BTreeMap<String, String>) -> Result<(), KernelError> {
+    // Linux refuses to exec with one `NAME=value` of 128 KiB or more
+    // (MAX_ARG_STRLEN); the whole environment is kept well below what the
+    // stack allows for arguments and environment together.
+    const MAX_VARIABLE: usize = 128 * 1024 - 1;
+    const MAX_TOTAL: usize = 1024 * 1024;
+    let mut total = 0;
     for (name, value) in env {
+        let size = name.len() + 1 + value.len();
+        if size >= MAX_VARIABLE {
+            return Err(KernelError::InvalidEnv(format!(
+                "env: {name} is {size} bytes with its name; each variable must stay under {MAX_VARIABLE} bytes (pass larger data as a file)"
+            )));
+        }
+        total += size + 1;
+        if total > MAX_TOTAL {
+            return Err(KernelError::InvalidEnv(format!(
+                "env: the variables take more than {MAX_TOTAL} bytes together (pass larger data as a file)"
+            )));
+        }
         let mut chars = name.chars();
         let valid_name = chars
             .next()
