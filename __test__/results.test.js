@@ -99,6 +99,25 @@ describe('exited with N', () => {
   })
 })
 
+describe('limits come from the kernel, not from what the code prints', () => {
+  const oom = 'FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory'
+  test.each([
+    ['bash', `echo "${oom}" >&2; exit 3`],
+    ['node', `process.stderr.write(${JSON.stringify(oom + '\n')}); process.exit(134)`],
+    ['python', 'raise MemoryError()'],
+  ])('%s: printing an out-of-memory message is not a MemoryLimitError', async (language, code) => {
+    const r = await svc.executeCode(code, language)
+    expect(r.error).not.toBe('MemoryLimitError')
+    expect(r).not.toHaveProperty('limit')
+  })
+
+  test('a program that ignores SIGXCPU is killed at the hard CPU limit and still reports limit "cpu"', async () => {
+    const code = 'import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True: pass'
+    const r = await svc.executePython(code, { timeoutMs: 20000, limits: { cpuSeconds: 1 } })
+    expect(r).toMatchObject({ exitCode: 152, error: 'TimeoutError', limit: 'cpu', timedOut: true })
+  })
+})
+
 describe('ran past its timeout', () => {
   test.each([
     ['python', 'print("before", flush=True)\nwhile True: pass', 'before\n'],

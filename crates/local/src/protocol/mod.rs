@@ -206,6 +206,11 @@ pub enum Event {
     /// The sandbox's init exists; this host pid is the root of its pid namespace,
     /// and killing it kills every process of the sandbox.
     Init { pid: i32 },
+    /// What the program and the descendants reaped with it used
+    /// (`getrusage(RUSAGE_CHILDREN)`), sent just before `Exited` or
+    /// `Signaled`: the kernel's word on the CPU and memory limits, which the
+    /// program's output cannot forge.
+    Usage { cpu_ms: u64, max_rss_kib: u64 },
     /// The code's process exited with this status.
     Exited { code: i32 },
     /// The code's process was killed by this signal.

@@ -23,6 +23,7 @@ pub(super) fn outcome(
         failure,
         disk_full,
         too_many_processes,
+        usage,
         files,
         refused,
         status,
@@ -53,7 +54,26 @@ pub(super) fn outcome(
             )))
         }
     };
+    let (cpu_ms, max_rss_kib) = usage.unwrap_or_default();
+    // RLIMIT_CPU's hard limit kills with SIGKILL a program that ignored
+    // SIGXCPU: the CPU time it used says so, reported as SIGXCPU would be.
+    let exit_code = match request.limits.cpu_seconds {
+        Some(seconds)
+            if stop.is_none()
+                && cgroup_hit.is_none()
+                && exit_code == KILLED_EXIT_CODE
+                && cpu_ms >= seconds * 1000 =>
+        {
+            128 + libc::SIGXCPU
+        }
+        _ => exit_code,
+    };
     let crashed_as = uncaught_error_name(request.language, exit_code, &stderr);
+    // An out-of-memory message is believed only if the kernel saw the memory
+    // used: a quarter of the limit in one process (V8 stops at half to
+    // three quarters of it), so that a program cannot claim the limit by
+    // printing V8's words.
+    let near_memory_limit = max_rss_kib.saturating_mul(1024 * 4) >= request.limits.memory_bytes;
     let limit = match stop {
         Some(Stop::Timeout) => Some(Limit::Time),
         Some(Stop::Output) => Some(Limit::Output),
@@ -65,6 +85,7 @@ pub(super) fn outcome(
                 disk_full,
                 counted,
             )
+            .filter(|&l| l != Limit::Memory || near_memory_limit)
         }),
     };
     Ok(Outcome {

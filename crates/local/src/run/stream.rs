@@ -34,6 +34,8 @@ pub(super) struct Streamed {
     pub(super) failure: Option<(String, String, Option<i32>)>,
     pub(super) disk_full: bool,
     pub(super) too_many_processes: bool,
+    /// The helper's `Usage`: (CPU ms, peak RSS KiB).
+    pub(super) usage: Option<(u64, u64)>,
     pub(super) files: Vec<(String, Vec<u8>)>,
     /// A file that could not be read back: (path, why).
     pub(super) refused: Option<(String, String)>,
@@ -123,6 +125,7 @@ pub(super) async fn stream(
         failure: said.failure,
         disk_full: said.disk_full,
         too_many_processes: said.too_many_processes,
+        usage: said.usage,
         files: said.files,
         refused: said.refused,
         status: format!("{status:?}"),
@@ -137,6 +140,7 @@ struct Said {
     failure: Option<(String, String, Option<i32>)>,
     disk_full: bool,
     too_many_processes: bool,
+    usage: Option<(u64, u64)>,
     files: Vec<(String, Vec<u8>)>,
     refused: Option<(String, String)>,
 }
@@ -146,6 +150,10 @@ impl Said {
         match event {
             Event::DiskFull => self.disk_full = true,
             Event::TooManyProcesses => self.too_many_processes = true,
+            Event::Usage {
+                cpu_ms,
+                max_rss_kib,
+            } => self.usage = Some((cpu_ms, max_rss_kib)),
             Event::File { path, content } => {
                 use base64::Engine;
                 let bytes = base64::engine::general_purpose::STANDARD

@@ -44,12 +44,14 @@ pub(super) fn wait_program(
         // Reap orphans too: init inherits every process whose parent died.
         match waitpid(None, None) {
             Ok(WaitStatus::Exited(pid, code)) if pid == program => {
+                report_usage(reporter);
                 report_disk(confinement, reporter);
                 workfiles::read(work, layout, reporter);
                 reporter.send(&Event::Exited { code });
                 return 0;
             }
             Ok(WaitStatus::Signaled(pid, signal, _)) if pid == program => {
+                report_usage(reporter);
                 report_disk(confinement, reporter);
                 workfiles::read(work, layout, reporter);
                 reporter.send(&Event::Signaled {
@@ -60,6 +62,22 @@ pub(super) fn wait_program(
             Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => return 1,
         }
+    }
+}
+
+/// The CPU time and peak memory of the program and every process reaped so
+/// far (its own children included, which it reaped before it ended).
+fn report_usage(reporter: &Reporter) {
+    use nix::sys::resource::{getrusage, UsageWho};
+    if let Ok(usage) = getrusage(UsageWho::RUSAGE_CHILDREN) {
+        let ms = |t: nix::sys::time::TimeVal| {
+            u64::try_from(t.tv_sec()).unwrap_or(0) * 1000
+                + u64::try_from(t.tv_usec()).unwrap_or(0) / 1000
+        };
+        reporter.send(&Event::Usage {
+            cpu_ms: ms(usage.user_time()) + ms(usage.system_time()),
+            max_rss_kib: u64::try_from(usage.max_rss()).unwrap_or(0),
+        });
     }
 }
 
