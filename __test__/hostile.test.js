@@ -267,7 +267,7 @@ libc = ctypes.CDLL(None, use_errno=True)
 for name, nr, arg in (("modify_ldt", 154, 0), ("personality", 135, 0x0040000), ("memfd_secret", 447, 0),
                       ("fanotify_init", 300, 0), ("inotify_init", 253, 0), ("inotify_init1", 294, 0)):
     print(name, libc.syscall(nr, arg, 0, 0, 0, 0), ctypes.get_errno())
-print("query", libc.syscall(135, 0xffffffff) & 0xff)
+print("query", libc.syscall(135, ctypes.c_ulong(0xffffffff)) & 0xff)
 `)
     expect(r.stdout).toBe(
       'modify_ldt -1 1\npersonality -1 1\nmemfd_secret -1 1\nfanotify_init -1 1\ninotify_init -1 1\ninotify_init1 -1 1\nquery 0\n',

@@ -76,6 +76,18 @@ beforeAll(async () => {
         scripts: { install: 'node probe.js' },
       },
       {
+        name: 'e2bn-hoarder',
+        version: '1.0.0',
+        files: {
+          'index.js': '',
+          'hoard.js':
+            "const net = require('net'); const port = new URL(process.env.HTTPS_PROXY).port; const s = []; " +
+            "for (let i = 0; i < 300; i++) { const c = net.connect(port, '127.0.0.1'); c.on('error', () => {}); s.push(c) } " +
+            'setTimeout(() => process.exit(0), 4000)',
+        },
+        scripts: { install: 'node hoard.js' },
+      },
+      {
         name: 'e2bn-failing',
         version: '1.0.0',
         files: { 'index.js': '' },
@@ -127,6 +139,37 @@ describe('offline sources', () => {
       for (const f of fs.readdirSync(moved)) fs.renameSync(path.join(moved, f), path.join(wheels, f))
       fs.rmSync(moved, { recursive: true })
     }
+    await svc.close()
+  })
+
+  test('under a low hard limit on open files, the install and the code run within it', async () => {
+    const cacheDir = sharedTempDir('e2bn-cache-')
+    caches.push(cacheDir)
+    const script = `
+const { E2BService } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+const svc = new E2BService({ backend: 'local', packages: { cacheDir: ${JSON.stringify(cacheDir)}, pythonWheelDir: ${JSON.stringify(wheels)} } })
+svc.executeWithPackages('import e2bn_hello, resource; print(resource.getrlimit(resource.RLIMIT_NOFILE))', ['e2bn-hello'])
+  .then((r) => console.log(JSON.stringify(r)), (e) => console.log(JSON.stringify({ rejected: e.code, message: e.message })))
+  .finally(() => svc.close())
+`
+    const { execFileSync } = require('node:child_process')
+    const out = execFileSync('/bin/bash', ['-c', 'ulimit -Sn 200 && ulimit -Hn 200 && exec "$0" -e "$1"', process.execPath, script], {
+      encoding: 'utf8',
+      timeout: 100000,
+    })
+    expect(JSON.parse(out)).toMatchObject({ stdout: '(200, 200)\n', exitCode: 0 })
+  })
+
+  test('an install script that opens hundreds of proxy connections holds a bounded number of host descriptors', async () => {
+    const svc = service({ npmRegistry: registry.url })
+    const fds = () => fs.readdirSync('/proc/self/fd').length
+    const before = fds()
+    let most = before
+    const watch = setInterval(() => (most = Math.max(most, fds())), 50)
+    const r = await svc.executeWithPackages("console.log('ran')", ['e2bn-hoarder'], 'node')
+    clearInterval(watch)
+    expect(r).toMatchObject({ stdout: 'ran\n', exitCode: 0 })
+    expect(most - before).toBeLessThan(100)
     await svc.close()
   })
 

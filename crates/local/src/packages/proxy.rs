@@ -19,6 +19,12 @@ use tokio::task::JoinSet;
 pub(super) const PROXY_PORT: u16 = 3128;
 const MAX_HEAD: usize = 16 << 10;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once for one install (each holds two host
+/// descriptors); more wait in the sandbox's own listen backlog. pip and npm
+/// open far fewer.
+pub(crate) const MAX_CONNECTIONS: usize = 32;
+/// A connection on which nothing moves for this long is closed.
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where an install step may go, and what it tried that failed.
 #[derive(Debug, Default)]
@@ -71,8 +77,15 @@ pub(crate) async fn serve_listener(listener: std::net::TcpListener, egress: Arc<
         return;
     };
     let mut connections = JoinSet::new();
-    while let Ok((client, _)) = listener.accept().await {
+    loop {
         while connections.try_join_next().is_some() {}
+        if connections.len() >= MAX_CONNECTIONS {
+            connections.join_next().await;
+            continue;
+        }
+        let Ok((client, _)) = listener.accept().await else {
+            return;
+        };
         connections.spawn(proxy(client, egress.clone()));
     }
 }
@@ -99,7 +112,8 @@ fn receive_listener(channel: &UnixStream) -> Option<OwnedFd> {
 
 /// One client connection: a CONNECT tunnel or one plain HTTP request.
 async fn proxy(mut client: TcpStream, egress: Arc<Egress>) {
-    let Some((head, body)) = read_head(&mut client).await else {
+    let Ok(Some((head, body))) = tokio::time::timeout(IDLE_TIMEOUT, read_head(&mut client)).await
+    else {
         return;
     };
     let Some(request) = ProxyRequest::parse(&head) else {
@@ -133,7 +147,33 @@ async fn proxy(mut client: TcpStream, egress: Arc<Egress>) {
         },
     };
     if opening.is_ok() {
-        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        relay(&mut client, &mut upstream).await;
+    }
+}
+
+/// Copies both ways until both sides have ended, or nothing has moved for
+/// `IDLE_TIMEOUT`.
+async fn relay(client: &mut TcpStream, upstream: &mut TcpStream) {
+    let (mut client_in, mut client_out) = client.split();
+    let (mut upstream_in, mut upstream_out) = upstream.split();
+    let (mut up, mut down) = ([0u8; 16 << 10], [0u8; 16 << 10]);
+    let (mut client_open, mut upstream_open) = (true, true);
+    while client_open || upstream_open {
+        let step = async {
+            tokio::select! {
+                read = client_in.read(&mut up), if client_open => match read {
+                    Ok(n) if n > 0 => upstream_out.write_all(&up[..n]).await.map(|()| (true, true)),
+                    _ => upstream_out.shutdown().await.map(|()| (false, upstream_open)),
+                },
+                read = upstream_in.read(&mut down), if upstream_open => match read {
+                    Ok(n) if n > 0 => client_out.write_all(&down[..n]).await.map(|()| (true, true)),
+                    _ => client_out.shutdown().await.map(|()| (client_open, false)),
+                },
+            }
+        };
+        let moved = tokio::time::timeout(IDLE_TIMEOUT, step).await;
+        let Ok(Ok((c, u))) = moved else { return };
+        (client_open, upstream_open) = (c && client_open, u && upstream_open);
     }
 }
 

@@ -16,7 +16,7 @@ use std::os::fd::{BorrowedFd, RawFd};
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
 use nix::sys::prctl;
-use nix::sys::resource::{setrlimit, Resource};
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
 use nix::unistd::{chdir, setsid};
@@ -111,7 +111,14 @@ impl Confinement<'_> {
         let bounds = &self.shape.limits;
         let mut limits = vec![
             (Resource::RLIMIT_CORE, 0, "RLIMIT_CORE"),
-            (Resource::RLIMIT_NOFILE, bounds.open_files, "RLIMIT_NOFILE"),
+            // At most the hard limit the helper inherited: without privilege
+            // it cannot be raised, and a lower bound is still a bound.
+            (
+                Resource::RLIMIT_NOFILE,
+                getrlimit(Resource::RLIMIT_NOFILE)
+                    .map_or(bounds.open_files, |(_, hard)| hard.min(bounds.open_files)),
+                "RLIMIT_NOFILE",
+            ),
         ];
         if let Some(seconds) = program.cpu_seconds {
             limits.push((Resource::RLIMIT_CPU, seconds, "RLIMIT_CPU"));
