@@ -3,6 +3,7 @@
 // only way out is a proxy to the configured registries; sets are cached.
 // Most cases run offline, from sources the tests build: a wheel folder and an
 // npm registry on loopback. Two cases use the real registries.
+const { execFileSync } = require('node:child_process')
 const fs = require('node:fs')
 const net = require('node:net')
 const os = require('node:os')
@@ -35,6 +36,8 @@ const attempt = (name, fn) => { try { findings[name] = fn() } catch (e) { findin
 attempt('writeHost', () => { fs.writeFileSync(${JSON.stringify(hostDir)} + '/pwned', 'x'); return 'wrote' })
 attempt('readSecret', () => fs.readFileSync(${JSON.stringify(secret)}, 'utf8'))
 attempt('processes', () => fs.readdirSync('/proc').filter((e) => /^\\d+$/.test(e)).length)
+attempt('mountinfo', () => fs.readFileSync('/proc/self/mountinfo', 'utf8'))
+attempt('init', () => fs.readFileSync('/proc/1/cmdline', 'utf8'))
 const connect = (port) => new Promise((resolve) => {
   const s = net.connect(port, '127.0.0.1')
   s.on('connect', () => { s.destroy(); resolve('connected') })
@@ -86,6 +89,18 @@ beforeAll(async () => {
             'setTimeout(() => process.exit(0), 4000)',
         },
         scripts: { install: 'node hoard.js' },
+      },
+      {
+        name: 'e2bn-filler',
+        version: '1.0.0',
+        files: {
+          'index.js': '',
+          'fill.js':
+            "const { execFileSync } = require('child_process'); const cache = process.env.npm_config_cache || '/packages-cache/npm'; " +
+            "console.log('cache', cache); execFileSync('fallocate', ['-l', '1G', cache + '/big']); " +
+            "execFileSync('fallocate', ['-l', '3G', 'big']); setTimeout(() => {}, 5000)",
+        },
+        scripts: { install: 'node fill.js' },
       },
       {
         name: 'e2bn-failing',
@@ -152,7 +167,6 @@ svc.executeWithPackages('import e2bn_hello, resource; print(resource.getrlimit(r
   .then((r) => console.log(JSON.stringify(r)), (e) => console.log(JSON.stringify({ rejected: e.code, message: e.message })))
   .finally(() => svc.close())
 `
-    const { execFileSync } = require('node:child_process')
     const out = execFileSync('/bin/bash', ['-c', 'ulimit -Sn 200 && ulimit -Hn 200 && exec "$0" -e "$1"', process.execPath, script], {
       encoding: 'utf8',
       timeout: 100000,
@@ -218,6 +232,9 @@ svc.executeWithPackages('import e2bn_hello, resource; print(resource.getrlimit(r
     expect(findings.readSecret).toMatch(/^blocked/)
     // Without a pid namespace the host's processes show (SECURITY.md).
     if (tier === 'namespaces') expect(findings.processes).toBeLessThan(10)
+    // Nothing of the host's process: not its pid (in the set folder's name), nor the helper's path.
+    expect(findings.mountinfo).not.toContain(`-${process.pid}-`)
+    if (tier === 'namespaces') expect(findings.init).toBe('e2b-sandbox\0')
     expect(findings.sentinel).toMatch(/^blocked/)
     expect(findings.proxyToSentinel).toBe(403)
     expect(findings.proxyToInternet).toBe(403)
@@ -255,6 +272,17 @@ describe('failures resolve without running the code', () => {
     const result = await svc.executeWithPackages("console.log('ran')", ['e2bn-greet'], 'node')
     expect(result).toMatchObject({ stdout: '', error: 'PackageInstallError' })
     expect(result.stderr).toMatch(/package registry 127\.0\.0\.1:1 could not be reached/)
+    await svc.close()
+  })
+
+  test('an install that reserves gigabytes is stopped at its disk limit and leaves nothing in the cache', async () => {
+    const svc = service({ npmRegistry: registry.url })
+    const cacheDir = caches[caches.length - 1]
+    const r = await svc.executeWithPackages("console.log('ran')", ['e2bn-filler'], 'node')
+    expect(r).toMatchObject({ error: 'PackageInstallError', stdout: '' })
+    expect(r.stderr).toContain('DiskLimitError')
+    const used = Number(execFileSync('du', ['-sk', cacheDir], { encoding: 'utf8' }).split('\t')[0])
+    expect(used).toBeLessThan(100 * 1024)
     await svc.close()
   })
 

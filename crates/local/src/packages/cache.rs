@@ -107,10 +107,9 @@ impl Cache {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
-        let temp = self
-            .root
-            .join("sets")
-            .join(format!(".tmp-{key}-{}-{nanos}", std::process::id()));
+        // Unique under the lock; no pid, which the install sandbox would
+        // see in its mount table.
+        let temp = self.root.join("sets").join(format!(".tmp-{key}-{nanos}"));
         self.prepare_dir(&temp, true)?;
         Ok(Some(Build {
             temp,
@@ -255,13 +254,15 @@ fn flock(file: &File, operation: libc::c_int) {
     unsafe { libc::flock(file.as_raw_fd(), operation) };
 }
 
-/// Bytes on disk under `path`, symlinks not followed.
-fn size_of(path: &Path) -> u64 {
+/// Bytes on disk under `path` (blocks allocated, so space reserved with
+/// `fallocate` counts), symlinks not followed.
+pub(super) fn size_of(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
     let Ok(meta) = fs::symlink_metadata(path) else {
         return 0;
     };
     if !meta.is_dir() {
-        return meta.len();
+        return meta.blocks() * 512;
     }
     fs::read_dir(path)
         .into_iter()
@@ -284,6 +285,33 @@ fn cache_error(path: &Path, e: std::io::Error) -> Error {
         "package cache {}: {e} (set packages.cacheDir to a writable folder)",
         path.display()
     ))
+}
+
+/// Removes what changed under `dir` since `since` (by ctime, which a
+/// program cannot set back): a failed install's downloads, so that nothing
+/// it left is picked up by a later install.
+pub(super) fn remove_changed_since(dir: &Path, since: SystemTime) {
+    let since = since
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    remove_changed(dir, since);
+}
+
+fn remove_changed(dir: &Path, since: i64) {
+    use std::os::unix::fs::MetadataExt;
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            remove_changed(&path, since);
+            // Only a folder left empty goes.
+            let _ = fs::remove_dir(&path);
+        } else if meta.ctime() >= since {
+            let _ = fs::remove_file(&path);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ use crate::shape;
 
 /// How often a call waiting for another's install of the same set looks again.
 const WAIT_STEP: Duration = Duration::from_millis(50);
+/// How often the host measures what an install has written.
+const DISK_CHECK: Duration = Duration::from_millis(200);
 
 #[derive(Debug)]
 pub(crate) struct Packages {
@@ -179,9 +181,10 @@ impl Packages {
             isolation,
         );
         let (proxy, proxy_port) = proxy_for(isolation, egress.clone())?;
+        let downloads = self.cache.downloads()?;
         let at = InstallPaths {
             set: shape.mount(dir.to_path_buf(), sources::PACKAGES_DIR, true),
-            downloads: shape.mount(self.cache.downloads()?, sources::DOWNLOADS_DIR, true),
+            downloads: shape.mount(downloads.clone(), sources::DOWNLOADS_DIR, true),
             wheels: self
                 .sources
                 .wheel_dir(language)
@@ -203,10 +206,27 @@ impl Packages {
             }),
             room: None,
         };
-        let outcome = crate::run::run(sandbox.helper, spec, &install, cancel, proxy).await?;
-        if outcome.exit_code == 0 && outcome.limit.is_none() {
+        let started = std::time::SystemTime::now();
+        let written = [dir.to_path_buf(), downloads.clone()];
+        let ran = run_within_disk(sandbox.helper, spec, &install, cancel, proxy, written).await;
+        if matches!(&ran, Ok(Some(o)) if o.exit_code == 0 && o.limit.is_none()) {
             return Ok(None);
         }
+        // A failed install leaves nothing in the download cache (its set's
+        // folder goes with the build).
+        let _ = tokio::task::spawn_blocking(move || {
+            cache::remove_changed_since(&downloads, started);
+        })
+        .await;
+        let Some(outcome) = ran? else {
+            let message = format!(
+                "installing {} stopped: DiskLimitError: it wrote more than {} bytes into its \
+                 folder and the download cache (limits.diskBytes, at least 2 GiB for installs)\n",
+                packages.join(" "),
+                install.limits.disk_bytes
+            );
+            return Ok(Some(install_failure(1, message, isolation)));
+        };
         let mut output = outcome.stdout;
         output.push_str(&outcome.stderr);
         for note in egress.iter().flat_map(|e| e.notes()) {
@@ -226,6 +246,48 @@ impl Packages {
             outcome.exit_code
         };
         Ok(Some(install_failure(status, output, isolation)))
+    }
+}
+
+/// Runs an install sandbox while the host measures what it writes into
+/// `written` (its set's folder, and the download cache beyond its size at
+/// the start): past the install's disk limit the sandbox is stopped and,
+/// once every process of it is gone, `Ok(None)` says so. Space reserved at
+/// once (`fallocate`) is on the disk until the next measure, at most
+/// `DISK_CHECK` later.
+async fn run_within_disk(
+    helper: &Path,
+    spec: Spec,
+    install: &Request,
+    cancel: &CancellationToken,
+    proxy: Option<Proxy>,
+    written: [std::path::PathBuf; 2],
+) -> Result<Option<Outcome>, Error> {
+    let budget = install.limits.disk_bytes;
+    let measure = move || {
+        let [set, downloads] = written.clone();
+        tokio::task::spawn_blocking(move || (cache::size_of(&set), cache::size_of(&downloads)))
+    };
+    let (_, downloads_before) = measure().await.unwrap_or_default();
+    let over = async {
+        loop {
+            tokio::time::sleep(DISK_CHECK).await;
+            let (set, downloads) = measure().await.unwrap_or_default();
+            if set + downloads.saturating_sub(downloads_before) > budget {
+                return;
+            }
+        }
+    };
+    let stop = cancel.child_token();
+    let run = crate::run::run(helper, spec, install, &stop, proxy);
+    tokio::pin!(run);
+    tokio::select! {
+        outcome = &mut run => return outcome.map(Some),
+        () = over => stop.cancel(),
+    }
+    match run.await {
+        Err(Error::Aborted) if !cancel.is_cancelled() => Ok(None),
+        other => other.map(Some),
     }
 }
 
