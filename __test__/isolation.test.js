@@ -8,7 +8,7 @@ const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
 const { E2BService } = require('..')
-const { tierOf } = require('./helpers')
+const { commandsWith, eventually, tierOf } = require('./helpers')
 
 const svc = new E2BService({ backend: 'local' })
 let tier
@@ -192,6 +192,23 @@ test('concurrent sandboxes cannot see each other’s files', async () => {
   const reader = await svc.executeCode('cat ~/shared.txt /tmp/shared.txt 2>&1; ls -A ~ /tmp', 'bash')
   await writer
   expect(reader.stdout).not.toContain('mine')
+})
+
+test('as root, concurrent sandboxes run as host uids of their own, never root; else as Node’s uid', async () => {
+  const markers = [1, 2].map((i) => `${800000 + Math.floor(Math.random() * 99999)}${i}`)
+  const calls = markers.map((m) => svc.executeCode(`sleep ${m} & echo started; wait`, 'bash', { timeoutMs: 3000 }))
+  const uids = await eventually(() => {
+    const found = markers.map((m) => commandsWith(`sleep ${m}`)[0])
+    return found.every(Boolean) && found.map((pid) => Number(/^Uid:\t(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]))
+  }, 2500)
+  await Promise.all(calls)
+  expect(uids).toHaveLength(2)
+  if (process.getuid() === 0) {
+    expect(uids).not.toContain(0)
+    expect(uids[0]).not.toBe(uids[1])
+  } else {
+    expect(uids).toEqual([process.getuid(), process.getuid()])
+  }
 })
 
 test('the program starts as a fresh process: only stdio open, default signals', async () => {

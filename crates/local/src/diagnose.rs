@@ -195,7 +195,9 @@ fn host_user(landlock: bool) -> Check {
     let uid = nix::unistd::geteuid();
     let detail = match (uid.is_root(), landlock) {
         (true, false) => {
-            "Node runs as root: sandboxes run as host uid/gid 65534 (nobody), never as root".into()
+            "Node runs as root: each sandbox runs as its own host uid (40000-60000), never as \
+             root; package installs as 65534 (nobody), which owns the package cache"
+                .into()
         }
         (true, true) => "Node runs as root: each sandbox runs as its own host uid (40000-60000), \
                          which no other sandbox shares"

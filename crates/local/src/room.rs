@@ -85,6 +85,26 @@ impl Room {
     }
 }
 
+/// A host uid of its own for a namespace-tier sandbox when this process is
+/// root: the kernel counts some limits per host uid (epoll watches, pending
+/// signals, message queues), which sandboxes sharing one would share. Freed
+/// when dropped, once the sandbox is gone; a uid any process still runs as
+/// is never handed out again.
+#[derive(Debug)]
+pub(crate) struct HostUid(pub(crate) u32);
+
+impl HostUid {
+    pub(crate) fn take() -> Result<HostUid, Error> {
+        free_uid().map(HostUid)
+    }
+}
+
+impl Drop for HostUid {
+    fn drop(&mut self) {
+        free(Some(self.0));
+    }
+}
+
 impl Drop for Room {
     fn drop(&mut self) {
         // The helper ends after every process of the room: remove it then,

@@ -18,7 +18,7 @@ pub(crate) use events::Events;
 
 use crate::protocol::{Isolation, Shape, Spec};
 use crate::registry::Guard;
-use crate::room::Room;
+use crate::room::{HostUid, Room};
 
 /// A started helper: its process, its registry entry (which kills it when
 /// dropped, as its tier needs: SIGKILL would stop a namespace-free helper
@@ -34,6 +34,8 @@ pub(crate) struct Helper {
     pub(crate) events: Events,
     pub(crate) to_helper: OwnedWriteHalf,
     pub(crate) room: Option<Room>,
+    /// As root in the namespace tier, the sandbox's host uid of its own.
+    pub(crate) host_uid: Option<HostUid>,
 }
 
 /// Starts `helper` for a sandbox of `shape`, with a socketpair as its
@@ -47,15 +49,18 @@ pub(crate) fn start(
     inherit: Option<(OwnedFd, RawFd)>,
 ) -> Result<Helper, Error> {
     let isolation = shape.isolation;
+    // An install step writes into the shared package cache (its only
+    // writable mounts), which belongs to the sandboxes' common host uid;
+    // others get one of their own.
+    let installs = shape.mounts.iter().any(|m| m.writable);
+    let root = nix::unistd::geteuid().is_root();
+    let host_uid = match isolation {
+        Isolation::Namespaces if root && !installs => Some(HostUid::take()?),
+        _ => None,
+    };
     let mut room = match isolation {
         Isolation::Namespaces => None,
-        // An install step writes into the shared package cache (its only
-        // writable mounts), which belongs to the sandboxes' common host
-        // uid; others get one of their own.
-        Isolation::Landlock => {
-            let installs = shape.mounts.iter().any(|m| m.writable);
-            Some(Room::new(installs.then_some(shape.host_id_when_root))?)
-        }
+        Isolation::Landlock => Some(Room::new(installs.then_some(shape.host_id_when_root))?),
     };
     let (host_end, helper_end) = std::os::unix::net::UnixStream::pair()
         .map_err(|e| Error::Internal(format!("socketpair: {e}")))?;
@@ -101,6 +106,7 @@ pub(crate) fn start(
         events: Events::new(events),
         to_helper,
         room,
+        host_uid,
     })
 }
 
@@ -108,6 +114,9 @@ impl Helper {
     /// `spec` as the helper reads it: one line, with this sandbox's room.
     pub(crate) fn message(&self, mut spec: Spec) -> Result<Vec<u8>, Error> {
         spec.room = self.room.as_ref().map(|r| r.spec.clone());
+        if let Some(uid) = &self.host_uid {
+            spec.shape.host_id_when_root = uid.0;
+        }
         let mut bytes = serde_json::to_vec(&spec).map_err(|e| Error::Internal(e.to_string()))?;
         bytes.push(b'\n');
         Ok(bytes)

@@ -59,6 +59,7 @@ pub(super) async fn stream(
         mut events,
         mut to_helper,
         room,
+        host_uid,
     } = helper;
     let send = async {
         to_helper.write_all(&message).await?;
@@ -117,6 +118,7 @@ pub(super) async fn stream(
     let status = child.wait().await;
     guard.reaped();
     drop(room);
+    drop(host_uid);
     Ok(Streamed {
         stop,
         out: out.capture,

@@ -222,6 +222,8 @@ struct Inner {
     memory_bytes: u64,
     /// Without namespaces, the sandbox's room, removed after it.
     _room: Option<crate::room::Room>,
+    /// As root in the namespace tier, its host uid, freed after it.
+    _host_uid: Option<crate::room::HostUid>,
 }
 
 /// A long-lived sandbox; dropping it kills it.
@@ -261,11 +263,13 @@ impl Session {
             stderr,
             events,
             room,
+            host_uid,
             ..
         } = helper;
-        let pipe_owner = match &room {
-            Some(room) => room.spec.uid,
-            None => nix::unistd::geteuid()
+        let pipe_owner = match (&room, &host_uid) {
+            (Some(room), _) => room.spec.uid,
+            (None, Some(uid)) => Some(uid.0),
+            (None, None) => nix::unistd::geteuid()
                 .is_root()
                 .then_some(crate::DEFAULT_HOST_ID_WHEN_ROOT),
         };
@@ -279,6 +283,7 @@ impl Session {
             cpu_seconds: config.limits.cpu_seconds,
             memory_bytes: config.limits.memory_bytes,
             _room: room,
+            _host_uid: host_uid,
         });
         let session = Session {
             inner: inner.clone(),
