@@ -98,7 +98,7 @@ beforeAll(async () => {
           'fill.js':
             "const { execFileSync } = require('child_process'); const cache = process.env.npm_config_cache || '/packages-cache/npm'; " +
             "console.log('cache', cache); execFileSync('fallocate', ['-l', '1G', cache + '/big']); " +
-            "execFileSync('fallocate', ['-l', '3G', 'big']); setTimeout(() => {}, 5000)",
+            "for (const f of ['big1', 'big2', 'big3']) execFileSync('fallocate', ['-l', '1G', f]); setTimeout(() => {}, 5000)",
         },
         scripts: { install: 'node fill.js' },
       },
