@@ -147,13 +147,13 @@ async fn proxy(mut client: TcpStream, egress: Arc<Egress>) {
         },
     };
     if opening.is_ok() {
-        relay(&mut client, &mut upstream).await;
+        relay(&mut client, &mut upstream, IDLE_TIMEOUT).await;
     }
 }
 
 /// Copies both ways until both sides have ended, or nothing has moved for
-/// `IDLE_TIMEOUT`.
-async fn relay(client: &mut TcpStream, upstream: &mut TcpStream) {
+/// `idle`.
+async fn relay(client: &mut TcpStream, upstream: &mut TcpStream, idle: Duration) {
     let (mut client_in, mut client_out) = client.split();
     let (mut upstream_in, mut upstream_out) = upstream.split();
     let (mut up, mut down) = ([0u8; 16 << 10], [0u8; 16 << 10]);
@@ -171,7 +171,7 @@ async fn relay(client: &mut TcpStream, upstream: &mut TcpStream) {
                 },
             }
         };
-        let moved = tokio::time::timeout(IDLE_TIMEOUT, step).await;
+        let moved = tokio::time::timeout(idle, step).await;
         let Ok(Ok((c, u))) = moved else { return };
         (client_open, upstream_open) = (c && client_open, u && upstream_open);
     }
@@ -319,5 +319,34 @@ mod tests {
         assert!(egress.allows("PYPI.org", 443));
         assert!(!egress.allows("pypi.org", 80));
         assert!(!egress.allows("evil.example", 443));
+    }
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let near = TcpStream::connect(listener.local_addr().unwrap());
+        let (near, far) = tokio::join!(near, listener.accept());
+        (near.unwrap(), far.unwrap().0)
+    }
+
+    #[tokio::test]
+    async fn a_relay_carries_both_ways_and_ends_when_nothing_moves() {
+        let (mut client, mut client_far) = pair().await;
+        let (mut upstream, mut upstream_far) = pair().await;
+        let relay = tokio::spawn(async move {
+            super::relay(&mut client_far, &mut upstream, Duration::from_millis(200)).await;
+        });
+        client.write_all(b"ping").await.unwrap();
+        let mut got = [0u8; 4];
+        upstream_far.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"ping");
+        upstream_far.write_all(b"pong").await.unwrap();
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"pong");
+        // Then silence: the relay gives up and both ends see the connection close.
+        tokio::time::timeout(Duration::from_secs(5), relay)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(client.read(&mut got).await.unwrap(), 0);
     }
 }
