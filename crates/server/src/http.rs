@@ -23,6 +23,8 @@ pub(crate) enum Failure {
     Forbidden,
     NotFound,
     AlreadyExists,
+    /// A request body past the server's bound.
+    TooLarge,
     /// More sandboxes (or processes) than allowed.
     TooMany,
     NoSpace,
@@ -45,6 +47,7 @@ impl Failure {
             Failure::Forbidden => StatusCode::FORBIDDEN,
             Failure::NotFound => StatusCode::NOT_FOUND,
             Failure::AlreadyExists => StatusCode::CONFLICT,
+            Failure::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::TooMany => StatusCode::TOO_MANY_REQUESTS,
             Failure::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
             Failure::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -63,7 +66,7 @@ impl Failure {
             Failure::Forbidden => "permission_denied",
             Failure::NotFound => "not_found",
             Failure::AlreadyExists => "already_exists",
-            Failure::TooMany | Failure::NoSpace => "resource_exhausted",
+            Failure::TooMany | Failure::NoSpace | Failure::TooLarge => "resource_exhausted",
             Failure::Timeout => "deadline_exceeded",
             Failure::SandboxGone | Failure::Unavailable => "unavailable",
             Failure::NotImplemented => "unimplemented",
@@ -186,6 +189,32 @@ impl From<e2b_native_core::Error> for ApiError {
         };
         ApiError::new(failure, e.to_string())
     }
+}
+
+/// A body past the server's bound: `upload`s' (`maxUploadBytes`) or the
+/// others' (`maxBodyBytes`).
+pub(crate) fn too_large(upload: bool, limit: u64) -> ApiError {
+    let (option, flag) = if upload {
+        ("maxUploadBytes", "--max-upload-mb")
+    } else {
+        ("maxBodyBytes", "--max-body-mb")
+    };
+    ApiError::new(
+        Failure::TooLarge,
+        format!("the request body is larger than {limit} bytes, this server's {option} ({flag})"),
+    )
+}
+
+/// Whether a body failed because it passed [`too_large`]'s bound.
+pub(crate) fn past_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// A header as text, if present and valid.

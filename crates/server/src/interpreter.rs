@@ -28,8 +28,6 @@ use crate::stream;
 /// A `keepalive` line after this much silence: it is also how a client
 /// that went away is noticed (the write fails).
 const KEEPALIVE: Duration = Duration::from_secs(1);
-/// The largest `/execute` body (the code and its env).
-const MAX_CODE: usize = 16 << 20;
 
 pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -42,7 +40,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             app.clone(),
             crate::auth::authorize,
         ))
-        .layer(DefaultBodyLimit::max(MAX_CODE))
+        .layer(DefaultBodyLimit::disable()) // bounded by maxBodyBytes, in `limit_body`
         .with_state(app)
 }
 
