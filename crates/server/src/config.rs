@@ -207,12 +207,14 @@ impl ServerConfig {
         let loopback = self.host.is_loopback();
         match self.debug_sandbox {
             None => Ok(loopback),
-            Some(true) if !loopback && !self.expose_debug_sandbox => Err(Error::invalid_arg(format!(
+            Some(true) if !loopback && !self.expose_debug_sandbox => {
+                Err(Error::invalid_arg(format!(
                 "debugSandbox serves code execution without any API key or token, and {} is not \
                  a loopback address: anyone who can reach it could run code. Listen on 127.0.0.1, \
                  or pass exposeDebugSandbox: true (--expose-debug-sandbox) to do it anyway",
                 self.host
-            ))),
+            )))
+            }
             Some(on) => Ok(on),
         }
     }

@@ -29,11 +29,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::body::Body;
-use axum::http::Method;
 use axum::Router;
 use e2b_native_core::{Error, ENVD_PORT, INTERPRETER_PORT};
 use futures_util::StreamExt;
@@ -223,8 +223,7 @@ async fn log_request(State(app): State<Arc<App>>, request: Request, next: Next) 
 async fn limit_body(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let upload = request.method() == Method::POST
         && request.uri().path() == "/files"
-        && header(request.headers(), "e2b-sandbox-port")
-            .and_then(|p| p.parse::<u16>().ok())
+        && header(request.headers(), "e2b-sandbox-port").and_then(|p| p.parse::<u16>().ok())
             == Some(ENVD_PORT);
     let limit = if upload {
         app.config.max_upload_bytes
@@ -243,7 +242,9 @@ async fn limit_body(State(app): State<Arc<App>>, request: Request, next: Next) -
             Body::from_stream(chunks),
             usize::try_from(limit).unwrap_or(usize::MAX),
         );
-        return next.run(Request::from_parts(parts, Body::new(limited))).await;
+        return next
+            .run(Request::from_parts(parts, Body::new(limited)))
+            .await;
     }
     let mut whole = bytes::BytesMut::new();
     while let Some(chunk) = chunks.next().await {
@@ -256,7 +257,8 @@ async fn limit_body(State(app): State<Arc<App>>, request: Request, next: Next) -
         }
         whole.extend_from_slice(&chunk);
     }
-    next.run(Request::from_parts(parts, Body::from(whole.freeze()))).await
+    next.run(Request::from_parts(parts, Body::from(whole.freeze())))
+        .await
 }
 
 /// Reads and drops what is left of a refused body, for [`DRAIN_WITHIN`] at most.

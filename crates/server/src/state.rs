@@ -254,7 +254,8 @@ impl App {
                 ));
             }
             // The debug sandbox is the server's own: it takes no slot.
-            let counted = registry.live.len() - usize::from(registry.live.contains_key(DEBUG_SANDBOX_ID));
+            let counted =
+                registry.live.len() - usize::from(registry.live.contains_key(DEBUG_SANDBOX_ID));
             if id.is_none() && counted + registry.reserved >= self.config.max_sandboxes {
                 return Err(ApiError::new(
                     Failure::TooMany,
