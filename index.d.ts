@@ -456,7 +456,7 @@ export interface ServerOptions {
   interpreters?: Partial<Record<Language, string>>
   /** Serve the SDKs' debug mode (`E2B_DEBUG=true`, sandbox `debug_sandbox_id`). Default: when listening on loopback; on another host, only with `exposeDebugSandbox`. */
   debugSandbox?: boolean
-  /** Serve the keyless debug sandbox on a non-loopback `host` all the same. Default false. */
+  /** With `debugSandbox: true`, serve the keyless debug sandbox on a non-loopback `host` all the same. Default false. */
   exposeDebugSandbox?: boolean
   /** Log lines on stderr; `debug` adds one per request. Default `warn` (the CLI: `info`). */
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent'

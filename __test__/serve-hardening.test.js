@@ -146,6 +146,18 @@ async function withSandbox(key, body, use) {
 }
 
 describe('bounds', () => {
+  test('each bound is range-checked (ERR_INVALID_ARG naming the range)', async () => {
+    for (const [options, message] of [
+      [{ maxConnections: 0 }, /maxConnections.*1.*65536/],
+      [{ maxBodyBytes: 1 }, /maxBodyBytes/],
+      [{ headerTimeoutMs: 10 ** 9 }, /headerTimeoutMs/],
+      [{ maxLifetimeMs: -1 }, /maxLifetimeMs/],
+      [{ allowedHosts: ['evil.example:80'] }, /allowedHosts/],
+    ]) {
+      await expect(startServer({ port: 0, ...options })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', message })
+    }
+  })
+
   test('a body past maxBodyBytes is refused with 413, declared or streamed; uploads have maxUploadBytes', async () => {
     await withSandbox(A, {}, async ({ sandboxID: id, envdAccessToken: token }) => {
       const start = '/process.Process/Start'

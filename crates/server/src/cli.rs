@@ -149,7 +149,7 @@ const FLAGS: &[Flag] = &[
         value: None,
         option: "exposeDebugSandbox",
         kind: Kind::Switch(true),
-        help: "allow --debug-sandbox on a non-loopback --host (anyone reaching it runs code, keyless)",
+        help: "with --debug-sandbox on a non-loopback --host, serve it anyway (anyone reaching it runs code, keyless)",
     },
     Flag {
         name: "--allowed-host",

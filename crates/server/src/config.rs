@@ -45,7 +45,7 @@ pub struct ServerConfig {
     /// Host names besides loopback ones and IP addresses that requests for
     /// the debug sandbox may carry in `Host` (DNS rebinding).
     pub allowed_hosts: Vec<String>,
-    /// Serve the debug sandbox on a non-loopback address all the same.
+    /// With `debug_sandbox` on, serve it on a non-loopback address all the same.
     pub expose_debug_sandbox: bool,
     /// Limits of each sandbox (memory, processes and disk for the whole
     /// sandbox; open files and CPU time per process).
