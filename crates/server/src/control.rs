@@ -34,6 +34,10 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/sandboxes/{id}/resume", post(connect))
         .route("/sandboxes/{id}/pause", post(pause))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            crate::http::limit_body,
+        ))
         .layer(middleware::from_fn_with_state(app.clone(), require_api_key))
         .layer(DefaultBodyLimit::disable()) // bounded by maxBodyBytes, in `limit_body`
         .with_state(app)

@@ -50,6 +50,10 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/{service}/{method}", post(unimplemented))
         .layer(middleware::from_fn_with_state(
             app.clone(),
+            crate::http::limit_body,
+        ))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
             crate::auth::authorize,
         ))
         .layer(DefaultBodyLimit::disable()) // bounded in `limit_body`

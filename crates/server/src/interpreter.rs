@@ -38,6 +38,10 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/contexts/{id}/restart", post(restart_context))
         .layer(middleware::from_fn_with_state(
             app.clone(),
+            crate::http::limit_body,
+        ))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
             crate::auth::authorize,
         ))
         .layer(DefaultBodyLimit::disable()) // bounded by maxBodyBytes, in `limit_body`

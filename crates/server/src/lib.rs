@@ -29,14 +29,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use e2b_native_core::{Error, ENVD_PORT, INTERPRETER_PORT};
-use futures_util::StreamExt;
 use tower::ServiceExt;
 
 pub use config::ServerConfig;
@@ -48,8 +45,6 @@ use crate::state::App;
 
 /// How long `close()` waits for open connections after the sandboxes are gone.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-/// How long the rest of a refused body is read and dropped.
-const DRAIN_WITHIN: Duration = Duration::from_secs(2);
 
 /// A running server.
 pub struct Server {
@@ -185,7 +180,6 @@ fn router(app: Arc<App>) -> Router {
                 Err(never) => match never {},
             }
         })
-        .layer(middleware::from_fn_with_state(app.clone(), limit_body))
         .layer(middleware::from_fn_with_state(app, log_request))
 }
 
@@ -213,56 +207,4 @@ async fn log_request(State(app): State<Arc<App>>, request: Request, next: Next) 
         started.elapsed().as_secs_f64() * 1000.0
     ));
     response
-}
-
-/// Bounds every request body: `maxUploadBytes` for envd's uploads (which
-/// stream to the sandbox), `maxBodyBytes` for the others (read here, at
-/// most that much). Past it the answer is 413, after the rest of the body
-/// is read and dropped for a moment (as nginx's lingering close does), so
-/// that a client still sending gets the answer rather than a reset.
-async fn limit_body(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let upload = request.method() == Method::POST
-        && request.uri().path() == "/files"
-        && header(request.headers(), "e2b-sandbox-port").and_then(|p| p.parse::<u16>().ok())
-            == Some(ENVD_PORT);
-    let limit = if upload {
-        app.config.max_upload_bytes
-    } else {
-        app.config.max_body_bytes
-    };
-    let declared = header(request.headers(), "content-length").and_then(|n| n.parse::<u64>().ok());
-    let (parts, body) = request.into_parts();
-    let mut chunks = body.into_data_stream();
-    if declared.is_some_and(|n| n > limit) {
-        drain(chunks).await;
-        return http::too_large(upload, limit).into_response();
-    }
-    if upload {
-        let limited = http_body_util::Limited::new(
-            Body::from_stream(chunks),
-            usize::try_from(limit).unwrap_or(usize::MAX),
-        );
-        return next
-            .run(Request::from_parts(parts, Body::new(limited)))
-            .await;
-    }
-    let mut whole = bytes::BytesMut::new();
-    while let Some(chunk) = chunks.next().await {
-        let Ok(chunk) = chunk else {
-            return ApiError::bad_request("the request body was cut off").into_response();
-        };
-        if (whole.len() + chunk.len()) as u64 > limit {
-            drain(chunks).await;
-            return http::too_large(false, limit).into_response();
-        }
-        whole.extend_from_slice(&chunk);
-    }
-    next.run(Request::from_parts(parts, Body::from(whole.freeze())))
-        .await
-}
-
-/// Reads and drops what is left of a refused body, for [`DRAIN_WITHIN`] at most.
-async fn drain(mut chunks: axum::body::BodyDataStream) {
-    let rest = async { while let Some(Ok(_)) = chunks.next().await {} };
-    let _ = tokio::time::timeout(DRAIN_WITHIN, rest).await;
 }
