@@ -193,6 +193,8 @@ impl App {
     /// The server's state: its sandboxes' tier (required or the strongest
     /// this host allows) and interpreters, found now.
     pub(crate) async fn new(config: ServerConfig) -> Result<App, Error> {
+        // Refused before anything is installed or started.
+        let debug_sandbox = config.debug_sandbox()?;
         let backend = LocalBackend::new(LocalConfig {
             helper: config.helper.clone(),
             interpreters: config.interpreters.clone(),
@@ -211,7 +213,6 @@ impl App {
         let base_env = e2b_native_local::sandbox_env(interpreters.iter().map(|(_, i)| i))
             .into_iter()
             .collect();
-        let debug_sandbox = config.debug_sandbox()?;
         let limits = config.limits.clone();
         Ok(App {
             log: Logger {
