@@ -436,12 +436,28 @@ export interface ServerOptions {
   maxSandboxes?: number
   /** The longest sandbox timeout accepted, in ms. Default 3600000 (1 hour). */
   maxTimeoutMs?: number
+  /** The longest a sandbox lives from its start, in ms: later timeouts are cut to it. Default 86400000 (24 hours). */
+  maxLifetimeMs?: number
+  /** The largest request body except uploads, in bytes; beyond it 413. Default 16 MiB. */
+  maxBodyBytes?: number
+  /** The largest upload to `files.write`, in bytes; beyond it 413. Default 1 GiB. */
+  maxUploadBytes?: number
+  /** The largest single result, display or error of `runCode`, in bytes; a larger one is dropped (error `ResultTooLarge`). Default 16 MiB. */
+  maxResultBytes?: number
+  /** Time a connection has to send a request's head, in ms; then it is closed. Default 15000. */
+  headerTimeoutMs?: number
+  /** Connections open at once; beyond it a connection is answered 503. Default 512. */
+  maxConnections?: number
+  /** Host names the debug sandbox answers to besides `localhost` and IP addresses (DNS rebinding). */
+  allowedHosts?: string[]
   /** Limits of each sandbox, as for `E2BService` (memory, processes and disk for the whole sandbox). */
   limits?: Limits
   /** Interpreter binaries; by default found on PATH (shims skipped). */
   interpreters?: Partial<Record<Language, string>>
-  /** Serve the SDKs' debug mode (`E2B_DEBUG=true`, sandbox `debug_sandbox_id`). Default: when listening on loopback. */
+  /** Serve the SDKs' debug mode (`E2B_DEBUG=true`, sandbox `debug_sandbox_id`). Default: when listening on loopback; on another host, only with `exposeDebugSandbox`. */
   debugSandbox?: boolean
+  /** With `debugSandbox: true`, serve the keyless debug sandbox on a non-loopback `host` all the same. Default false. */
+  exposeDebugSandbox?: boolean
   /** Log lines on stderr; `debug` adds one per request. Default `warn` (the CLI: `info`). */
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent'
   /** The sandboxes' tier, as for `E2BService` (`auto` by default). */

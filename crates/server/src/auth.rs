@@ -6,7 +6,8 @@
 //! `runCode`) or `E2B-Traffic-Access-Token` (which they send with every
 //! interpreter call, contexts included). Without one, 401. `/health` is
 //! open; envd's `/files` may carry a signature instead, checked by its
-//! handler.
+//! handler. The debug sandbox has no token: it answers only to requests
+//! whose `Host` is a loopback name, an IP address or an allowed name.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,7 +25,8 @@ pub(crate) async fn authorize(
     next: Next,
 ) -> Response {
     let id = header(request.headers(), "e2b-sandbox-id").map(str::to_string);
-    let sandbox = match sandbox(&app, id.as_deref()).await {
+    let host = header(request.headers(), "host");
+    let sandbox = match sandbox(&app, id.as_deref(), host).await {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
@@ -54,18 +56,37 @@ pub(crate) fn token_ok(sandbox: &Sandbox, headers: &axum::http::HeaderMap) -> bo
 
 /// The sandbox a data-plane request is for; the debug sandbox is made on
 /// first use.
-async fn sandbox(app: &Arc<App>, id: Option<&str>) -> Result<Arc<Sandbox>, ApiError> {
+async fn sandbox(
+    app: &Arc<App>,
+    id: Option<&str>,
+    host: Option<&str>,
+) -> Result<Arc<Sandbox>, ApiError> {
     let Some(id) = id else {
         return Err(ApiError::new(
             crate::http::Failure::SandboxGone,
             "missing E2b-Sandbox-Id header: point E2B_SANDBOX_URL at this server",
         ));
     };
-    if let Some(sandbox) = app.get(id) {
-        return Ok(sandbox);
+    match app.get(id) {
+        // The debug sandbox needs no token: its Host is checked each time.
+        Some(sandbox) if id != DEBUG_SANDBOX_ID => return Ok(sandbox),
+        _ => {}
     }
     if id != DEBUG_SANDBOX_ID || !app.debug_sandbox {
         return Err(ApiError::sandbox_gone(id));
+    }
+    if let Some(host) = host.filter(|h| !host_allowed(app, h)) {
+        return Err(ApiError::new(
+            crate::http::Failure::Forbidden,
+            format!(
+                "the debug sandbox answers to localhost and IP addresses only, not to Host {host:?} \
+                 (a DNS-rebinding page would come this way): add the name to allowedHosts \
+                 (--allowed-host) if it is yours"
+            ),
+        ));
+    }
+    if let Some(sandbox) = app.get(id) {
+        return Ok(sandbox);
     }
     let _one_at_a_time = app.debug_creation.lock().await;
     if let Some(sandbox) = app.get(id) {
@@ -77,8 +98,26 @@ async fn sandbox(app: &Arc<App>, id: Option<&str>) -> Result<Arc<Sandbox>, ApiEr
         metadata: BTreeMap::new(),
         env_vars: BTreeMap::new(),
         secure: false,
+        owner: None,
     };
     let sandbox = app.create(new, Some(id.to_string())).await?;
     crate::interpreter::open(app, &sandbox);
     Ok(sandbox)
+}
+
+/// Whether `host` (a `Host` header) may reach the debug sandbox: a loopback
+/// name, an IP address (a DNS-rebinding page has a name of its own), or
+/// one of `allowedHosts`.
+fn host_allowed(app: &App, host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    // `[::1]:3000`, `127.0.0.1:3000`, `name:3000`, `name`.
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host.as_str(), |(n, _)| n),
+    };
+    let name = name.trim_end_matches('.');
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<std::net::IpAddr>().is_ok()
+        || app.config.allowed_hosts.iter().any(|h| h == name)
 }

@@ -68,6 +68,48 @@ const FLAGS: &[Flag] = &[
         help: "longest sandbox timeout in seconds (default 3600)",
     },
     Flag {
+        name: "--max-lifetime",
+        value: Some("S"),
+        option: "maxLifetimeMs",
+        kind: Kind::Number(1000),
+        help: "longest a sandbox lives from its start, whatever its timeouts, in seconds (default 86400)",
+    },
+    Flag {
+        name: "--max-body-mb",
+        value: Some("N"),
+        option: "maxBodyBytes",
+        kind: Kind::Number(MIB),
+        help: "largest request body except uploads, 413 beyond (default 16)",
+    },
+    Flag {
+        name: "--max-upload-mb",
+        value: Some("N"),
+        option: "maxUploadBytes",
+        kind: Kind::Number(MIB),
+        help: "largest file upload, 413 beyond (default 1024)",
+    },
+    Flag {
+        name: "--max-result-mb",
+        value: Some("N"),
+        option: "maxResultBytes",
+        kind: Kind::Number(MIB),
+        help: "largest single result, display or error of code; a larger one is dropped (default 16)",
+    },
+    Flag {
+        name: "--header-timeout",
+        value: Some("S"),
+        option: "headerTimeoutMs",
+        kind: Kind::Number(1000),
+        help: "seconds a connection has to send a request's head (default 15)",
+    },
+    Flag {
+        name: "--max-connections",
+        value: Some("N"),
+        option: "maxConnections",
+        kind: Kind::Number(1),
+        help: "connections open at once, 503 beyond (default 512)",
+    },
+    Flag {
         name: "--memory-mb",
         value: Some("N"),
         option: "limits.memoryBytes",
@@ -101,6 +143,20 @@ const FLAGS: &[Flag] = &[
         option: "debugSandbox",
         kind: Kind::Switch(false),
         help: "do not serve the SDKs' E2B_DEBUG=true mode",
+    },
+    Flag {
+        name: "--expose-debug-sandbox",
+        value: None,
+        option: "exposeDebugSandbox",
+        kind: Kind::Switch(true),
+        help: "with --debug-sandbox on a non-loopback --host, serve it anyway (anyone reaching it runs code, keyless)",
+    },
+    Flag {
+        name: "--allowed-host",
+        value: Some("NAME"),
+        option: "allowedHosts",
+        kind: Kind::Repeated,
+        help: "a Host name the debug sandbox answers to besides localhost and IP addresses (repeatable)",
     },
     Flag {
         name: "--isolation",
@@ -137,11 +193,11 @@ pub enum Command {
 pub fn parse(args: &[String], env_key: Option<&str>) -> Result<Command, String> {
     let mut options = Map::new();
     options.insert("logLevel".into(), json!("info"));
-    let mut keys: Vec<Value> = env_key
-        .filter(|k| !k.is_empty())
-        .map(|k| json!(k))
-        .into_iter()
-        .collect();
+    // Repeated flags' values, by option; the environment's key first.
+    let mut lists: Map<String, Value> = Map::new();
+    if let Some(key) = env_key.filter(|k| !k.is_empty()) {
+        lists.insert("apiKeys".into(), json!([key]));
+    }
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         if arg == "-h" || arg == "--help" {
@@ -159,16 +215,18 @@ pub fn parse(args: &[String], env_key: Option<&str>) -> Result<Command, String> 
             Kind::Switch(on) => json!(on),
             Kind::Text => json!(value()?),
             Kind::Repeated => {
-                keys.push(json!(value()?));
+                let item = json!(value()?);
+                let list = lists.entry(flag.option).or_insert_with(|| json!([]));
+                if let Value::Array(items) = list {
+                    items.push(item);
+                }
                 continue;
             }
             Kind::Number(unit) => json!(number(flag, unit, value()?)?),
         };
         insert(&mut options, flag.option, set);
     }
-    if !keys.is_empty() {
-        options.insert("apiKeys".into(), Value::Array(keys));
-    }
+    options.extend(lists);
     Ok(Command::Serve(Value::Object(options)))
 }
 
@@ -213,9 +271,9 @@ pub fn usage(program: &str) -> String {
             Some(v) => format!("{} {v}", flag.name),
             None => flag.name.to_string(),
         };
-        text.push_str(&format!("  {left:<21}{}\n", flag.help));
+        text.push_str(&format!("  {left:<26}{}\n", flag.help));
     }
-    text.push_str("  -h, --help           this help\n");
+    text.push_str("  -h, --help                this help\n");
     text
 }
 
@@ -240,6 +298,12 @@ mod tests {
                 "--api-key",
                 "e2b_1",
                 "--no-debug-sandbox",
+                "--allowed-host",
+                "box.test",
+                "--max-upload-mb",
+                "8",
+                "--header-timeout",
+                "5",
             ]),
             Some("e2b_2"),
         )
@@ -253,6 +317,9 @@ mod tests {
                 "maxTimeoutMs": 60000,
                 "apiKeys": ["e2b_2", "e2b_1"],
                 "debugSandbox": false,
+                "allowedHosts": ["box.test"],
+                "maxUploadBytes": 8 << 20,
+                "headerTimeoutMs": 5000,
             }))
         );
     }
@@ -279,6 +346,16 @@ mod tests {
                 "--max-sandboxes",
                 "0",
                 "--max-sandboxes must be a whole number from 1 to 100000, got \"0\"",
+            ),
+            (
+                "--max-connections",
+                "0",
+                "--max-connections must be a whole number from 1 to 65536, got \"0\"",
+            ),
+            (
+                "--max-body-mb",
+                "2048",
+                "--max-body-mb must be a whole number from 1 to 1024, got \"2048\"",
             ),
             (
                 "--max-timeout",

@@ -27,6 +27,26 @@ pub struct ServerConfig {
     pub max_sandboxes: usize,
     /// The longest sandbox timeout accepted. Default 1 hour.
     pub max_timeout: Duration,
+    /// The longest a sandbox lives from its start, whatever timeouts it is
+    /// given later (they are cut to it, as E2B does). Default 24 hours.
+    pub max_lifetime: Duration,
+    /// The largest request body, except uploads. Default 16 MiB.
+    pub max_body_bytes: u64,
+    /// The largest upload to envd's `/files`. Default 1 GiB.
+    pub max_upload_bytes: u64,
+    /// The longest line a code context's kernel may send (one result,
+    /// error or display); a longer one is dropped. Default 16 MiB.
+    pub max_result_bytes: u64,
+    /// How long a connection may take to send a request's head. Default 15 s.
+    pub header_timeout: Duration,
+    /// Connections open at once; past it a connection is answered 503.
+    /// Default 512.
+    pub max_connections: usize,
+    /// Host names besides loopback ones and IP addresses that requests for
+    /// the debug sandbox may carry in `Host` (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
+    /// With `debug_sandbox` on, serve it on a non-loopback address all the same.
+    pub expose_debug_sandbox: bool,
     /// Limits of each sandbox (memory, processes and disk for the whole
     /// sandbox; open files and CPU time per process).
     pub limits: Limits,
@@ -51,6 +71,12 @@ pub struct ServerConfig {
 pub(crate) const PORT: (u64, u64) = (0, 65535);
 pub(crate) const MAX_SANDBOXES: (u64, u64) = (1, 100_000);
 pub(crate) const MAX_TIMEOUT_MS: (u64, u64) = (1000, 30 * 86400 * 1000);
+pub(crate) const MAX_LIFETIME_MS: (u64, u64) = (1000, 365 * 86400 * 1000);
+pub(crate) const MAX_BODY_BYTES: (u64, u64) = (64 << 10, 1 << 30);
+pub(crate) const MAX_UPLOAD_BYTES: (u64, u64) = (1 << 20, 1 << 40);
+pub(crate) const MAX_RESULT_BYTES: (u64, u64) = (64 << 10, 256 << 20);
+pub(crate) const HEADER_TIMEOUT_MS: (u64, u64) = (100, 600_000);
+pub(crate) const MAX_CONNECTIONS: (u64, u64) = (1, 65_536);
 
 /// The range of numeric option `name` (`port`, `limits.memoryBytes`).
 pub(crate) fn option_range(name: &str) -> Option<(u64, u64)> {
@@ -58,6 +84,12 @@ pub(crate) fn option_range(name: &str) -> Option<(u64, u64)> {
         "port" => Some(PORT),
         "maxSandboxes" => Some(MAX_SANDBOXES),
         "maxTimeoutMs" => Some(MAX_TIMEOUT_MS),
+        "maxLifetimeMs" => Some(MAX_LIFETIME_MS),
+        "maxBodyBytes" => Some(MAX_BODY_BYTES),
+        "maxUploadBytes" => Some(MAX_UPLOAD_BYTES),
+        "maxResultBytes" => Some(MAX_RESULT_BYTES),
+        "headerTimeoutMs" => Some(HEADER_TIMEOUT_MS),
+        "maxConnections" => Some(MAX_CONNECTIONS),
         _ => {
             let limit = name.strip_prefix("limits.")?;
             LIMITS
@@ -76,6 +108,14 @@ impl ServerConfig {
             api_keys: Vec::new(),
             max_sandboxes: 20,
             max_timeout: Duration::from_secs(3600),
+            max_lifetime: Duration::from_secs(24 * 3600),
+            max_body_bytes: 16 << 20,
+            max_upload_bytes: 1 << 30,
+            max_result_bytes: 16 << 20,
+            header_timeout: Duration::from_secs(15),
+            max_connections: 512,
+            allowed_hosts: Vec::new(),
+            expose_debug_sandbox: false,
             limits: Limits::default(),
             helper,
             interpreters: HashMap::new(),
@@ -118,6 +158,34 @@ impl ServerConfig {
         if let Some(ms) = whole("maxTimeoutMs", MAX_TIMEOUT_MS)? {
             config.max_timeout = Duration::from_millis(ms);
         }
+        if let Some(ms) = whole("maxLifetimeMs", MAX_LIFETIME_MS)? {
+            config.max_lifetime = Duration::from_millis(ms);
+        }
+        if let Some(n) = whole("maxBodyBytes", MAX_BODY_BYTES)? {
+            config.max_body_bytes = n;
+        }
+        if let Some(n) = whole("maxUploadBytes", MAX_UPLOAD_BYTES)? {
+            config.max_upload_bytes = n;
+        }
+        if let Some(n) = whole("maxResultBytes", MAX_RESULT_BYTES)? {
+            config.max_result_bytes = n;
+        }
+        if let Some(ms) = whole("headerTimeoutMs", HEADER_TIMEOUT_MS)? {
+            config.header_timeout = Duration::from_millis(ms);
+        }
+        if let Some(n) = whole("maxConnections", MAX_CONNECTIONS)? {
+            config.max_connections = n as usize;
+        }
+        config.allowed_hosts = options.strings("allowedHosts")?.unwrap_or_default();
+        for host in &mut config.allowed_hosts {
+            *host = host.to_ascii_lowercase();
+            if host.is_empty() || host.contains([':', '/', ' ']) {
+                return Err(Error::invalid_arg(format!(
+                    "allowedHosts takes host names without a port or scheme, got {host:?}"
+                )));
+            }
+        }
+        config.expose_debug_sandbox = options.boolean("exposeDebugSandbox")?.unwrap_or(false);
         config.limits = options.limits(&config.limits)?;
         config.interpreters = options.interpreters()?.into_iter().collect();
         config.debug_sandbox = options.boolean("debugSandbox")?;
@@ -130,5 +198,24 @@ impl ServerConfig {
                 e2b_native_local::read_data_science(options, &Default::default())?;
         }
         Ok(config)
+    }
+
+    /// Whether the debug sandbox is served: by default on loopback only;
+    /// asked for elsewhere, only with `exposeDebugSandbox`, since it runs
+    /// code for anyone who reaches the port.
+    pub(crate) fn debug_sandbox(&self) -> Result<bool, Error> {
+        let loopback = self.host.is_loopback();
+        match self.debug_sandbox {
+            None => Ok(loopback),
+            Some(true) if !loopback && !self.expose_debug_sandbox => {
+                Err(Error::invalid_arg(format!(
+                "debugSandbox serves code execution without any API key or token, and {} is not \
+                 a loopback address: anyone who can reach it could run code. Listen on 127.0.0.1, \
+                 or pass exposeDebugSandbox: true (--expose-debug-sandbox) to do it anyway",
+                self.host
+            )))
+            }
+            Some(on) => Ok(on),
+        }
     }
 }

@@ -1,17 +1,18 @@
 //! E2B's control plane (`api.e2b.app`): create, inspect, list, extend and
-//! kill sandboxes, behind `X-API-Key`.
+//! kill sandboxes, behind `X-API-Key`; each key sees only the sandboxes it
+//! created.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -33,28 +34,47 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/sandboxes/{id}/resume", post(connect))
         .route("/sandboxes/{id}/pause", post(pause))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            crate::http::limit_body,
+        ))
         .layer(middleware::from_fn_with_state(app.clone(), require_api_key))
+        .layer(DefaultBodyLimit::disable()) // bounded by maxBodyBytes, in `limit_body`
         .with_state(app)
 }
 
-async fn require_api_key(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+/// The API key a request came with, by index: the sandboxes it created are
+/// the only ones it sees (to it the others do not exist, as in E2B).
+#[derive(Debug, Clone, Copy)]
+struct Owner(usize);
+
+async fn require_api_key(
+    State(app): State<Arc<App>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if request.uri().path() == "/health" {
         return next.run(request).await;
     }
     let given = header(request.headers(), "x-api-key").unwrap_or("");
+    // Every key is compared, so the time taken says nothing of which matched.
     let known = app
         .config
         .api_keys
         .iter()
-        .any(|key| util::same_secret(key, given));
-    if !known {
+        .enumerate()
+        .fold(None, |found, (i, key)| {
+            found.or(util::same_secret(key, given).then_some(i))
+        });
+    let Some(owner) = known else {
         let message = if given.is_empty() {
             "Missing X-API-Key header: pass the key this server printed at start"
         } else {
             "Invalid API key: this server accepts only the keys it was started with"
         };
         return ApiError::unauthorized(message).into_response();
-    }
+    };
+    request.extensions_mut().insert(Owner(owner));
     next.run(request).await
 }
 
@@ -86,16 +106,25 @@ struct NewSandboxBody {
     auto_pause: Option<bool>,
 }
 
-async fn create_v1(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
-    create(app, body, 15, None).await
+async fn create_v1(
+    State(app): State<Arc<App>>,
+    Extension(owner): Extension<Owner>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    create(app, owner, body, 15, None).await
 }
 
-async fn create_v2(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
-    create(app, body, 300, Some(true)).await
+async fn create_v2(
+    State(app): State<Arc<App>>,
+    Extension(owner): Extension<Owner>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    create(app, owner, body, 300, Some(true)).await
 }
 
 async fn create(
     app: Arc<App>,
+    owner: Owner,
     body: Bytes,
     default_timeout: i64,
     secure: Option<bool>,
@@ -119,6 +148,7 @@ async fn create(
         metadata: body.metadata.unwrap_or_default(),
         env_vars,
         secure: secure.or(body.secure).unwrap_or(false),
+        owner: Some(owner.0),
     };
     let sandbox = app.create(new, None).await?;
     crate::interpreter::open(&app, &sandbox);
@@ -206,8 +236,10 @@ fn listed_json(app: &App, sandbox: &Sandbox, detail: bool) -> Value {
     value
 }
 
-fn find(app: &App, id: &str) -> Result<Arc<Sandbox>, ApiError> {
-    app.get(id).ok_or_else(|| {
+/// `owner`'s sandbox `id`; another's is not found, as in E2B.
+fn find(app: &App, owner: Owner, id: &str) -> Result<Arc<Sandbox>, ApiError> {
+    let found = app.get(id).filter(|s| s.owner == Some(owner.0));
+    found.ok_or_else(|| {
         ApiError::not_found(format!(
             "sandbox \"{id}\" doesn't exist or you don't have access to it"
         ))
@@ -216,17 +248,23 @@ fn find(app: &App, id: &str) -> Result<Arc<Sandbox>, ApiError> {
 
 async fn detail(
     State(app): State<Arc<App>>,
+    Extension(owner): Extension<Owner>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let sandbox = find(&app, &id)?;
+    let sandbox = find(&app, owner, &id)?;
     Ok(Json(listed_json(&app, &sandbox, true)))
 }
 
-async fn kill(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn kill(
+    State(app): State<Arc<App>>,
+    Extension(owner): Extension<Owner>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    find(&app, owner, &id)?;
     if app.kill(&id, "DELETE").await {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(find(&app, &id)
+        Err(find(&app, owner, &id)
             .err()
             .unwrap_or_else(|| ApiError::not_found("not found")))
     }
@@ -240,11 +278,12 @@ struct TimeoutBody {
 
 async fn set_timeout(
     State(app): State<Arc<App>>,
+    Extension(owner): Extension<Owner>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let body: TimeoutBody = parse(&body)?;
-    let sandbox = find(&app, &id)?;
+    let sandbox = find(&app, owner, &id)?;
     let seconds = body
         .timeout
         .ok_or_else(|| ApiError::bad_request("timeout is required"))?;
@@ -254,28 +293,34 @@ async fn set_timeout(
 
 async fn refresh(
     State(app): State<Arc<App>>,
+    Extension(owner): Extension<Owner>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let body: TimeoutBody = parse(&body)?;
-    let sandbox = find(&app, &id)?;
+    let sandbox = find(&app, owner, &id)?;
     sandbox.extend(check_timeout(&app, body.duration.unwrap_or(15))?);
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn connect(
     State(app): State<Arc<App>>,
+    Extension(owner): Extension<Owner>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let body: TimeoutBody = parse(&body)?;
-    let sandbox = find(&app, &id)?;
+    let sandbox = find(&app, owner, &id)?;
     sandbox.extend(check_timeout(&app, body.timeout.unwrap_or(300))?);
     Ok(Json(sandbox_json(&sandbox)))
 }
 
-async fn pause(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiError {
-    match find(&app, &id) {
+async fn pause(
+    State(app): State<Arc<App>>,
+    Extension(owner): Extension<Owner>,
+    Path(id): Path<String>,
+) -> ApiError {
+    match find(&app, owner, &id) {
         Err(e) => e,
         Ok(_) => ApiError::new(
             Failure::NotImplemented,
@@ -287,11 +332,12 @@ async fn pause(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiError 
 /// `GET /sandboxes` (deprecated): every running sandbox, by metadata.
 async fn list_v1(
     State(app): State<Arc<App>>,
+    Extension(owner): Extension<Owner>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let query = Query::parse(query.as_deref().unwrap_or(""));
     let metadata = query.metadata();
-    let mut sandboxes = app.list();
+    let mut sandboxes = app.owned(owner.0);
     sandboxes.retain(|s| metadata.iter().all(|(k, v)| s.metadata.get(k) == Some(v)));
     sandboxes.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(a.id.cmp(&b.id)));
     Ok(Json(Value::Array(
@@ -306,6 +352,7 @@ async fn list_v1(
 /// time, ordered by start time, paginated with `X-Next-Token`.
 async fn list_v2(
     State(app): State<Arc<App>>,
+    Extension(owner): Extension<Owner>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let query = Query::parse(query.as_deref().unwrap_or(""));
@@ -348,7 +395,7 @@ async fn list_v2(
                 ApiError::bad_request(format!("limit must be from 1 to 100, got {l:?}"))
             })?,
     };
-    let all = app.list();
+    let all = app.owned(owner.0);
     let total = all.len();
     let mut sandboxes: Vec<_> = all
         .into_iter()

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
+use axum::extract::multipart::MultipartError;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware;
@@ -34,6 +35,8 @@ use crate::stream;
 const CHUNK: usize = 32 << 10;
 /// Keepalives when the client asks for none (envd's default).
 const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(90);
+/// The longest keepalive interval honoured (a larger one is this).
+const MAX_KEEPALIVE_SECS: u64 = 86_400;
 
 pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -47,9 +50,13 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/{service}/{method}", post(unimplemented))
         .layer(middleware::from_fn_with_state(
             app.clone(),
+            crate::http::limit_body,
+        ))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
             crate::auth::authorize,
         ))
-        .layer(DefaultBodyLimit::disable())
+        .layer(DefaultBodyLimit::disable()) // bounded in `limit_body`
         .with_state(app)
 }
 
@@ -121,15 +128,14 @@ async fn start(
     if config.cmd.is_empty() {
         return failed_stream(ApiError::new(Failure::Invalid, "process.cmd is required"));
     }
-    // Connect-Timeout-Ms bounds the process's life; 0 or absent: no bound.
-    let lifetime = header(&headers, "connect-timeout-ms")
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|ms| *ms > 0)
-        .map(Duration::from_millis);
+    let lifetime = match connect_timeout(&headers) {
+        Ok(l) => l,
+        Err(e) => return failed_stream(e),
+    };
     let keepalive = header(&headers, "keepalive-ping-interval")
         .and_then(|v| v.parse::<u64>().ok())
         .filter(|s| *s > 0)
-        .map(Duration::from_secs)
+        .map(|s| Duration::from_secs(s.min(MAX_KEEPALIVE_SECS)))
         .unwrap_or(DEFAULT_KEEPALIVE);
     let mut env = sandbox.env(&app.runtimes);
     env.extend(config.envs.clone());
@@ -157,6 +163,47 @@ async fn start(
     connect_stream(rx)
 }
 
+/// Connect-Timeout-Ms, which bounds the process's life; 0 or absent: no
+/// bound. The Connect protocol allows at most 10 digits.
+fn connect_timeout(headers: &HeaderMap) -> Result<Option<Duration>, ApiError> {
+    let Some(text) = header(headers, "connect-timeout-ms") else {
+        return Ok(None);
+    };
+    let ms = Some(text)
+        .filter(|t| (1..=10).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse::<u64>().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                Failure::Invalid,
+                format!("Connect-Timeout-Ms must be 1 to 10 digits (milliseconds), got {text:?}"),
+            )
+        })?;
+    Ok((ms > 0).then(|| Duration::from_millis(ms)))
+}
+
+/// Kills a followed process whose task ends early (a panic): no process
+/// outlives the stream that reports it.
+struct Reaper {
+    sandbox: Arc<Sandbox>,
+    pid: i32,
+    armed: bool,
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        lock(&self.sandbox.processes).remove(&self.pid);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (sandbox, pid) = (self.sandbox.clone(), self.pid);
+            runtime.spawn(async move {
+                let _ = sandbox.session.signal(pid, libc::SIGKILL, true).await;
+            });
+        }
+    }
+}
+
 fn event(event: Value) -> Bytes {
     connect::message(&json!({ "event": event }))
 }
@@ -174,6 +221,11 @@ async fn follow(
 ) {
     let pid = process.pid;
     lock(&sandbox.processes).insert(pid, info);
+    let mut reaper = Reaper {
+        sandbox: sandbox.clone(),
+        pid,
+        armed: true,
+    };
     let mut attached = true;
     send(
         &tx,
@@ -181,7 +233,8 @@ async fn follow(
         event(json!({ "start": { "pid": pid } })),
     )
     .await;
-    let deadline = lifetime.map(|l| Instant::now() + l);
+    // Past the clock's range: no bound.
+    let deadline = lifetime.and_then(|l| Instant::now().checked_add(l));
     let mut timed_out = false;
     let (mut out_open, mut err_open) = (true, true);
     let (mut out_buf, mut err_buf) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
@@ -227,6 +280,7 @@ async fn follow(
         }
     }
     lock(&sandbox.processes).remove(&pid);
+    reaper.armed = false;
     let end = match status {
         ExitStatus::Code(code) => {
             let status = format!("exit status {code}");
@@ -592,14 +646,18 @@ async fn upload(
     let target = query.path.clone().filter(|p| !p.is_empty());
     let mut written = Vec::new();
     if content_type.starts_with("multipart/form-data") {
+        let multipart = |e: MultipartError| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                crate::http::too_large(true, app.config.max_upload_bytes)
+            } else {
+                ApiError::bad_request(format!("invalid multipart body: {e}"))
+            }
+        };
         let mut form = Multipart::from_request(request, &app)
             .await
             .map_err(|e| ApiError::bad_request(format!("invalid multipart body: {e}")))?;
         loop {
-            let field = form
-                .next_field()
-                .await
-                .map_err(|e| ApiError::bad_request(format!("invalid multipart body: {e}")))?;
+            let field = form.next_field().await.map_err(multipart)?;
             let Some(mut field) = field else { break };
             if field.name() != Some("file") {
                 continue;
@@ -618,11 +676,7 @@ async fn upload(
                 .write_file(&path)
                 .await
                 .map_err(ApiError::from)?;
-            while let Some(chunk) = field
-                .chunk()
-                .await
-                .map_err(|e| ApiError::bad_request(format!("reading the upload: {e}")))?
-            {
+            while let Some(chunk) = field.chunk().await.map_err(multipart)? {
                 if upload.write(&chunk).await.is_err() {
                     break; // the operation failed: finish() says why
                 }
@@ -638,8 +692,13 @@ async fn upload(
             .map_err(ApiError::from)?;
         let mut body = request.into_body().into_data_stream();
         while let Some(chunk) = body.next().await {
-            let chunk =
-                chunk.map_err(|e| ApiError::bad_request(format!("reading the upload: {e}")))?;
+            let chunk = chunk.map_err(|e| {
+                if crate::http::past_limit(&e) {
+                    crate::http::too_large(true, app.config.max_upload_bytes)
+                } else {
+                    ApiError::bad_request(format!("reading the upload: {e}"))
+                }
+            })?;
             if upload.write(&chunk).await.is_err() {
                 break;
             }

@@ -4,12 +4,22 @@
 //! `{"code": "<name>", "message"}` (envd's RPCs). Which HTTP status and
 //! which Connect code each failure gets is decided here, once.
 
-use axum::http::{HeaderMap, StatusCode};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use e2b_native_core::ENVD_PORT;
 use e2b_native_local::protocol::session::FileErrorKind;
 use e2b_native_local::session::{FileError, SessionError};
+use futures_util::StreamExt;
 use serde_json::json;
+
+use crate::state::App;
 
 /// What went wrong, in the server's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +33,8 @@ pub(crate) enum Failure {
     Forbidden,
     NotFound,
     AlreadyExists,
+    /// A request body past the server's bound.
+    TooLarge,
     /// More sandboxes (or processes) than allowed.
     TooMany,
     NoSpace,
@@ -45,6 +57,7 @@ impl Failure {
             Failure::Forbidden => StatusCode::FORBIDDEN,
             Failure::NotFound => StatusCode::NOT_FOUND,
             Failure::AlreadyExists => StatusCode::CONFLICT,
+            Failure::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::TooMany => StatusCode::TOO_MANY_REQUESTS,
             Failure::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
             Failure::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -63,7 +76,7 @@ impl Failure {
             Failure::Forbidden => "permission_denied",
             Failure::NotFound => "not_found",
             Failure::AlreadyExists => "already_exists",
-            Failure::TooMany | Failure::NoSpace => "resource_exhausted",
+            Failure::TooMany | Failure::NoSpace | Failure::TooLarge => "resource_exhausted",
             Failure::Timeout => "deadline_exceeded",
             Failure::SandboxGone | Failure::Unavailable => "unavailable",
             Failure::NotImplemented => "unimplemented",
@@ -71,6 +84,9 @@ impl Failure {
         }
     }
 }
+
+/// How long the rest of a refused body is read and dropped.
+const DRAIN_WITHIN: Duration = Duration::from_secs(2);
 
 /// A failure and its message; a response in E2B's REST shape.
 #[derive(Debug)]
@@ -186,6 +202,89 @@ impl From<e2b_native_core::Error> for ApiError {
         };
         ApiError::new(failure, e.to_string())
     }
+}
+
+/// A body past the server's bound: `upload`s' (`maxUploadBytes`) or the
+/// others' (`maxBodyBytes`).
+pub(crate) fn too_large(upload: bool, limit: u64) -> ApiError {
+    let (option, flag) = if upload {
+        ("maxUploadBytes", "--max-upload-mb")
+    } else {
+        ("maxBodyBytes", "--max-body-mb")
+    };
+    ApiError::new(
+        Failure::TooLarge,
+        format!("the request body is larger than {limit} bytes, this server's {option} ({flag})"),
+    )
+}
+
+/// Whether a body failed because it passed [`too_large`]'s bound.
+pub(crate) fn past_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// Bounds every request body, inside each surface's authorization (so that
+/// no body is read for a request without a key or token): `maxUploadBytes`
+/// for envd's uploads (which stream to the sandbox), `maxBodyBytes` for the
+/// others (read here, at most that much). Past it the answer is 413, after the rest of the body
+/// is read and dropped for a moment (as nginx's lingering close does), so
+/// that a client still sending gets the answer rather than a reset.
+pub(crate) async fn limit_body(
+    State(app): State<Arc<App>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let upload = request.method() == Method::POST
+        && request.uri().path() == "/files"
+        && header(request.headers(), "e2b-sandbox-port").and_then(|p| p.parse::<u16>().ok())
+            == Some(ENVD_PORT);
+    let limit = if upload {
+        app.config.max_upload_bytes
+    } else {
+        app.config.max_body_bytes
+    };
+    let declared = header(request.headers(), "content-length").and_then(|n| n.parse::<u64>().ok());
+    let (parts, body) = request.into_parts();
+    let mut chunks = body.into_data_stream();
+    if declared.is_some_and(|n| n > limit) {
+        drain(chunks).await;
+        return too_large(upload, limit).into_response();
+    }
+    if upload {
+        let limited = http_body_util::Limited::new(
+            Body::from_stream(chunks),
+            usize::try_from(limit).unwrap_or(usize::MAX),
+        );
+        return next
+            .run(Request::from_parts(parts, Body::new(limited)))
+            .await;
+    }
+    let mut whole = bytes::BytesMut::new();
+    while let Some(chunk) = chunks.next().await {
+        let Ok(chunk) = chunk else {
+            return ApiError::bad_request("the request body was cut off").into_response();
+        };
+        if (whole.len() + chunk.len()) as u64 > limit {
+            drain(chunks).await;
+            return too_large(false, limit).into_response();
+        }
+        whole.extend_from_slice(&chunk);
+    }
+    next.run(Request::from_parts(parts, Body::from(whole.freeze())))
+        .await
+}
+
+/// Reads and drops what is left of a refused body, for [`DRAIN_WITHIN`] at most.
+async fn drain(mut chunks: axum::body::BodyDataStream) {
+    let rest = async { while let Some(Ok(_)) = chunks.next().await {} };
+    let _ = tokio::time::timeout(DRAIN_WITHIN, rest).await;
 }
 
 /// A header as text, if present and valid.

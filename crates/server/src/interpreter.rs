@@ -28,8 +28,6 @@ use crate::stream;
 /// A `keepalive` line after this much silence: it is also how a client
 /// that went away is noticed (the write fails).
 const KEEPALIVE: Duration = Duration::from_secs(1);
-/// The largest `/execute` body (the code and its env).
-const MAX_CODE: usize = 16 << 20;
 
 pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -40,9 +38,13 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/contexts/{id}/restart", post(restart_context))
         .layer(middleware::from_fn_with_state(
             app.clone(),
+            crate::http::limit_body,
+        ))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
             crate::auth::authorize,
         ))
-        .layer(DefaultBodyLimit::max(MAX_CODE))
+        .layer(DefaultBodyLimit::disable()) // bounded by maxBodyBytes, in `limit_body`
         .with_state(app)
 }
 

@@ -109,7 +109,7 @@ pub(crate) async fn start(
 ) -> Result<Kernel, String> {
     let launch = app.runtimes.kernels.launch(context.language.kernel())?;
     let env = sandbox.env(&app.runtimes);
-    let (kernel, ready) = Kernel::start(
+    let (mut kernel, ready) = Kernel::start(
         &sandbox.session,
         context.language,
         launch,
@@ -117,6 +117,7 @@ pub(crate) async fn start(
         &context.cwd,
     )
     .await?;
+    kernel.limit_replies(app.config.max_result_bytes);
     if ready.mode == "basic" {
         let reason = ready.detail.get("reason").and_then(|r| r.as_str());
         app.log.warn(format_args!(

@@ -19,6 +19,7 @@ mod envd;
 mod http;
 mod interpreter;
 mod kernel;
+mod listen;
 mod log;
 mod state;
 mod stream;
@@ -31,7 +32,6 @@ use std::time::{Duration, Instant};
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use axum::Router;
 use e2b_native_core::{Error, ENVD_PORT, INTERPRETER_PORT};
 use tower::ServiceExt;
@@ -51,6 +51,8 @@ pub struct Server {
     addr: SocketAddr,
     app: Arc<App>,
     stop: tokio_util::sync::CancellationToken,
+    /// Drops the connections still open after [`CLOSE_GRACE`].
+    kill: tokio_util::sync::CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -84,27 +86,38 @@ pub async fn start(mut config: ServerConfig) -> Result<Server, Error> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Listen(e.to_string()))?;
-    // Small NDJSON lines and envelopes must not wait for delayed ACKs.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     let router = router(app.clone());
     let stop = tokio_util::sync::CancellationToken::new();
-    let stopped = stop.clone();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stopped.cancelled().await })
-            .await;
-    });
+    let kill = tokio_util::sync::CancellationToken::new();
+    let limits = listen::Limits {
+        max_connections: app.config.max_connections,
+        header_timeout: app.config.header_timeout,
+    };
+    let task = tokio::spawn(listen::serve(
+        listener,
+        router,
+        limits,
+        app.log,
+        stop.clone(),
+        kill.clone(),
+    ));
     app.log.info(format_args!(
         "listening on http://{addr} (max {} sandboxes, debug sandbox {})",
         app.config.max_sandboxes,
         if app.debug_sandbox { "on" } else { "off" }
     ));
+    if app.debug_sandbox && !app.config.host.is_loopback() {
+        app.log.warn(format_args!(
+            "the debug sandbox is exposed on {}: anyone who can reach this port can run code \
+             in it without a key (exposeDebugSandbox)",
+            app.config.host
+        ));
+    }
     Ok(Server {
         addr,
         app,
         stop,
+        kill,
         task,
     })
 }
@@ -132,7 +145,8 @@ impl Server {
         let mut task = self.task;
         if tokio::time::timeout(CLOSE_GRACE, &mut task).await.is_err() {
             // Idle keep-alive connections: drop them.
-            task.abort();
+            self.kill.cancel();
+            let _ = task.await;
         }
         self.app.log.info(format_args!("closed"));
     }

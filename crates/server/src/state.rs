@@ -62,11 +62,18 @@ pub(crate) struct Deadline {
 }
 
 impl Deadline {
-    pub(crate) fn after(seconds: u64) -> Self {
-        let d = Duration::from_secs(seconds);
+    pub(crate) fn after(d: Duration) -> Self {
         Deadline {
             at: Instant::now() + d,
             wall: SystemTime::now() + d,
+        }
+    }
+
+    fn min(self, other: Deadline) -> Deadline {
+        if other.at < self.at {
+            other
+        } else {
+            self
         }
     }
 }
@@ -88,7 +95,12 @@ pub(crate) struct Sandbox {
     pub metadata: BTreeMap<String, String>,
     pub env_vars: BTreeMap<String, String>,
     pub access_token: Option<String>,
+    /// The index of the API key that created it: no other key sees it.
+    /// `None`: the debug sandbox, which no key sees.
+    pub owner: Option<usize>,
     pub started_at: SystemTime,
+    /// The latest its deadline may be (`maxLifetimeMs` after its start).
+    last: Deadline,
     /// `None`: no timeout (the debug sandbox).
     deadline: watch::Sender<Option<Deadline>>,
     pub session: Session,
@@ -103,6 +115,8 @@ pub(crate) struct NewSandbox {
     pub metadata: BTreeMap<String, String>,
     pub env_vars: BTreeMap<String, String>,
     pub secure: bool,
+    /// The API key's index; `None` for the debug sandbox.
+    pub owner: Option<usize>,
 }
 
 impl Sandbox {
@@ -110,14 +124,20 @@ impl Sandbox {
         *self.deadline.borrow()
     }
 
+    /// Now + `seconds`, but no later than its lifetime allows.
+    fn deadline_after(&self, seconds: u64) -> Deadline {
+        Deadline::after(Duration::from_secs(seconds)).min(self.last)
+    }
+
     /// Sets the deadline to now + `seconds` (it may shorten it).
     pub(crate) fn set_timeout(&self, seconds: u64) {
-        self.deadline.send_replace(Some(Deadline::after(seconds)));
+        self.deadline
+            .send_replace(Some(self.deadline_after(seconds)));
     }
 
     /// Moves the deadline to now + `seconds` unless it is already later.
     pub(crate) fn extend(&self, seconds: u64) {
-        let new = Deadline::after(seconds);
+        let new = self.deadline_after(seconds);
         self.deadline.send_if_modified(|d| match d {
             Some(old) if old.at >= new.at => false,
             None => false,
@@ -173,6 +193,8 @@ impl App {
     /// The server's state: its sandboxes' tier (required or the strongest
     /// this host allows) and interpreters, found now.
     pub(crate) async fn new(config: ServerConfig) -> Result<App, Error> {
+        // Refused before anything is installed or started.
+        let debug_sandbox = config.debug_sandbox()?;
         let backend = LocalBackend::new(LocalConfig {
             helper: config.helper.clone(),
             interpreters: config.interpreters.clone(),
@@ -191,9 +213,6 @@ impl App {
         let base_env = e2b_native_local::sandbox_env(interpreters.iter().map(|(_, i)| i))
             .into_iter()
             .collect();
-        let debug_sandbox = config
-            .debug_sandbox
-            .unwrap_or_else(|| config.host.is_loopback());
         let limits = config.limits.clone();
         Ok(App {
             log: Logger {
@@ -235,7 +254,10 @@ impl App {
                     "the server is shutting down",
                 ));
             }
-            if registry.live.len() + registry.reserved >= self.config.max_sandboxes {
+            // The debug sandbox is the server's own: it takes no slot.
+            let counted =
+                registry.live.len() - usize::from(registry.live.contains_key(DEBUG_SANDBOX_ID));
+            if id.is_none() && counted + registry.reserved >= self.config.max_sandboxes {
                 return Err(ApiError::new(
                     Failure::TooMany,
                     format!(
@@ -245,11 +267,11 @@ impl App {
                     ),
                 ));
             }
-            registry.reserved += 1;
+            registry.reserved += usize::from(id.is_none());
         }
         let started = Session::start(self.session.clone()).await;
         let mut registry = lock(&self.registry);
-        registry.reserved -= 1;
+        registry.reserved -= usize::from(id.is_none());
         let session = started
             .map_err(|e| ApiError::internal(format!("the sandbox could not be created: {e}")))?;
         if self.closing.is_cancelled() {
@@ -260,7 +282,9 @@ impl App {
         }
         let debug = id.is_some();
         let id = id.unwrap_or_else(crate::util::sandbox_id);
-        let deadline = (!debug).then(|| Deadline::after(new.timeout_secs));
+        let last = Deadline::after(self.config.max_lifetime);
+        let deadline =
+            (!debug).then(|| Deadline::after(Duration::from_secs(new.timeout_secs)).min(last));
         let sandbox = Arc::new(Sandbox {
             id: id.clone(),
             alias: Some(new.template_id.clone()),
@@ -268,7 +292,9 @@ impl App {
             metadata: new.metadata,
             env_vars: new.env_vars,
             access_token: new.secure.then(|| crate::util::hex_token(24)),
+            owner: new.owner,
             started_at: SystemTime::now(),
+            last,
             deadline: watch::Sender::new(deadline),
             session,
             processes: Mutex::new(HashMap::new()),
@@ -293,8 +319,16 @@ impl App {
         lock(&self.registry).live.get(id).cloned()
     }
 
+    /// Every sandbox, the debug one included.
     pub(crate) fn list(&self) -> Vec<Arc<Sandbox>> {
         lock(&self.registry).live.values().cloned().collect()
+    }
+
+    /// The sandboxes of API key `owner`.
+    pub(crate) fn owned(&self, owner: usize) -> Vec<Arc<Sandbox>> {
+        let registry = lock(&self.registry);
+        let mine = registry.live.values().filter(|s| s.owner == Some(owner));
+        mine.cloned().collect()
     }
 
     /// Removes the sandbox and kills it; true if it was there. Returns once

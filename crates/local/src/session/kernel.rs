@@ -20,7 +20,8 @@ use e2b_native_core::{CancellationToken, Utf8Decoder};
 
 use super::{drain, Command, Ended, PipeDirection, PipeEnd, Session, SessionError};
 
-/// The longest reply line a kernel may send (a large image, base64).
+/// The longest reply line a kernel may send (a large image, base64) unless
+/// [`Kernel::limit_replies`] says otherwise; a longer one is dropped.
 const MAX_REPLY: u64 = 64 << 20;
 /// How long a kernel may take to say it is ready (IPython imports in ~1 s).
 const READY_WITHIN: Duration = Duration::from_secs(60);
@@ -92,9 +93,7 @@ pub struct Kernel {
     /// Its pid in the sandbox, the leader of its process group.
     pub pid: i32,
     requests: pipe::Sender,
-    replies: BufReader<pipe::Receiver>,
-    /// A reply line read in part.
-    partial: Vec<u8>,
+    replies: Replies,
     stdout: pipe::Receiver,
     stderr: pipe::Receiver,
     ended: Ended,
@@ -132,8 +131,12 @@ impl Kernel {
         let mut kernel = Kernel {
             pid: process.pid,
             requests,
-            replies: BufReader::new(replies),
-            partial: Vec::new(),
+            replies: Replies {
+                reader: BufReader::new(replies),
+                partial: Vec::new(),
+                max: MAX_REPLY,
+                skipping: false,
+            },
             stdout: process.stdout,
             stderr: process.stderr,
             ended: process.ended,
@@ -164,6 +167,12 @@ impl Kernel {
             Ok(None) => Err("it exited".into()),
             Err(_) => Err(format!("no reply within {READY_WITHIN:?}")),
         }
+    }
+
+    /// Drops reply lines (results, displays, errors) longer than `bytes`
+    /// instead of holding them: the execution reports `ResultTooLarge`.
+    pub fn limit_replies(&mut self, bytes: u64) {
+        self.replies.max = bytes.max(1);
     }
 
     /// Kills the kernel and everything it started (its process group).
@@ -208,13 +217,17 @@ impl Kernel {
         loop {
             let wanted = interrupt.is_none();
             let event = tokio::select! {
-                reply = read_reply(&mut self.replies, &mut self.partial) => match reply {
-                    None => return Executed::Died("the kernel exited or broke its protocol".into()),
-                    Some(Reply::Done) => {
+                reply = self.replies.next() => match reply {
+                    Line::Closed => return Executed::Died("the kernel exited or broke its protocol".into()),
+                    Line::TooLong(max) => {
+                        self.send_output(&mut decoders, events).await;
+                        too_large(max)
+                    }
+                    Line::Reply(Reply::Done) => {
                         self.send_output(&mut decoders, events).await;
                         return Executed::Done { interrupted: interrupt.is_some() };
                     }
-                    Some(reply) => {
+                    Line::Reply(reply) => {
                         // What the code wrote before a result or an error
                         // comes before it (the code runs after `started`).
                         if !matches!(reply, Reply::Started { .. }) {
@@ -279,8 +292,24 @@ impl Kernel {
     /// The kernel's next reply; `None` when it closed its end or sent
     /// something unusable.
     async fn reply(&mut self) -> Option<Reply> {
-        read_reply(&mut self.replies, &mut self.partial).await
+        match self.replies.next().await {
+            Line::Reply(reply) => Some(reply),
+            Line::TooLong(_) | Line::Closed => None,
+        }
     }
+}
+
+/// What an execution reports when a reply line was too long to pass on.
+fn too_large(max: u64) -> Event {
+    let value = format!(
+        "the code produced a result, display or error longer than {max} bytes: it was dropped \
+         (the limit is serve's maxResultBytes); the context lives on"
+    );
+    Event::Error(ExecutionError {
+        name: "ResultTooLarge".into(),
+        traceback: format!("ResultTooLarge: {value}"),
+        value,
+    })
 }
 
 /// What an execution reports when its kernel died under it.
@@ -295,27 +324,65 @@ pub fn died(language: Language, why: &str) -> ExecutionError {
     }
 }
 
-/// A kernel's next reply. Cancel-safe: a partly read line waits in `partial`.
-async fn read_reply(
-    replies: &mut BufReader<pipe::Receiver>,
-    partial: &mut Vec<u8>,
-) -> Option<Reply> {
-    loop {
-        let room = MAX_REPLY.saturating_sub(partial.len() as u64);
-        if room == 0 {
-            return None;
-        }
-        let n = (&mut *replies)
-            .take(room)
-            .read_until(b'\n', partial)
-            .await
-            .ok()?;
-        if partial.last() == Some(&b'\n') {
-            let line = std::mem::take(partial);
-            return Reply::parse(&line[..line.len() - 1]).ok();
-        }
-        if n == 0 {
-            return None;
+/// A kernel's reply lines.
+struct Replies {
+    reader: BufReader<pipe::Receiver>,
+    /// A line read in part.
+    partial: Vec<u8>,
+    /// The longest line held; a longer one is skipped to its end.
+    max: u64,
+    /// Within a line too long to hold.
+    skipping: bool,
+}
+
+/// One reply line.
+enum Line {
+    Reply(Reply),
+    /// A line longer than this many bytes, dropped.
+    TooLong(u64),
+    /// The kernel closed its end or sent something unusable.
+    Closed,
+}
+
+impl Replies {
+    /// The next line. Cancel-safe: a partly read line waits in `partial`.
+    async fn next(&mut self) -> Line {
+        loop {
+            let skipping = self.skipping;
+            let room = if skipping {
+                CHUNK as u64
+            } else {
+                self.max.saturating_sub(self.partial.len() as u64)
+            };
+            if room == 0 {
+                self.partial = Vec::new();
+                self.skipping = true;
+                return Line::TooLong(self.max);
+            }
+            let Ok(n) = (&mut self.reader)
+                .take(room)
+                .read_until(b'\n', &mut self.partial)
+                .await
+            else {
+                return Line::Closed;
+            };
+            if self.partial.last() == Some(&b'\n') {
+                let line = std::mem::take(&mut self.partial);
+                if skipping {
+                    self.skipping = false;
+                    continue;
+                }
+                return match Reply::parse(&line[..line.len() - 1]) {
+                    Ok(reply) => Line::Reply(reply),
+                    Err(_) => Line::Closed,
+                };
+            }
+            if n == 0 {
+                return Line::Closed;
+            }
+            if skipping {
+                self.partial.clear();
+            }
         }
     }
 }
