@@ -38,7 +38,7 @@ use crate::{run, shape};
 /// The pool's settings; `size` 0 turns it off.
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
-    /// Sandboxes kept ready per language (python, node).
+    /// Sandboxes kept ready per language (python, node, bash).
     pub size: usize,
     /// A language's sandboxes are dropped after this long without a call.
     pub idle: Duration,
@@ -192,7 +192,7 @@ impl Pool {
         shape: &Shape,
         request: &Request,
     ) -> (Option<Helper>, Option<Refill>) {
-        if self.config.size == 0 || !matches!(request.language, Language::Python | Language::Node) {
+        if self.config.size == 0 {
             return (None, None);
         }
         let mut state = self.state();
@@ -262,13 +262,12 @@ impl Pool {
         interpreter: &Interpreter,
         isolation: Isolation,
     ) -> Spec {
-        let mut request = Request::new(
-            language,
-            match language {
-                Language::Node => bootstrap::NODE,
-                _ => bootstrap::PYTHON,
-            },
-        );
+        let code = match language {
+            Language::Python => bootstrap::PYTHON.to_string(),
+            Language::Node => bootstrap::NODE.to_string(),
+            Language::Bash => bootstrap::bash(&interpreter.path),
+        };
+        let mut request = Request::new(language, code);
         request.limits = self.config.limits.clone();
         let program = shape::program(interpreter, &request).expect("the bootstrap is a program");
         Spec {
@@ -374,7 +373,7 @@ impl Pool {
 
     pub(crate) fn stats(&self) -> Vec<LaneStats> {
         let state = self.state();
-        [Language::Python, Language::Node]
+        [Language::Python, Language::Node, Language::Bash]
             .into_iter()
             .map(|language| {
                 let lane = state.lanes.get(&language);
@@ -410,20 +409,54 @@ impl Drop for Refill {
 /// Whether a pooled sandbox of shape `warm`, its interpreter already
 /// started, runs `request` exactly as the cold one-shot sandbox of `shape`
 /// would: the same shape but for the mode, nothing in the env that the
-/// interpreter reads at start-up, and (Node) nothing that makes `-e` run the
+/// interpreter reads at start-up, (Bash) nothing the bootstrap's own bash
+/// could not `export` as given, and (Node) nothing that makes `-e` run the
 /// code as an ES module, which Node decides when it compiles it.
 fn serves(warm: &Shape, shape: &Shape, request: &Request) -> bool {
     let same = Shape {
         mode: Mode::Warm,
         ..shape.clone()
     };
+    let bash = request.language == Language::Bash;
     *warm == same
         && request.packages.is_empty()
-        && request.env.keys().all(|name| !read_at_startup(name))
+        && request
+            .env
+            .keys()
+            .all(|name| !read_at_startup(name) && (!bash || !special_to_bash(name)))
         && (request.language != Language::Node
             || !["import", "export", "await"]
                 .iter()
                 .any(|word| request.code.contains(word)))
+}
+
+/// Names the Bash bootstrap cannot pass on as given by `export`: not
+/// identifiers (`export` refuses them), read-only or dynamic in bash
+/// (`UID`, `RANDOM`, …), `BASH*`, and `SHLVL`, which it unsets.
+fn special_to_bash(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "SHLVL",
+        "SHELLOPTS",
+        "UID",
+        "EUID",
+        "PPID",
+        "GROUPS",
+        "RANDOM",
+        "SRANDOM",
+        "SECONDS",
+        "LINENO",
+        "HISTCMD",
+        "FUNCNAME",
+        "DIRSTACK",
+        "EPOCHSECONDS",
+        "EPOCHREALTIME",
+        "COMP_WORDBREAKS",
+        "POSIXLY_CORRECT",
+        "_",
+    ];
+    let identifier = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    !identifier || name.starts_with("BASH") || NAMES.contains(&name)
 }
 
 /// Variables an interpreter (or the C library under it) reads when it
@@ -564,6 +597,9 @@ mod tests {
         assert_eq!(node.argv[1], "-e");
         assert!(node.flags_fallback[0].starts_with("--max-old-space-size="));
         assert_eq!(node.argv.last().unwrap(), bootstrap::NODE);
+        let bash = template(Language::Bash).job.unwrap().program;
+        assert_eq!(bash.argv[..2], ["bash", "-c"]);
+        assert!(bash.argv[2].ends_with("exec -a bash '/usr/bin/python3' -c \"$e2b_\"\n"));
     }
 
     #[test]
@@ -606,6 +642,21 @@ mod tests {
             assert!(!serves_cold(&Request::new(Language::Node, code)), "{code}");
         }
         assert!(serves_cold(&Request::new(Language::Node, "console.log(1)")));
+        for (name, served) in [
+            ("GREETING", true),
+            ("ENV", true),
+            ("SHLVL", false),
+            ("BASH_ENV", false),
+            ("UID", false),
+            ("RANDOM", false),
+            ("_", false),
+            ("a-b", false),
+            ("1X", false),
+        ] {
+            let mut request = Request::new(Language::Bash, "echo $RANDOM");
+            request.env.insert(name.into(), "x".into());
+            assert_eq!(serves_cold(&request), served, "{name}");
+        }
     }
 
     #[test]
