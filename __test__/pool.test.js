@@ -109,6 +109,30 @@ test('node: globals, files and env do not carry over', async () => {
   expect(descendants()).toEqual([])
 })
 
+// What a fork server would have to guarantee too: each call starts from a
+// clean interpreter, and its random state is its own.
+test('python: module globals, random state, os.environ, files, threads and descriptors do not carry over', async () => {
+  const code = [
+    'import os, random, threading, time',
+    'marks = [globals().get("LEFT"), os.environ.get("LEFT"), os.path.exists("left"), threading.active_count(), sorted(os.listdir("/proc/self/fd"))]',
+    'LEFT = 1; os.environ["LEFT"] = "1"; open("left", "w").write("x")',
+    'threading.Thread(target=time.sleep, args=(100,), daemon=True).start()',
+    'os.open("/dev/null", os.O_RDONLY)',
+    'print(marks, random.getrandbits(64))',
+  ].join('\n')
+  const draws = new Set()
+  for (let i = 0; i < 3; i++) {
+    await ready(svc, 'python')
+    const { result, warm } = await run(svc, 'python', code)
+    expect(warm).toBe(true)
+    const [, marks, draw] = result.stdout.match(/^(.*\]) (\d+)\n$/)
+    expect(marks).toBe("[None, None, False, 1, ['0', '1', '2', '3']]")
+    draws.add(draw)
+  }
+  expect(draws.size).toBe(3)
+  expect(descendants()).toEqual([])
+})
+
 test('bash: variables, files, env and processes do not carry over; env and files are served', async () => {
   const code = 'echo "${LEFT-unset} $FROM_CALL $(cat left 2>/dev/null || echo none) $(cat in.txt)"; export LEFT=1; echo x > left; (sleep 1000 &)'
   for (let i = 0; i < 3; i++) {

@@ -13,7 +13,8 @@
 // machine runs) and this process's own plus its reaped children's
 // (/proc/self/stat utime + stime + cutime + cstime: helpers, inits and
 // interpreters, whatever else runs). Prints a Markdown table and the command.
-//   BENCH_N (default 200) executions per row; BENCH_POOL (default 8) pool size.
+//   BENCH_N (default 200) executions per row; BENCH_POOL (default 8) pool size;
+//   BENCH_LANGUAGES (default python,node,bash) which rows.
 const { execFile, execFileSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
@@ -23,11 +24,12 @@ const { E2BService } = require('..')
 const run = promisify(execFile)
 const N = Number(process.env.BENCH_N || 200)
 const POOL_SIZE = Number(process.env.BENCH_POOL || 8)
+const LANGUAGES = (process.env.BENCH_LANGUAGES || 'python,node,bash').split(',')
 const PROGRAMS = [
   ['python', 'print(1)', '/usr/bin/python3', ['-u', '-c', 'print(1)']],
   ['node', 'console.log(1)', process.execPath, ['-e', 'console.log(1)']],
   ['bash', 'echo 1', '/bin/bash', ['-c', 'echo 1']],
-]
+].filter(([language]) => LANGUAGES.includes(language))
 const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK']).toString())
 
 function machineBusyMs() {
