@@ -228,7 +228,9 @@ const SAME = {
     'kill -9 $$',
     'sh -c \'kill -TERM $$\'',
     'echo "é ü"; echo -n "no newline"',
-    'ulimit -a',
+    // Without a uid of its own (a shared uid in a container) RLIMIT_NPROC
+    // stands in for the pids cgroup, counting the uid's processes at start.
+    'ulimit -a | grep -v "max user processes"',
   ],
 }
 
