@@ -144,6 +144,20 @@ test('bash: variables, files, env and processes do not carry over; env and files
   expect(descendants()).toEqual([])
 })
 
+// Bash starts on its go, with the call's env: what it reads at start-up is
+// served warm too.
+test('bash: env read at start-up is served warm, with the cold result', async () => {
+  const code = 'echo "$SHLVL $PATH $LANG $X"; shopt -q login_shell; echo $?; tr "\\0" "\\n" < /proc/self/environ | sort'
+  const env = { SHLVL: '5', PATH: '/bin:/usr/bin', LANG: 'C', BASH_ENV: '/dev/null', X: 'a\nb' }
+  await ready(svc, 'bash')
+  const { result, warm } = await run(svc, 'bash', code, { env })
+  const { result: coldResult } = await run(cold, 'bash', code, { env })
+  expect(warm).toBe(true)
+  expect(result.stdout.split('\n').slice(0, 3)).toEqual(['6 /bin:/usr/bin C a', 'b', '1'])
+  const room = (text) => text.replace(/\/e2b-native-room-\d+-[0-9a-f]+\//g, '/<room>/')
+  expect(room(result.stdout)).toBe(room(coldResult.stdout))
+})
+
 test('the pool refills in the background after each call', async () => {
   await ready(svc, 'python')
   const calls = await Promise.all([1, 2, 3].map((i) => svc.executePython(`print(${i})`)))
@@ -231,6 +245,7 @@ const SAME = {
     // Without a uid of its own (a shared uid in a container) RLIMIT_NPROC
     // stands in for the pids cgroup, counting the uid's processes at start.
     'ulimit -a | grep -v "max user processes"',
+    'tr "\\0" "\\n" < /proc/self/environ; tr "\\0" " " < /proc/$$/cmdline',
   ],
 }
 
@@ -322,8 +337,6 @@ test('calls the pool cannot serve exactly run cold, with the same results', asyn
     ['python', 'import sys; print(sys.path[1])', { env: { PYTHONPATH: '/opt/x' } }, '/opt/x\n'],
     ['node', 'console.log(process.env.NODE_OPTIONS)', { env: { NODE_OPTIONS: '--no-warnings' } }, '--no-warnings\n'],
     ['node', 'const f = async () => 1; f().then(async (v) => console.log(await v))', undefined, '1\n'],
-    ['bash', 'echo $SHLVL', { env: { SHLVL: '5' } }, '6\n'],
-    ['bash', 'echo $BASH_ENV', { env: { BASH_ENV: '/dev/null' } }, '/dev/null\n'],
   ]
   for (const [language, code, options, stdout] of cases) {
     const { result, warm } = await run(svc, language, code, options)

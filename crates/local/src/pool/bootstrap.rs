@@ -6,8 +6,9 @@
 //! `sys.argv == ['-c']`, compiled as `<string>`, tracebacks without the
 //! bootstrap's frame, SystemExit and KeyboardInterrupt ending the process as
 //! they would; Node in the main context as `[eval]`, with `require`,
-//! `module`, `__filename` as `-e` gives them; Bash by `exec`ing the same
-//! binary as `bash -c CODE` (see [`bash`]). It leaves no name behind.
+//! `module`, `__filename` as `-e` gives them. It leaves no name behind.
+//! Bash has none: its sandbox's process waits, confined, and execs
+//! `bash -c CODE` on its go (`Program::exec_on_go`).
 //!
 //! While it waits it does what the first line of any program pays for, so
 //! that the call does not: Python compiles once (the compiler's first use
@@ -124,26 +125,3 @@ process.env[entry.slice(0, eq)] = entry.slice(eq + 1); end = nul + 1 } \
 const code = data.toString('utf8', end + 1); \
 process.execArgv[process.execArgv.length - 1] = code; \
 new vm.Script(code, { filename: '[eval]' }).runInThisContext({ displayErrors: true }) }";
-
-/// Bash's bootstrap, for `bash -c`, for the interpreter at `path`. It reads
-/// the env (exporting each entry) and the code, puts /dev/null on fd 0, and
-/// `exec`s `path` as `bash -c CODE` (argv[0] `bash`, as a cold call): the
-/// code is run by a fresh bash (~1 ms), so `$0`, `$_`, `LINENO`,
-/// `BASH_EXECUTION_STRING`, error messages and the exec of a last simple
-/// command are exactly a cold call's, which `eval` would not give. `SHLVL`,
-/// which the bootstrap's own bash set, goes, so the code's bash sets it as
-/// a cold one does. `read -d` reads a socket byte by byte (~2 µs a byte),
-/// `-N` in blocks: the env is read with the first, the code (at most 128
-/// KiB, which `program` checks) with the second.
-pub(super) fn bash(path: &std::path::Path) -> String {
-    let quoted = path.to_string_lossy().replace('\'', r"'\''");
-    format!(
-        "printf r >&0\n\
-         while IFS= read -r -d '' e2b_ && [ -n \"$e2b_\" ]; do export \"$e2b_\"; done\n\
-         IFS= read -r -N 1048576 e2b_\n\
-         [ -n \"$e2b_\" ] || exit 0\n\
-         exec 0</dev/null\n\
-         unset SHLVL\n\
-         exec -a bash '{quoted}' -c \"$e2b_\"\n"
-    )
-}
