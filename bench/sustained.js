@@ -133,7 +133,7 @@ async function main() {
   ]
   const cpu = os.cpus()
   const lines = [
-    `Measured ${new Date().toISOString().slice(0, 16)}Z on ${cpu.length} × ${cpu[0].model.trim()}, Linux ${os.release()}, Node ${process.version}, as ${os.userInfo().username}, tier ${probe.isolation}; pool size ${POOL_SIZE}; ${N} executions per row; load average ${loadBefore} before, ${loadavg()} after. Command: \`${process.env.BENCH_COMMAND || `BENCH_N=${N} node bench/sustained.js`}\`.`,
+    `Measured ${new Date().toISOString().slice(0, 16)}Z on ${cpu.length} × ${cpu[0].model.trim()}, Linux ${os.release()}, Node ${process.version}, as ${os.userInfo().username}, tier ${probe.isolation}; pool size ${POOL_SIZE}; ${N} executions per row; load average ${loadBefore} before, ${loadavg()} after. Command: \`${process.env.BENCH_COMMAND || `${process.env.BENCH_LANGUAGES ? `BENCH_LANGUAGES=${LANGUAGES} ` : ''}BENCH_N=${N} node bench/sustained.js`}\`.`,
     '',
   ]
   for (const row of rows) {

@@ -5,7 +5,8 @@
 //! A pooled sandbox has the shape of a one-shot sandbox in [`Mode::Warm`]:
 //! the helper builds it exactly as for a cold call (same isolation, same
 //! limits), but init starts the interpreter on a bootstrap ([`bootstrap`])
-//! that waits on its stdin, and the helper's socket stays open. A call whose
+//! that waits on its stdin (bash: the confined process waits, and execs bash
+//! on the go), and the helper's socket stays open. A call whose
 //! sandbox would have the same shape takes one, sends it a [`Go`] (code, env,
 //! files, CPU limit), and reads its output as a cold call does
 //! (`run::finish`). Each sandbox serves exactly one call and is gone when the
