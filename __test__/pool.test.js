@@ -141,6 +141,13 @@ test('bash: variables, files, env and processes do not carry over; env and files
     expect(warm).toBe(true)
     expect(result).toMatchObject({ stdout: `unset call${i} none data\n`, exitCode: 0 })
   }
+  await ready(svc, 'bash')
+  let { result, warm } = await run(svc, 'bash', 'ulimit -t', { limits: { cpuSeconds: 7 } })
+  expect({ warm, stdout: result.stdout }).toEqual({ warm: true, stdout: '7\n' })
+  await ready(svc, 'bash')
+  ;({ result, warm } = await run(svc, 'bash', 'echo started; while :; do :; done', { timeoutMs: 500 }))
+  expect(warm).toBe(true)
+  expect(result).toMatchObject({ timedOut: true, exitCode: 124, stdout: 'started\n', error: 'TimeoutError' })
   expect(descendants()).toEqual([])
 })
 
