@@ -160,6 +160,7 @@ export interface PoolStats {
   idleMs: number
   python?: PoolLaneStats
   node?: PoolLaneStats
+  bash?: PoolLaneStats
 }
 
 /** Package sources and cache of the local backend (the e2b backend uses its template's pip and npm). */

@@ -154,7 +154,7 @@ class E2BService {
 
   /**
    * The local backend's warm pool: `{ size, idleMs, python: { ready, starting,
-   * served }, node: { ... } }` (size 0 when it is off or the backend is e2b).
+   * served }, node: { ... }, bash: { ... } }` (size 0 when it is off or the backend is e2b).
    */
   poolStats() {
     const stats = this.#native.poolStats()

@@ -16,7 +16,7 @@ beforeAll(async () => {
 })
 afterAll(() => Promise.all([svc.close(), cold.close()]))
 
-const TRIVIAL = { python: 'pass', node: '0' }
+const TRIVIAL = { python: 'pass', node: '0', bash: ':' }
 
 /**
  * Waits until `language`'s lane is full and idle, so that the next call is
@@ -109,6 +109,62 @@ test('node: globals, files and env do not carry over', async () => {
   expect(descendants()).toEqual([])
 })
 
+// What a fork server would have to guarantee too: each call starts from a
+// clean interpreter, and its random state is its own.
+test('python: module globals, random state, os.environ, files, threads and descriptors do not carry over', async () => {
+  const code = [
+    'import os, random, threading, time',
+    'marks = [globals().get("LEFT"), os.environ.get("LEFT"), os.path.exists("left"), threading.active_count(), sorted(os.listdir("/proc/self/fd"))]',
+    'LEFT = 1; os.environ["LEFT"] = "1"; open("left", "w").write("x")',
+    'threading.Thread(target=time.sleep, args=(100,), daemon=True).start()',
+    'os.open("/dev/null", os.O_RDONLY)',
+    'print(marks, random.getrandbits(64))',
+  ].join('\n')
+  const draws = new Set()
+  for (let i = 0; i < 3; i++) {
+    await ready(svc, 'python')
+    const { result, warm } = await run(svc, 'python', code)
+    expect(warm).toBe(true)
+    const [, marks, draw] = result.stdout.match(/^(.*\]) (\d+)\n$/)
+    expect(marks).toBe("[None, None, False, 1, ['0', '1', '2', '3']]")
+    draws.add(draw)
+  }
+  expect(draws.size).toBe(3)
+  expect(descendants()).toEqual([])
+})
+
+test('bash: variables, files, env and processes do not carry over; env and files are served', async () => {
+  const code = 'echo "${LEFT-unset} $FROM_CALL $(cat left 2>/dev/null || echo none) $(cat in.txt)"; export LEFT=1; echo x > left; (sleep 1000 &)'
+  for (let i = 0; i < 3; i++) {
+    await ready(svc, 'bash')
+    const { result, warm } = await run(svc, 'bash', code, { env: { FROM_CALL: `call${i}` }, files: [{ path: 'in.txt', content: 'data' }] })
+    expect(warm).toBe(true)
+    expect(result).toMatchObject({ stdout: `unset call${i} none data\n`, exitCode: 0 })
+  }
+  await ready(svc, 'bash')
+  let { result, warm } = await run(svc, 'bash', 'ulimit -t', { limits: { cpuSeconds: 7 } })
+  expect({ warm, stdout: result.stdout }).toEqual({ warm: true, stdout: '7\n' })
+  await ready(svc, 'bash')
+  ;({ result, warm } = await run(svc, 'bash', 'echo started; while :; do :; done', { timeoutMs: 500 }))
+  expect(warm).toBe(true)
+  expect(result).toMatchObject({ timedOut: true, exitCode: 124, stdout: 'started\n', error: 'TimeoutError' })
+  expect(descendants()).toEqual([])
+})
+
+// Bash starts on its go, with the call's env: what it reads at start-up is
+// served warm too.
+test('bash: env read at start-up is served warm, with the cold result', async () => {
+  const code = 'echo "$SHLVL $PATH $LANG $X"; shopt -q login_shell; echo $?; tr "\\0" "\\n" < /proc/self/environ | sort'
+  const env = { SHLVL: '5', PATH: '/bin:/usr/bin', LANG: 'C', BASH_ENV: '/dev/null', X: 'a\nb' }
+  await ready(svc, 'bash')
+  const { result, warm } = await run(svc, 'bash', code, { env })
+  const { result: coldResult } = await run(cold, 'bash', code, { env })
+  expect(warm).toBe(true)
+  expect(result.stdout.split('\n').slice(0, 3)).toEqual(['6 /bin:/usr/bin C a', 'b', '1'])
+  const room = (text) => text.replace(/\/e2b-native-room-\d+-[0-9a-f]+\//g, '/<room>/')
+  expect(room(result.stdout)).toBe(room(coldResult.stdout))
+})
+
 test('the pool refills in the background after each call', async () => {
   await ready(svc, 'python')
   const calls = await Promise.all([1, 2, 3].map((i) => svc.executePython(`print(${i})`)))
@@ -170,6 +226,33 @@ const SAME = {
     // The bootstrap's warm-up writes nothing to the streams.
     'console.log(process.stdout.bytesWritten, process.stderr.bytesWritten, process.stdout.writableLength)',
     'console.error("e"); console.log("%s %d", "o", 1)',
+  ],
+  // The bootstrap execs a fresh `bash -c CODE`: $0, $_, LINENO, error
+  // messages and the exec of a last simple command are a cold call's.
+  bash: [
+    'echo 1',
+    'echo $0 $# "$_"',
+    'exit 3',
+    'set -e; false; echo unreached',
+    'false',
+    'set -o pipefail; false | true; echo $?',
+    'no_such_command',
+    'echo (',
+    'echo $LINENO\necho $LINENO\n\n',
+    'printf "%s|" "$BASH_EXECUTION_STRING"',
+    'return 1; echo after',
+    'cat; echo "stdin $?"; readlink /proc/self/fd/0; ls /proc/self/fd',
+    'echo $SHLVL; echo $BASH',
+    'env | grep -v "^_=" | sort',
+    'echo "$-"; shopt | md5sum; set -o | md5sum',
+    'trap "echo bye" EXIT; echo hi',
+    'kill -9 $$',
+    'sh -c \'kill -TERM $$\'',
+    'echo "é ü"; echo -n "no newline"',
+    // Without a uid of its own (a shared uid in a container) RLIMIT_NPROC
+    // stands in for the pids cgroup, counting the uid's processes at start.
+    'ulimit -a | grep -v "max user processes"',
+    'tr "\\0" "\\n" < /proc/self/environ; tr "\\0" " " < /proc/$$/cmdline',
   ],
 }
 
@@ -261,7 +344,6 @@ test('calls the pool cannot serve exactly run cold, with the same results', asyn
     ['python', 'import sys; print(sys.path[1])', { env: { PYTHONPATH: '/opt/x' } }, '/opt/x\n'],
     ['node', 'console.log(process.env.NODE_OPTIONS)', { env: { NODE_OPTIONS: '--no-warnings' } }, '--no-warnings\n'],
     ['node', 'const f = async () => 1; f().then(async (v) => console.log(await v))', undefined, '1\n'],
-    ['bash', 'echo $((6 * 7))', undefined, '42\n'],
   ]
   for (const [language, code, options, stdout] of cases) {
     const { result, warm } = await run(svc, language, code, options)
@@ -272,7 +354,8 @@ test('calls the pool cannot serve exactly run cold, with the same results', asyn
 test('pool: false turns it off; poolStats says so', async () => {
   const r = await cold.executePython('print(1)')
   expect(r.stdout).toBe('1\n')
-  expect(cold.poolStats()).toEqual({ size: 0, idleMs: 30000, python: { ready: 0, starting: 0, served: 0 }, node: { ready: 0, starting: 0, served: 0 } })
+  const none = { ready: 0, starting: 0, served: 0 }
+  expect(cold.poolStats()).toEqual({ size: 0, idleMs: 30000, python: none, node: none, bash: none })
 })
 
 test('a lane unused for idleMs is emptied', async () => {

@@ -126,5 +126,6 @@ pub(crate) fn program(interpreter: &Interpreter, request: &Request) -> Result<Pr
         argv,
         flags_fallback,
         env: env.into_iter().collect(),
+        exec_on_go: false,
     })
 }

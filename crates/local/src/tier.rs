@@ -112,6 +112,7 @@ async fn try_tier(helper: &Path, isolation: Isolation) -> Result<(), Error> {
                 argv: ["sh", "-c", "exit 0"].map(String::from).to_vec(),
                 flags_fallback: Vec::new(),
                 env: Vec::new(),
+                exec_on_go: false,
             },
             cpu_seconds: None,
             work: Work::default(),

@@ -7,6 +7,8 @@
 //! bootstrap's frame, SystemExit and KeyboardInterrupt ending the process as
 //! they would; Node in the main context as `[eval]`, with `require`,
 //! `module`, `__filename` as `-e` gives them. It leaves no name behind.
+//! Bash has none: its sandbox's process waits, confined, and execs
+//! `bash -c CODE` on its go (`Program::exec_on_go`).
 //!
 //! While it waits it does what the first line of any program pays for, so
 //! that the call does not: Python compiles once (the compiler's first use

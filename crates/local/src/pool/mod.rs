@@ -5,7 +5,8 @@
 //! A pooled sandbox has the shape of a one-shot sandbox in [`Mode::Warm`]:
 //! the helper builds it exactly as for a cold call (same isolation, same
 //! limits), but init starts the interpreter on a bootstrap ([`bootstrap`])
-//! that waits on its stdin, and the helper's socket stays open. A call whose
+//! that waits on its stdin (bash: the confined process waits, and execs bash
+//! on the go), and the helper's socket stays open. A call whose
 //! sandbox would have the same shape takes one, sends it a [`Go`] (code, env,
 //! files, CPU limit), and reads its output as a cold call does
 //! (`run::finish`). Each sandbox serves exactly one call and is gone when the
@@ -38,7 +39,7 @@ use crate::{run, shape};
 /// The pool's settings; `size` 0 turns it off.
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
-    /// Sandboxes kept ready per language (python, node).
+    /// Sandboxes kept ready per language (python, node, bash).
     pub size: usize,
     /// A language's sandboxes are dropped after this long without a call.
     pub idle: Duration,
@@ -192,7 +193,7 @@ impl Pool {
         shape: &Shape,
         request: &Request,
     ) -> (Option<Helper>, Option<Refill>) {
-        if self.config.size == 0 || !matches!(request.language, Language::Python | Language::Node) {
+        if self.config.size == 0 {
             return (None, None);
         }
         let mut state = self.state();
@@ -262,15 +263,18 @@ impl Pool {
         interpreter: &Interpreter,
         isolation: Isolation,
     ) -> Spec {
-        let mut request = Request::new(
-            language,
-            match language {
-                Language::Node => bootstrap::NODE,
-                _ => bootstrap::PYTHON,
-            },
-        );
+        let code = match language {
+            Language::Python => bootstrap::PYTHON,
+            Language::Node => bootstrap::NODE,
+            // Nothing worth starting ahead: the confined process execs
+            // `bash -c CODE` on its go, with the go's code and env.
+            Language::Bash => "",
+        };
+        let mut request = Request::new(language, code);
         request.limits = self.config.limits.clone();
-        let program = shape::program(interpreter, &request).expect("the bootstrap is a program");
+        let mut program =
+            shape::program(interpreter, &request).expect("the bootstrap is a program");
+        program.exec_on_go = language == Language::Bash;
         Spec {
             shape: shape::shape(
                 Mode::Warm,
@@ -374,7 +378,7 @@ impl Pool {
 
     pub(crate) fn stats(&self) -> Vec<LaneStats> {
         let state = self.state();
-        [Language::Python, Language::Node]
+        [Language::Python, Language::Node, Language::Bash]
             .into_iter()
             .map(|language| {
                 let lane = state.lanes.get(&language);
@@ -410,8 +414,9 @@ impl Drop for Refill {
 /// Whether a pooled sandbox of shape `warm`, its interpreter already
 /// started, runs `request` exactly as the cold one-shot sandbox of `shape`
 /// would: the same shape but for the mode, nothing in the env that the
-/// interpreter reads at start-up, and (Node) nothing that makes `-e` run the
-/// code as an ES module, which Node decides when it compiles it.
+/// interpreter reads at start-up (bash starts on its go, with the env), and
+/// (Node) nothing that makes `-e` run the code as an ES module, which Node
+/// decides when it compiles it.
 fn serves(warm: &Shape, shape: &Shape, request: &Request) -> bool {
     let same = Shape {
         mode: Mode::Warm,
@@ -419,7 +424,8 @@ fn serves(warm: &Shape, shape: &Shape, request: &Request) -> bool {
     };
     *warm == same
         && request.packages.is_empty()
-        && request.env.keys().all(|name| !read_at_startup(name))
+        && (request.language == Language::Bash
+            || request.env.keys().all(|name| !read_at_startup(name)))
         && (request.language != Language::Node
             || !["import", "export", "await"]
                 .iter()
@@ -564,6 +570,10 @@ mod tests {
         assert_eq!(node.argv[1], "-e");
         assert!(node.flags_fallback[0].starts_with("--max-old-space-size="));
         assert_eq!(node.argv.last().unwrap(), bootstrap::NODE);
+        let bash = template(Language::Bash).job.unwrap().program;
+        assert_eq!(bash.argv, ["bash", "-c", ""]);
+        assert!(bash.exec_on_go);
+        assert!(!node.exec_on_go);
     }
 
     #[test]
@@ -606,6 +616,11 @@ mod tests {
             assert!(!serves_cold(&Request::new(Language::Node, code)), "{code}");
         }
         assert!(serves_cold(&Request::new(Language::Node, "console.log(1)")));
+        for name in ["GREETING", "SHLVL", "BASH_ENV", "PATH", "LD_PRELOAD"] {
+            let mut request = Request::new(Language::Bash, "echo $RANDOM");
+            request.env.insert(name.into(), "x".into());
+            assert!(serves_cold(&request), "{name}");
+        }
     }
 
     #[test]

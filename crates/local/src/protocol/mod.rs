@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use warm::{payload, Go};
+pub use warm::{parse_payload, payload, Go};
 
 /// The user inside every sandbox, as in E2B's sandboxes.
 pub const SANDBOX_UID: u32 = 1000;
@@ -143,6 +143,12 @@ pub struct Program {
     pub flags_fallback: Vec<String>,
     /// The complete environment (nothing is inherited).
     pub env: Vec<(String, String)>,
+    /// Warm only: the program's process waits, confined, for the go's env
+    /// and code on its stdin, and execs only then, the code as its last
+    /// argument and the env added to `env` (bash: no interpreter worth
+    /// starting ahead, so the exec is exactly a cold one's).
+    #[serde(default)]
+    pub exec_on_go: bool,
 }
 
 /// What one-shot and warm sandboxes run.

@@ -32,6 +32,24 @@ pub fn payload(env: &[(String, String)], code: &str) -> Vec<u8> {
     bytes
 }
 
+/// The env and code of a [`payload`]; `None` if it is not one.
+pub fn parse_payload(bytes: &[u8]) -> Option<(Vec<(String, String)>, String)> {
+    let mut env = Vec::new();
+    let mut rest = bytes;
+    loop {
+        let nul = rest.iter().position(|&b| b == 0)?;
+        let (entry, after) = (&rest[..nul], &rest[nul + 1..]);
+        rest = after;
+        if entry.is_empty() {
+            break;
+        }
+        let entry = std::str::from_utf8(entry).ok()?;
+        let (key, value) = entry.split_once('=')?;
+        env.push((key.to_string(), value.to_string()));
+    }
+    Some((env, String::from_utf8(rest.to_vec()).ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,5 +62,11 @@ mod tests {
             ("B".into(), "x=y".into()),
         ];
         assert_eq!(payload(&env, "c"), b"A=1\0B=x=y\0\0c");
+        assert_eq!(
+            parse_payload(&payload(&env, "c")),
+            Some((env.to_vec(), "c".into()))
+        );
+        assert_eq!(parse_payload(b"\0"), Some((vec![], String::new())));
+        assert_eq!(parse_payload(b"A=1"), None);
     }
 }

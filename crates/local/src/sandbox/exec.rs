@@ -2,8 +2,10 @@
 //! `confine`), then exec of the interpreter with exactly the job's env.
 
 use std::ffi::CString;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
 use nix::unistd::execve;
 
 use super::confine::{Confinement, Descriptors, Landlock, ProgramLimits};
@@ -38,9 +40,13 @@ pub(super) fn run(
             Landlock::Apply,
         )
         .and_then(|()| {
+            let program = match job.program.exec_on_go {
+                true => wait_for_go(&job.program)?,
+                false => job.program.clone(),
+            };
             let program = Program {
-                env: confinement.env(&job.program.env),
-                ..job.program.clone()
+                env: confinement.env(&program.env),
+                ..program
             };
             exec(&program, flags)
         }) {
@@ -50,6 +56,59 @@ pub(super) fn run(
     reporter.failed(error);
     // SAFETY: _exit skips atexit handlers that belong to the helper, not to us.
     unsafe { libc::_exit(127) }
+}
+
+/// A warm program that execs on its go: says it is ready on its stdin (the
+/// code socket), reads the go's env and code there to EOF (init closes it),
+/// puts /dev/null in its place, and returns `program` with the code as its
+/// last argument and the env added, as the cold job would have them. EOF
+/// without a go: the pool dropped the sandbox.
+fn wait_for_go(program: &Program) -> Setup<Program> {
+    use std::io::{Read, Write};
+    use std::os::fd::FromRawFd;
+
+    // SAFETY: fd 0 is the code socket (confine made it stdin); ManuallyDrop
+    // leaves it to the dup2 below.
+    let mut socket = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) });
+    socket
+        .write_all(b"r")
+        .context("go", || "cannot say ready".into())?;
+    let mut bytes = Vec::new();
+    socket
+        .read_to_end(&mut bytes)
+        .context("go", || "cannot read the code".into())?;
+    if bytes.is_empty() {
+        // SAFETY: _exit skips atexit handlers that belong to the helper.
+        unsafe { libc::_exit(0) }
+    }
+    let (env, code) = crate::protocol::parse_payload(&bytes)
+        .ok_or_else(|| super::SetupError::new("go", "malformed code"))?;
+    let null = open(
+        "/dev/null",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .context("go", || "cannot open /dev/null".into())?;
+    // SAFETY: both are open descriptors of this process; dup2 closes the
+    // socket and leaves fd 0 without FD_CLOEXEC, so it survives exec.
+    if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
+        return Err(super::SetupError::new(
+            "go",
+            format!("dup2 /dev/null -> 0: {}", nix::errno::Errno::last()),
+        ));
+    }
+    let mut merged: std::collections::BTreeMap<String, String> =
+        program.env.iter().cloned().collect();
+    merged.extend(env);
+    let mut argv = program.argv.clone();
+    if let Some(last) = argv.last_mut() {
+        *last = code;
+    }
+    Ok(Program {
+        argv,
+        env: merged.into_iter().collect(),
+        ..program.clone()
+    })
 }
 
 /// Execs `program` with `flags` after its `argv[0]`.

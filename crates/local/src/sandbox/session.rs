@@ -359,6 +359,7 @@ fn exec_program(
         argv,
         flags_fallback: Vec::new(),
         env,
+        exec_on_go: false,
     };
     exec::exec(&program, &[])
 }

@@ -2,7 +2,9 @@
 //! starts the interpreter at once, confined as ever, but with its stdin on a
 //! socket whose other end init holds: the interpreter runs a small bootstrap
 //! (`pool::bootstrap`) that writes one byte on it when it is ready, then
-//! blocks reading its code. Init reports the sandbox ready on that byte.
+//! blocks reading its code (bash's sandbox starts no interpreter: its
+//! confined process does the same itself and execs `bash -c CODE` then, see
+//! `exec::run`). Init reports the sandbox ready on that byte.
 //! When the host sends the [`Go`] (the code, env, files, CPU limit), init
 //! writes the files, sets the CPU limit, sends the code and closes its end,
 //! then reaps and reports as a one-shot init does. One go per sandbox: init
