@@ -12,15 +12,11 @@ const os = require('node:os')
 const path = require('node:path')
 const { promisify } = require('node:util')
 const { E2BService, startServer } = require('..')
+const { N, PROGRAMS, measure, refilled } = require('./measure')
 
 const run = promisify(execFile)
-const N = Number(process.env.BENCH_N || 200)
 const MEMORY_RUNS = Number(process.env.BENCH_MEMORY_RUNS || 10000)
-const PROGRAMS = [
-  ['python', 'print(1)', '/usr/bin/python3', ['-u', '-c', 'print(1)']],
-  ['node', 'console.log(1)', process.execPath, ['-e', 'console.log(1)']],
-  ['bash', 'echo 1', '/bin/bash', ['-c', 'echo 1']],
-]
+const POOL_SIZE = 8
 
 function hasBwrap() {
   try {
@@ -42,47 +38,6 @@ function bwrapArgs(binary, args) {
     '--setenv', 'HOME', '/home/user', '--setenv', 'PATH', '/usr/bin:/bin',
     binary, ...args,
   ]
-}
-
-// Busy CPU time of the whole machine, ms (all cores, from /proc/stat): what
-// an execution costs in CPU, wherever it runs (host, helper, sandbox, kernel).
-const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK']).toString())
-function busyMs() {
-  const [user, nice, system, , , irq, softirq] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1).map(Number)
-  return (user + nice + system + irq + softirq) * TICK_MS
-}
-
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
-}
-
-// `pace`, awaited before each execution and not timed, lets the warm pool
-// refill between calls (sequential only).
-async function measure(fn, concurrency, pace) {
-  for (let i = 0; i < 5; i++) await fn() // warm-up
-  const times = []
-  let next = 0
-  let paused = 0n
-  const busy = busyMs()
-  const started = process.hrtime.bigint()
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next++ < N) {
-        if (pace) {
-          const p = process.hrtime.bigint()
-          await pace()
-          paused += process.hrtime.bigint() - p
-        }
-        const t = process.hrtime.bigint()
-        await fn()
-        times.push(Number(process.hrtime.bigint() - t) / 1e6)
-      }
-    }),
-  )
-  const seconds = Number(process.hrtime.bigint() - started - paused) / 1e9
-  const cpuMs = (busyMs() - busy) / N
-  times.sort((a, b) => a - b)
-  return { p50: percentile(times, 50), p99: percentile(times, 99), perSecond: N / seconds, cpuMs }
 }
 
 async function memory(svc) {
@@ -122,18 +77,6 @@ async function e2bRound() {
   return { ...result, n: saved }
 }
 
-const POOL_SIZE = 8
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-/** Resolves once `language`'s warm pool is full and idle. */
-async function refilled(svc, language) {
-  for (;;) {
-    const lane = svc.poolStats()[language]
-    if (!lane || (lane.ready === POOL_SIZE && lane.starting === 0)) return
-    await sleep(1)
-  }
-}
-
 async function main() {
   const svc = new E2BService({ backend: 'local', pool: false })
   const pooled = new E2BService({ backend: 'local', pool: { size: POOL_SIZE } })
@@ -152,10 +95,10 @@ async function main() {
       : null
     row.cold = [await measure(call(svc), 1), await measure(call(svc), 8)]
     // Warm: each call finds a ready sandbox (the refill between calls is not timed).
-    row.warm = await measure(call(pooled), 1, () => refilled(pooled, language))
+    row.warm = await measure(call(pooled), 1, () => refilled(pooled, language, POOL_SIZE))
     // Pool on, back to back: calls outrun the refill, as under sustained load.
     row.pooled = [await measure(call(pooled), 1), await measure(call(pooled), 8)]
-    await refilled(pooled, language)
+    await refilled(pooled, language, POOL_SIZE)
     rows.push(row)
     console.error(language, JSON.stringify(row))
   }
@@ -187,7 +130,7 @@ async function main() {
     '|---|---|---|---|---|',
     ...rows.map(
       ({ language, code, raw, cold, pooled }) =>
-        `| ${language} \`${code}\` | ${f(raw[1].cpuMs)} | ${f(cold[1].cpuMs)} | ${f(pooled[1].cpuMs)} | ${f(cold[1].cpuMs - raw[1].cpuMs)} |`,
+        `| ${language} \`${code}\` | ${f(raw[1].machineMs)} | ${f(cold[1].machineMs)} | ${f(pooled[1].machineMs)} | ${f(cold[1].machineMs - raw[1].machineMs)} |`,
     ),
   ].join('\n')
   const cpu = os.cpus()

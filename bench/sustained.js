@@ -15,81 +15,16 @@
 // interpreters, whatever else runs). Prints a Markdown table and the command.
 //   BENCH_N (default 200) executions per row; BENCH_POOL (default 8) pool size;
 //   BENCH_LANGUAGES (default python,node,bash) which rows.
-const { execFile, execFileSync } = require('node:child_process')
-const fs = require('node:fs')
+const { execFile } = require('node:child_process')
 const os = require('node:os')
 const { promisify } = require('node:util')
 const { E2BService } = require('..')
+const { N, PROGRAMS, measure, refilled } = require('./measure')
 
 const run = promisify(execFile)
-const N = Number(process.env.BENCH_N || 200)
 const POOL_SIZE = Number(process.env.BENCH_POOL || 8)
 const LANGUAGES = (process.env.BENCH_LANGUAGES || 'python,node,bash').split(',')
-const PROGRAMS = [
-  ['python', 'print(1)', '/usr/bin/python3', ['-u', '-c', 'print(1)']],
-  ['node', 'console.log(1)', process.execPath, ['-e', 'console.log(1)']],
-  ['bash', 'echo 1', '/bin/bash', ['-c', 'echo 1']],
-].filter(([language]) => LANGUAGES.includes(language))
-const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK']).toString())
-
-function machineBusyMs() {
-  const [user, nice, system, , , irq, softirq] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1).map(Number)
-  return (user + nice + system + irq + softirq) * TICK_MS
-}
-
-function ownAndChildrenMs() {
-  const stat = fs.readFileSync('/proc/self/stat', 'utf8')
-  const [utime, stime, cutime, cstime] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').slice(11, 15).map(Number)
-  return (utime + stime + cutime + cstime) * TICK_MS
-}
-
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
-
-// `pace`, awaited before each call and not timed, lets the pool refill.
-async function measure(fn, concurrency, pace) {
-  for (let i = 0; i < 5; i++) await fn() // warm-up
-  if (pace) await pace()
-  const times = []
-  let next = 0
-  let paused = 0n
-  const machine = machineBusyMs()
-  const own = ownAndChildrenMs()
-  const started = process.hrtime.bigint()
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next++ < N) {
-        if (pace) {
-          const p = process.hrtime.bigint()
-          await pace()
-          paused += process.hrtime.bigint() - p
-        }
-        const t = process.hrtime.bigint()
-        await fn()
-        times.push(Number(process.hrtime.bigint() - t) / 1e6)
-      }
-    }),
-  )
-  const seconds = Number(process.hrtime.bigint() - started - paused) / 1e9
-  times.sort((a, b) => a - b)
-  return {
-    p50: percentile(times, 50),
-    perSecond: N / seconds,
-    // A paced row's CPU includes the refills it waited for: all the work.
-    machineMs: (machineBusyMs() - machine) / N,
-    ownMs: (ownAndChildrenMs() - own) / N,
-  }
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-async function refilled(svc, language) {
-  for (;;) {
-    const lane = svc.poolStats()[language]
-    if (!lane || (lane.ready === POOL_SIZE && lane.starting === 0)) return
-    await sleep(1)
-  }
-}
-
+const CHOSEN = PROGRAMS.filter(([language]) => LANGUAGES.includes(language))
 const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(' ')
 
 async function main() {
@@ -98,7 +33,7 @@ async function main() {
   const probe = await cold.executeCode('echo 1', 'bash')
   const loadBefore = loadavg()
   const rows = []
-  for (const [language, code, binary, args] of PROGRAMS) {
+  for (const [language, code, binary, args] of CHOSEN) {
     const call = (service) => async () => {
       const r = await service.executeCode(code, language)
       if (r.stdout !== '1\n') throw new Error(`unexpected output ${JSON.stringify(r)}`)
@@ -110,10 +45,10 @@ async function main() {
     row.raw8 = await measure(raw, 8)
     row.cold1 = await measure(call(cold), 1)
     row.cold8 = await measure(call(cold), 8)
-    row.warm = await measure(call(pooled), 1, () => refilled(pooled, language))
+    row.warm = await measure(call(pooled), 1, () => refilled(pooled, language, POOL_SIZE))
     row.pool1 = await measure(call(pooled), 1)
     row.pool8 = await measure(call(pooled), 8)
-    await refilled(pooled, language)
+    await refilled(pooled, language, POOL_SIZE)
     rows.push(row)
     console.error(language, JSON.stringify(row))
   }
