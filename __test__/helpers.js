@@ -88,6 +88,8 @@ function hostFootprint() {
 async function eventually(probe, ms = 3000) {
   const until = Date.now() + ms
   let value = probe()
+  // A promise is always truthy: an async probe would pass at once.
+  if (value instanceof Promise) throw new TypeError('eventually() takes a synchronous probe')
   while (!value && Date.now() < until) {
     await new Promise((r) => setTimeout(r, 20))
     value = probe()
