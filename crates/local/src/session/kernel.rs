@@ -303,7 +303,7 @@ impl Kernel {
 fn too_large(max: u64) -> Event {
     let value = format!(
         "the code produced a result, display or error longer than {max} bytes: it was dropped \
-         (the limit is serve's maxResultBytes); the context lives on"
+         (under serve, maxResultBytes sets the limit); the context lives on"
     );
     Event::Error(ExecutionError {
         name: "ResultTooLarge".into(),
