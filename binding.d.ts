@@ -118,6 +118,7 @@ export interface NativeLaneStats {
   ready: number
   starting: number
   served: number
+  forkServer: boolean
 }
 
 export interface NativeOutcome {

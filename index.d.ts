@@ -142,6 +142,12 @@ export interface PoolOptions {
   size?: number
   /** A language's ready sandboxes are dropped after this long without a call. Default 30000. */
   idleMs?: number
+  /**
+   * Python's sandboxes are forked from one clean interpreter, started once,
+   * instead of each starting its own: the same sandbox, a third of the CPU.
+   * Default true; see docs/fork-server.md for what a program can tell.
+   */
+  forkServer?: boolean
 }
 
 /** One language's warm pool. */
@@ -152,6 +158,8 @@ export interface PoolLaneStats {
   starting: number
   /** Calls this pool has served warm. */
   served: number
+  /** Its sandboxes are forked from the fork server (Python, where it runs). */
+  forkServer: boolean
 }
 
 export interface PoolStats {

@@ -154,13 +154,13 @@ class E2BService {
 
   /**
    * The local backend's warm pool: `{ size, idleMs, python: { ready, starting,
-   * served }, node: { ... }, bash: { ... } }` (size 0 when it is off or the backend is e2b).
+   * served, forkServer }, node: { ... }, bash: { ... } }` (size 0 when it is off or the backend is e2b).
    */
   poolStats() {
     const stats = this.#native.poolStats()
     const result = { size: stats.size, idleMs: stats.idleMs }
     for (const lane of stats.lanes) {
-      result[lane.language] = { ready: lane.ready, starting: lane.starting, served: lane.served }
+      result[lane.language] = { ready: lane.ready, starting: lane.starting, served: lane.served, forkServer: lane.forkServer }
     }
     return result
   }

@@ -66,6 +66,7 @@ pub struct NativeLaneStats {
     pub ready: u32,
     pub starting: u32,
     pub served: f64,
+    pub fork_server: bool,
 }
 
 #[napi(object)]
@@ -123,6 +124,7 @@ impl NativeService {
                     ready: l.ready as u32,
                     starting: l.starting as u32,
                     served: l.served as f64,
+                    fork_server: l.forked,
                 })
                 .collect(),
         }

@@ -101,6 +101,7 @@ pub struct LaneStats {
     pub ready: usize,
     pub starting: usize,
     pub served: u64,
+    pub forked: bool,
 }
 
 /// A local backend that runs nothing: every call rejects with [`reason`].

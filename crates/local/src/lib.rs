@@ -11,6 +11,7 @@ pub mod apparmor;
 mod cgroup;
 pub mod diagnose;
 mod figures;
+mod fork_server;
 mod interpreters;
 mod launch;
 mod packages;

@@ -80,15 +80,18 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
-    /// Spawns a helper with `spawn` and registers it, under the registry's
+    /// Starts a helper with `start` and registers it, under the registry's
     /// lock: whoever sees the process and then asks [`pooled_pids`] finds it.
-    pub(crate) fn spawn(
+    /// A forked helper is reaped by the fork server rather than here: its
+    /// pid may be reused between its end and [`Guard::reaped`], a window of
+    /// a moment in which a kill would need the whole pid space to wrap.
+    pub(crate) fn register(
         pooled: bool,
         isolation: Isolation,
-        spawn: impl FnOnce() -> std::io::Result<tokio::process::Child>,
-    ) -> std::io::Result<(tokio::process::Child, Guard)> {
+        start: impl FnOnce() -> std::io::Result<crate::launch::Process>,
+    ) -> std::io::Result<(crate::launch::Process, Guard)> {
         with_live(|live| {
-            let child = spawn()?;
+            let child = start()?;
             let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
             let pids = Pids {
                 helper: child.id().map(|pid| pid as i32),

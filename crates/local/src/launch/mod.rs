@@ -3,18 +3,23 @@
 //! says what to do when it cannot start.
 
 mod events;
+mod process;
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::process::Stdio;
 
 use e2b_native_core::Error;
 use tokio::io::AsyncWriteExt;
+use tokio::net::unix::pipe;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixStream;
-use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+use tokio::process::Command;
 
 pub(crate) use events::Events;
+pub(crate) use process::Process;
+
+use crate::fork_server::ForkServer;
 
 use crate::protocol::{Isolation, Shape, Spec};
 use crate::registry::Guard;
@@ -27,10 +32,10 @@ use crate::room::{HostUid, Room};
 /// only failures to stderr), the socket to it, and, without namespaces, its
 /// room on the host.
 pub(crate) struct Helper {
-    pub(crate) child: Child,
+    pub(crate) child: Process,
     pub(crate) guard: Guard,
-    pub(crate) stdout: ChildStdout,
-    pub(crate) stderr: ChildStderr,
+    pub(crate) stdout: pipe::Receiver,
+    pub(crate) stderr: pipe::Receiver,
     pub(crate) events: Events,
     pub(crate) to_helper: OwnedWriteHalf,
     pub(crate) room: Option<Room>,
@@ -38,16 +43,21 @@ pub(crate) struct Helper {
     pub(crate) host_uid: Option<HostUid>,
 }
 
-/// Starts `helper` for a sandbox of `shape`, with a socketpair as its
-/// stdin. `pooled` registers it as a pool's (see `registry`); `inherit`
-/// gives it one more descriptor, at the number given (an install step's
-/// egress socket, a session's control socket).
-pub(crate) fn start(
-    helper: &Path,
-    shape: &Shape,
-    pooled: bool,
-    inherit: Option<(OwnedFd, RawFd)>,
-) -> Result<Helper, Error> {
+/// Where a helper comes from.
+pub(crate) enum Origin<'a> {
+    /// Its binary, with `inherit`: one more descriptor, at the number given
+    /// (an install step's egress socket, a session's control socket).
+    Binary {
+        path: &'a Path,
+        inherit: Option<(OwnedFd, RawFd)>,
+    },
+    /// A fork of the fork server (a pooled Python sandbox).
+    Forked(&'a ForkServer),
+}
+
+/// Starts a helper for a sandbox of `shape`, with a socketpair as its
+/// stdin. `pooled` registers it as a pool's (see `registry`).
+pub(crate) fn start(origin: Origin<'_>, shape: &Shape, pooled: bool) -> Result<Helper, Error> {
     let isolation = shape.isolation;
     // An install step writes into the shared package cache (its only
     // writable mounts), which belongs to the sandboxes' common host uid;
@@ -64,35 +74,13 @@ pub(crate) fn start(
     };
     let (host_end, helper_end) = std::os::unix::net::UnixStream::pair()
         .map_err(|e| Error::Internal(format!("socketpair: {e}")))?;
-    let mut command = Command::new(helper);
-    // Its command line is all a sandbox sees of the helper (/proc/1/cmdline
-    // in a pid namespace, its /proc entry elsewhere): no host path in it.
-    command
-        .arg0("e2b-sandbox")
-        .stdin(Stdio::from(OwnedFd::from(helper_end)))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_clear()
-        .current_dir("/");
-    if let Some((fd, target)) = &inherit {
-        inherit_as(&mut command, fd.as_raw_fd(), *target);
-    }
-    let spawned = Guard::spawn(pooled, isolation, || command.spawn());
-    // The command holds the helper's ends: the helper alone keeps them now.
-    drop(command);
-    drop(inherit);
-    let (mut child, guard) = spawned.map_err(|e| {
-        Error::IsolationUnavailable(format!(
-            "cannot start the sandbox helper {}: {e}. Reinstall e2b-native so that the helper \
-             sits beside its .node file, or set E2B_NATIVE_SANDBOX_HELPER to its path",
-            helper.display()
-        ))
-    })?;
+    let (child, guard, stdout, stderr) = match origin {
+        Origin::Binary { path, inherit } => spawn(path, helper_end, inherit, pooled, isolation)?,
+        Origin::Forked(server) => fork(server, helper_end, pooled, isolation)?,
+    };
     if let (Some(room), Some(pid)) = (&mut room, child.id()) {
         room.housing(pid);
     }
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = child.stderr.take().expect("stderr is piped");
     let socket = host_end
         .set_nonblocking(true)
         .and_then(|()| UnixStream::from_std(host_end))
@@ -108,6 +96,88 @@ pub(crate) fn start(
         room,
         host_uid,
     })
+}
+
+type Started = (Process, Guard, pipe::Receiver, pipe::Receiver);
+
+fn spawn(
+    helper: &Path,
+    helper_end: std::os::unix::net::UnixStream,
+    inherit: Option<(OwnedFd, RawFd)>,
+    pooled: bool,
+    isolation: Isolation,
+) -> Result<Started, Error> {
+    let mut command = Command::new(helper);
+    // Its command line is all a sandbox sees of the helper (/proc/1/cmdline
+    // in a pid namespace, its /proc entry elsewhere): no host path in it.
+    command
+        .arg0("e2b-sandbox")
+        .stdin(Stdio::from(OwnedFd::from(helper_end)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_clear()
+        .current_dir("/");
+    if let Some((fd, target)) = &inherit {
+        inherit_as(&mut command, fd.as_raw_fd(), *target);
+    }
+    let spawned = Guard::register(pooled, isolation, || command.spawn().map(Process::Spawned));
+    // The command holds the helper's ends: the helper alone keeps them now.
+    drop(command);
+    drop(inherit);
+    let (mut child, guard) = spawned.map_err(|e| {
+        Error::IsolationUnavailable(format!(
+            "cannot start the sandbox helper {}: {e}. Reinstall e2b-native so that the helper \
+             sits beside its .node file, or set E2B_NATIVE_SANDBOX_HELPER to its path",
+            helper.display()
+        ))
+    })?;
+    let Process::Spawned(spawned) = &mut child else {
+        unreachable!("spawned above")
+    };
+    let output = |fd: std::io::Result<OwnedFd>| {
+        fd.and_then(pipe::Receiver::from_owned_fd)
+            .map_err(|e| Error::Internal(format!("the helper's output: {e}")))
+    };
+    let stdout = output(
+        spawned
+            .stdout
+            .take()
+            .expect("stdout is piped")
+            .into_owned_fd(),
+    )?;
+    let stderr = output(
+        spawned
+            .stderr
+            .take()
+            .expect("stderr is piped")
+            .into_owned_fd(),
+    )?;
+    Ok((child, guard, stdout, stderr))
+}
+
+fn fork(
+    server: &ForkServer,
+    helper_end: std::os::unix::net::UnixStream,
+    pooled: bool,
+    isolation: Isolation,
+) -> Result<Started, Error> {
+    let pipe = || {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Error::Internal(format!("pipe: {e}")))
+    };
+    let ((out, out_end), (err, err_end)) = (pipe()?, pipe()?);
+    let (child, guard) = Guard::register(pooled, isolation, || {
+        let pid = server
+            .fork([helper_end.as_fd(), out_end.as_fd(), err_end.as_fd()])
+            .map_err(std::io::Error::other)?;
+        Process::forked(pid)
+    })
+    .map_err(|e| Error::IsolationUnavailable(format!("cannot fork a sandbox helper: {e}")))?;
+    let output = |fd: OwnedFd| {
+        pipe::Receiver::from_owned_fd(fd)
+            .map_err(|e| Error::Internal(format!("the helper's output: {e}")))
+    };
+    Ok((child, guard, output(out)?, output(err)?))
 }
 
 impl Helper {

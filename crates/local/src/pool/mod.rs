@@ -30,8 +30,9 @@ use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
+use crate::fork_server::ForkServer;
 use crate::interpreters::Interpreter;
-use crate::launch::{self, Helper};
+use crate::launch::{self, Helper, Origin};
 use crate::protocol::{Event, Go, Isolation, Job, Mode, Shape, Spec};
 use crate::CancellationToken;
 use crate::{run, shape};
@@ -46,6 +47,9 @@ pub struct PoolConfig {
     /// The limits pooled sandboxes are built with: calls with other limits
     /// run cold.
     pub limits: Limits,
+    /// Python's sandboxes are forked from a fork server (see `fork_server`)
+    /// rather than each starting an interpreter.
+    pub fork_server: bool,
 }
 
 impl PoolConfig {
@@ -87,7 +91,10 @@ impl PoolConfig {
             _ => {}
         }
         let given = options.object("pool", "pool.")?;
-        given.only(&["size", "idleMs"])?;
+        given.only(&["size", "idleMs", "forkServer"])?;
+        if let Some(fork_server) = given.boolean("forkServer")? {
+            pool.fork_server = fork_server;
+        }
         let max = Self::MAX_SIZE as u64;
         match given.whole("size", 0, max)? {
             Some(size) => pool.size = size as usize,
@@ -115,6 +122,7 @@ impl Default for PoolConfig {
             size: Self::DEFAULT_SIZE,
             idle: Self::DEFAULT_IDLE,
             limits: Limits::default(),
+            fork_server: true,
         }
     }
 }
@@ -129,6 +137,8 @@ pub struct LaneStats {
     pub starting: usize,
     /// Calls this lane has served.
     pub served: u64,
+    /// Its sandboxes are forked from the fork server (Python).
+    pub forked: bool,
 }
 
 /// How long a sandbox may take to get ready before it is given up.
@@ -162,6 +172,10 @@ pub(crate) struct Pool {
     state: Mutex<State>,
     /// Signalled whenever a preparation ends (for `close`).
     prepared: Notify,
+    /// Python's fork server, once started; `Err` once it could not start
+    /// (then Python's sandboxes start an interpreter each, as other
+    /// languages' do).
+    fork_server: Mutex<Option<Result<Arc<ForkServer>, String>>>,
 }
 
 impl Pool {
@@ -175,7 +189,39 @@ impl Pool {
                 watching: false,
             }),
             prepared: Notify::new(),
+            fork_server: Mutex::new(None),
         })
+    }
+
+    /// The fork server for Python's lane (`template`), started on first use
+    /// and replaced once retired or gone; `None` where it is off or could
+    /// not start. Blocking: starting one starts an interpreter.
+    fn fork_server(&self, template: &Spec) -> Option<Arc<ForkServer>> {
+        if !self.config.fork_server {
+            return None;
+        }
+        let mut server = self.fork_server.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(Ok(running)) = &*server {
+            if running.retired() || !running.alive() {
+                *server = None;
+            }
+        }
+        if server.is_none() {
+            let program = &template
+                .job
+                .as_ref()
+                .expect("a pool's spec has a job")
+                .program;
+            *server =
+                Some(ForkServer::start(program, bootstrap::PYTHON, &self.helper).map(Arc::new));
+        }
+        server.as_ref().and_then(|s| s.as_ref().ok()).cloned()
+    }
+
+    /// Whether Python's sandboxes come from the fork server.
+    fn forks(&self) -> bool {
+        let server = self.fork_server.lock().unwrap_or_else(|p| p.into_inner());
+        matches!(&*server, Some(Ok(_)))
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -215,7 +261,7 @@ impl Pool {
         let mut taken = None;
         while let Some(mut helper) = lane.ready.pop_front() {
             // One that ended while it waited (killed from outside) is dropped.
-            if matches!(helper.child.try_wait(), Ok(None)) {
+            if helper.child.running() {
                 taken = Some(helper);
                 break;
             }
@@ -307,9 +353,12 @@ impl Pool {
             let pool = Arc::downgrade(self);
             let helper = self.helper.clone();
             tokio::spawn(async move {
-                let prepared = tokio::time::timeout(PREPARE_TIMEOUT, prepare(&helper, &template))
-                    .await
-                    .unwrap_or_else(|_| Err("timed out".into()));
+                let prepared = tokio::time::timeout(
+                    PREPARE_TIMEOUT,
+                    prepare(&pool, language, &helper, &template),
+                )
+                .await
+                .unwrap_or_else(|_| Err("timed out".into()));
                 Pool::prepared(pool, language, prepared).await;
             });
         }
@@ -387,6 +436,7 @@ impl Pool {
                     ready: lane.map_or(0, |l| l.ready.len()),
                     starting: lane.map_or(0, |l| l.starting),
                     served: lane.map_or(0, |l| l.served),
+                    forked: language == Language::Python && self.forks(),
                 }
             })
             .collect()
@@ -454,10 +504,39 @@ fn read_at_startup(name: &str) -> bool {
     PREFIXES.iter().any(|p| name.starts_with(p)) || NAMES.contains(&name)
 }
 
-/// Starts a pooled sandbox and waits until it reports ready.
-async fn prepare(helper: &std::path::Path, template: &Spec) -> Result<Helper, String> {
-    let mut helper =
-        launch::start(helper, &template.shape, true, None).map_err(|e| e.to_string())?;
+/// Starts a pooled sandbox and waits until it reports ready: forked from
+/// the fork server for Python where it runs, else from the helper's binary.
+async fn prepare(
+    pool: &Weak<Pool>,
+    language: Language,
+    helper: &std::path::Path,
+    template: &Spec,
+) -> Result<Helper, String> {
+    let started = match language {
+        Language::Python => {
+            let (pool, template) = (pool.clone(), template.clone());
+            tokio::task::spawn_blocking(move || {
+                let server = pool.upgrade()?.fork_server(&template)?;
+                Some(launch::start(
+                    Origin::Forked(&server),
+                    &template.shape,
+                    true,
+                ))
+            })
+            .await
+            .map_err(|e| e.to_string())?
+        }
+        _ => None,
+    };
+    let binary = || Origin::Binary {
+        path: helper,
+        inherit: None,
+    };
+    let mut helper = match started {
+        Some(forked) => forked,
+        None => launch::start(binary(), &template.shape, true),
+    }
+    .map_err(|e| e.to_string())?;
     helper
         .send_spec(template.clone(), true)
         .await

@@ -50,7 +50,11 @@ pub(crate) async fn run(
         None => (None, None),
     };
     let isolation = spec.shape.isolation;
-    let helper = launch::start(helper, &spec.shape, false, inherit)?;
+    let origin = launch::Origin::Binary {
+        path: helper,
+        inherit,
+    };
+    let helper = launch::start(origin, &spec.shape, false)?;
     let message = helper.message(spec)?;
     finish(helper, message, started, request, cancel, isolation).await
 }

@@ -130,7 +130,7 @@ pub(super) async fn stream(
         usage: said.usage,
         files: said.files,
         refused: said.refused,
-        status: format!("{status:?}"),
+        status,
         cgroups: std::mem::take(&mut events.cgroups),
     })
 }

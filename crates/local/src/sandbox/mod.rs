@@ -103,6 +103,16 @@ pub fn main() -> i32 {
     }
 }
 
+/// Entry point of a helper forked from the Python fork server (see
+/// `fork_server`): the same helper, whose program runs `program` in the
+/// interpreter the process already is instead of exec'ing one.
+pub fn main_forked(program: exec::ForkedProgram) -> i32 {
+    exec::set_forked_program(program);
+    main()
+}
+
+pub use exec::ForkedProgram;
+
 /// Where a sandbox's writable directories are, as its programs see them.
 pub struct Layout {
     /// The work dir: `HOME` and the working directory.

@@ -77,24 +77,85 @@ pub(super) fn spawn_init(host: &HostIds, init: impl FnMut() -> i32) -> Setup<Pid
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWCGROUP;
-    let mut stack = vec![0u8; 1 << 20];
+    let mut stack = Stack::new()?;
     // SAFETY: the helper is single-threaded, and without CLONE_VM the child
-    // runs on a private copy of the stack buffer.
-    let pid = unsafe { clone(Box::new(&mut child), &mut stack, flags, Some(libc::SIGCHLD)) }
-        .map_err(|e| SetupError {
-            layer: "user namespace",
-            message: format!(
-                "cannot create the sandbox's namespaces (clone with new user, pid, mount, \
+    // runs on a private copy of the stack's mapping.
+    let pid = unsafe {
+        clone(
+            Box::new(&mut child),
+            stack.slice(),
+            flags,
+            Some(libc::SIGCHLD),
+        )
+    }
+    .map_err(|e| SetupError {
+        layer: "user namespace",
+        message: format!(
+            "cannot create the sandbox's namespaces (clone with new user, pid, mount, \
                  network, ipc, uts and cgroup namespaces: {e})"
-            ),
-            errno: Some(e as i32),
-        })?;
+        ),
+        errno: Some(e as i32),
+    })?;
     if let Err(e) = write_maps(pid, host) {
         let _ = kill(pid, Signal::SIGKILL);
         return Err(e);
     }
     write(&ready_tx, b"1").context("user namespace", || "releasing init".into())?;
     Ok(pid)
+}
+
+/// Init's stack: as large as a main thread's (a forked Python program runs
+/// on it, see `exec::ForkedProgram`), touched only as used, with a guard
+/// page below it, so that an overflow faults instead of writing over the heap.
+struct Stack {
+    base: *mut libc::c_void,
+}
+
+impl Stack {
+    const SIZE: usize = 8 << 20;
+    const GUARD: usize = 64 << 10;
+
+    fn new() -> Setup<Stack> {
+        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                Self::SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        // SAFETY: the lowest GUARD bytes of the mapping just made.
+        if base == libc::MAP_FAILED
+            || unsafe { libc::mprotect(base, Self::GUARD, libc::PROT_NONE) } != 0
+        {
+            return Err(SetupError::new(
+                "pid namespace",
+                format!("mapping init's stack: {}", nix::errno::Errno::last()),
+            ));
+        }
+        Ok(Stack { base })
+    }
+
+    fn slice(&mut self) -> &mut [u8] {
+        // SAFETY: the writable part of the mapping, which lives as long as
+        // `self`; clone only hands it to the child.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.base.cast::<u8>().add(Self::GUARD),
+                Self::SIZE - Self::GUARD,
+            )
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once.
+        unsafe { libc::munmap(self.base, Self::SIZE) };
+    }
 }
 
 fn wait_ready(ready: &OwnedFd) -> bool {

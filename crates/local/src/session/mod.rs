@@ -245,12 +245,11 @@ impl Session {
         let _ = setsockopt(&control, sockopt::SndBuf, &(MAX_MESSAGE * 2));
         let _ = setsockopt(&helper_control, sockopt::RcvBuf, &(MAX_MESSAGE * 2));
         let spec = spec(&config);
-        let mut helper = launch::start(
-            &config.helper,
-            &spec.shape,
-            false,
-            Some((helper_control, CONTROL_FD)),
-        )?;
+        let origin = launch::Origin::Binary {
+            path: &config.helper,
+            inherit: Some((helper_control, CONTROL_FD)),
+        };
+        let mut helper = launch::start(origin, &spec.shape, false)?;
         nix::fcntl::fcntl(&control, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
             .map_err(|e| Error::Internal(format!("control socket: {e}")))?;
         // SAFETY: the AsyncFd owns the socket, which stays open as long as it.
@@ -572,9 +571,9 @@ fn first_entry(entries: Vec<EntryInfo>) -> Result<EntryInfo, FileError> {
 /// events, the helper's exit; then cleans up.
 async fn supervise(
     inner: Arc<Inner>,
-    mut child: tokio::process::Child,
+    mut child: launch::Process,
     mut events: launch::Events,
-    mut stderr: tokio::process::ChildStderr,
+    mut stderr: tokio::net::unix::pipe::Receiver,
     ready: oneshot::Sender<Result<(), Error>>,
     isolation: Isolation,
 ) {
@@ -638,7 +637,7 @@ async fn supervise(
             status = child.wait() => {
                 if let Some(ready) = ready.take() {
                     let _ = ready.send(Err(Error::IsolationUnavailable(format!(
-                        "the sandbox helper exited ({status:?}) before the sandbox was ready; stderr: {}",
+                        "the sandbox helper exited ({status}) before the sandbox was ready; stderr: {}",
                         String::from_utf8_lossy(&helper_stderr)
                     ))));
                 }
