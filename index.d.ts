@@ -428,7 +428,11 @@ export declare const e2bService: E2BService
 /** How many sandboxes this process has running calls in right now (all services); warm-pool sandboxes waiting for a call are not counted. */
 export declare function liveSandboxes(): number
 
-/** Host pids of the helper processes of the warm-pool sandboxes waiting for a call (all services); each sandbox's processes descend from its helper. */
+/**
+ * Host pids of the helper processes of the warm-pool sandboxes waiting for a call (all services), each
+ * sandbox's processes descending from its helper; and of the pools' Python fork servers, whose children
+ * are sandboxes' helpers (waiting or running a call).
+ */
 export declare function pooledSandboxPids(): number[]
 
 /** Options of `startServer` (the CLI, `npx e2b-native serve`, takes the same as flags). */

@@ -29,13 +29,28 @@ function descendants(root = process.pid) {
   const found = []
   const queue = [root]
   while (queue.length) {
-    for (const child of children.get(queue.pop()) || []) {
+    const parent = queue.pop()
+    for (const child of children.get(parent) || []) {
+      // A fork server is the pool's; the helpers it forked are not, until pooled.
+      if (pooled.has(child) && isForkServer(child, parent)) queue.push(child)
       if (pooled.has(child)) continue
       found.push(child)
       queue.push(child)
     }
   }
   return found
+}
+
+/** A pool's fork server; the helpers it forks share its command line, not its parent. */
+function isForkServer(pid, parent) {
+  const cmdline = (p) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8')
+    } catch {
+      return ''
+    }
+  }
+  return cmdline(pid).includes('_e2b_zygote') && !cmdline(parent).includes('_e2b_zygote')
 }
 
 /** Pids whose command line contains `marker`. */

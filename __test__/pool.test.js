@@ -354,7 +354,7 @@ test('calls the pool cannot serve exactly run cold, with the same results', asyn
 test('pool: false turns it off; poolStats says so', async () => {
   const r = await cold.executePython('print(1)')
   expect(r.stdout).toBe('1\n')
-  const none = { ready: 0, starting: 0, served: 0 }
+  const none = { ready: 0, starting: 0, served: 0, forkServer: false }
   expect(cold.poolStats()).toEqual({ size: 0, idleMs: 30000, python: none, node: none, bash: none })
 })
 
@@ -373,7 +373,7 @@ test('close() empties the pool and waits until its sandboxes are gone', async ()
   await ready(own, 'node')
   const before = new Set(pooledSandboxPids())
   await own.close()
-  expect(own.poolStats().node).toEqual({ ready: 0, starting: 0, served: 0 })
+  expect(own.poolStats().node).toEqual({ ready: 0, starting: 0, served: 0, forkServer: false })
   const ours = [...before].filter((pid) => !pooledSandboxPids().includes(pid))
   expect(ours.length).toBeGreaterThanOrEqual(2)
   expect(ours.filter(alive)).toEqual([])

@@ -21,6 +21,23 @@ struct Pids {
 }
 
 static LIVE: Mutex<Option<HashMap<u64, Pids>>> = Mutex::new(None);
+/// The pools' fork servers: part of no sandbox, but of this process, and
+/// the parents of the helpers they fork.
+static FORK_SERVERS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+fn fork_servers() -> std::sync::MutexGuard<'static, Vec<i32>> {
+    FORK_SERVERS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A fork server runs (until [`fork_server_ended`]).
+pub(crate) fn fork_server_started(pid: i32) {
+    fork_servers().push(pid);
+}
+
+/// A fork server has been reaped: its pid is not to be signalled again.
+pub(crate) fn fork_server_ended(pid: i32) {
+    fork_servers().retain(|p| *p != pid);
+}
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 fn with_live<T>(f: impl FnOnce(&mut HashMap<u64, Pids>) -> T) -> T {
@@ -54,6 +71,9 @@ fn kill_pids(pids: Pids) {
 pub fn kill_all() -> usize {
     let all: Vec<Pids> = with_live(|live| live.values().copied().collect());
     all.iter().for_each(|p| kill_pids(*p));
+    for server in fork_servers().iter() {
+        let _ = kill(Pid::from_raw(*server), Signal::SIGKILL);
+    }
     all.len()
 }
 
@@ -63,14 +83,17 @@ pub fn live_count() -> usize {
 }
 
 /// The helper pids of the sandboxes waiting in a pool or being prepared for
-/// one: every process of such a sandbox descends from its helper.
+/// one (every process of such a sandbox descends from its helper), and the
+/// pids of the pools' fork servers (whose children are helpers).
 pub fn pooled_pids() -> Vec<i32> {
-    with_live(|live| {
+    let mut pids: Vec<i32> = with_live(|live| {
         live.values()
             .filter(|p| p.pooled)
             .filter_map(|p| p.helper)
             .collect()
-    })
+    });
+    pids.extend(fork_servers().iter());
+    pids
 }
 
 /// One sandbox's entry: kills it when dropped, whatever path drops it (return,

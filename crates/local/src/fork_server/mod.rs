@@ -92,6 +92,7 @@ impl ForkServer {
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", program.path.display()))?;
         drop(server_end);
+        crate::registry::fork_server_started(process.id() as i32);
         let handshake = send(
             host_end.as_raw_fd(),
             library.as_os_str().as_encoded_bytes(),
@@ -115,6 +116,7 @@ impl ForkServer {
             other => {
                 let _ = process.kill();
                 let _ = process.wait();
+                crate::registry::fork_server_ended(process.id() as i32);
                 let mut why = String::new();
                 if let Some(mut stderr) = process.stderr.take() {
                     let _ = stderr.read_to_string(&mut why);
@@ -166,6 +168,19 @@ impl ForkServer {
     }
 }
 
+impl ForkServer {
+    /// Retires it and waits until it has ended (after the sandboxes it
+    /// forked). Blocking.
+    pub(crate) fn retire(mut self) {
+        let process = self.process.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(mut process) = process.take() {
+            drop(self);
+            let _ = process.wait();
+            crate::registry::fork_server_ended(process.id() as i32);
+        }
+    }
+}
+
 impl Drop for ForkServer {
     /// Closing the control socket retires the server: it waits for the
     /// sandboxes it forked (their helpers die with it), then exits; a
@@ -175,7 +190,10 @@ impl Drop for ForkServer {
         if let Some(mut process) = process.take() {
             let _ = std::thread::Builder::new()
                 .name("e2b-fork-server-reaper".into())
-                .spawn(move || process.wait());
+                .spawn(move || {
+                    let _ = process.wait();
+                    crate::registry::fork_server_ended(process.id() as i32);
+                });
         }
     }
 }

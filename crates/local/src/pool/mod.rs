@@ -399,8 +399,8 @@ impl Pool {
         pool.prepared.notify_waiters();
     }
 
-    /// Empties every lane and waits for the sandboxes being prepared; no
-    /// sandbox is prepared after this.
+    /// Empties every lane and waits for the sandboxes being prepared, and
+    /// for the fork server to end; no sandbox is prepared after this.
     pub(crate) async fn close(&self) {
         loop {
             let notified = self.prepared.notified();
@@ -419,9 +419,19 @@ impl Pool {
                 drain(helper).await;
             }
             if starting == 0 {
-                return;
+                break;
             }
             notified.await;
+        }
+        let server = self
+            .fork_server
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(Ok(server)) = server {
+            if let Ok(server) = Arc::try_unwrap(server) {
+                let _ = tokio::task::spawn_blocking(move || server.retire()).await;
+            }
         }
     }
 

@@ -132,9 +132,9 @@ fn forked_program() -> Option<ForkedProgram> {
 }
 
 /// The fork server's program, confined as an exec'd one is: only the
-/// interpreter's own start is skipped. Exec would make the process dumpable
-/// again (init made itself not); so does this, or its /proc entry would not
-/// be its own.
+/// interpreter's own start is skipped, and what exec would do is done here.
+/// A failure past this point is no longer reported (the report socket is
+/// closed): the program ends as Python would.
 fn become_the_program(run: ForkedProgram, program: &Program) -> Setup<std::convert::Infallible> {
     if program.exec_on_go || program.argv.first().map(String::as_str) != Some("python3") {
         return Err(super::SetupError::new(
@@ -142,7 +142,12 @@ fn become_the_program(run: ForkedProgram, program: &Program) -> Setup<std::conve
             "the fork server runs Python programs only",
         ));
     }
+    // Init made itself not dumpable; exec would undo that (or /proc/self
+    // would not be the program's own).
     nix::sys::prctl::set_dumpable(true).context("fork server", || "PR_SET_DUMPABLE".into())?;
+    // Exec would close the close-on-exec descriptors, the report socket
+    // among them: everything but stdin, stdout and stderr goes.
+    super::confine::close_from(3, -1);
     let mut block = Vec::new();
     for (key, value) in &program.env {
         block.extend_from_slice(format!("{key}={value}").as_bytes());
