@@ -210,7 +210,10 @@ impl LocalBackend {
                 }
             }
         }
-        let (warm, _refill) = self.pool.take(&interpreter, &shape, request);
+        let (mut warm, _refill) = self.pool.take(&interpreter, &shape, request);
+        if warm.is_none() && _refill.is_some() {
+            warm = self.pool.fork_now(language, cancel).await;
+        }
         let mut outcome = match warm {
             Some(helper) => pool::Pool::run(helper, job, request, cancel, isolation).await?,
             None => {

@@ -1,13 +1,14 @@
 def _e2b_zygote():
     # The fork server. It never runs, compiles or unpickles anything it is
-    # sent: it only forks. Each child becomes one sandbox's helper through
-    # the helper's own code (libe2b_fork_server), and that sandbox's program
-    # returns here, confined, through `program`, to run the pool's bootstrap.
-    import ctypes, gc, os, signal, socket, sys
+    # sent but the pool's bootstrap: it only forks, in the helper's own code
+    # (libe2b_fork_server). Each child becomes one sandbox's helper, and that
+    # sandbox's program comes back here, confined, through `program`, to run
+    # the bootstrap.
+    import ctypes, gc, os, signal, sys
     del globals()['_e2b_zygote']
-    control = socket.socket(fileno=3)
-    library = ctypes.CDLL(control.recv(4096).decode())
-    boot = compile(control.recv(1 << 20).decode(), '<string>', 'exec')
+    # fd 3: a SOCK_SEQPACKET socket to the host, a message per read.
+    library = ctypes.CDLL(os.read(3, 4096).decode())
+    boot = compile(os.read(3, 1 << 20).decode(), '<string>', 'exec')
 
     @ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t)
     def program(env, size):
@@ -74,39 +75,8 @@ def _e2b_zygote():
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     gc.collect()
     gc.freeze()
-    control.send(b'ready')
-    while True:
-        try:
-            message, fds, _, _ = socket.recv_fds(control, 16, 3)
-        except ConnectionError:
-            break
-        if not message:
-            break
-        if len(fds) != 3:
-            for fd in fds:
-                os.close(fd)
-            control.send(b'error: three descriptors expected')
-            continue
-        pid = os.fork()
-        if pid == 0:
-            try:
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
-                for target, fd in enumerate(fds):
-                    os.dup2(fd, target)
-                os.closerange(3, 1 << 20)
-                status = library.e2b_fork_server_helper(program)
-            except BaseException:
-                status = 2
-            os._exit(status)
-        for fd in fds:
-            os.close(fd)
-        control.send(b'%d' % pid)
-    # Retired or orphaned: the sandboxes forked from here end first (their
-    # helpers die with this process).
-    try:
-        while True:
-            os.wait()
-    except ChildProcessError:
-        pass
+    os.write(3, b'ready')
+    # Forks until the host closes the socket (then waits for the sandboxes
+    # forked); in each sandbox's program, calls `program` instead.
+    library.e2b_fork_server_serve(3, program)
 _e2b_zygote()

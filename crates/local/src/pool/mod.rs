@@ -278,6 +278,33 @@ impl Pool {
 
     /// Runs `request`, whose cold job is `job`, in `helper`, a sandbox
     /// [`Pool::take`] gave, of tier `isolation`.
+    /// For a call the lane could serve but found empty: a sandbox forked
+    /// for it now, where the lane's sandboxes come from the fork server
+    /// (a few milliseconds, a fraction of a cold sandbox's cost); `None`
+    /// elsewhere, or if the call is cancelled meanwhile, and it runs cold.
+    pub(crate) async fn fork_now(
+        self: &Arc<Self>,
+        language: Language,
+        cancel: &CancellationToken,
+    ) -> Option<Helper> {
+        if language != Language::Python || !self.forks() {
+            return None;
+        }
+        let template = self.state().lanes.get(&language)?.template.clone();
+        let pool = Arc::downgrade(self);
+        let forked = tokio::select! {
+            _ = cancel.cancelled() => return None,
+            forked = tokio::time::timeout(
+                PREPARE_TIMEOUT,
+                prepare(&pool, language, &self.helper, &template),
+            ) => forked.ok()?.ok()?,
+        };
+        let mut state = self.state();
+        let lane = state.lanes.get_mut(&language)?;
+        lane.served += 1;
+        Some(forked)
+    }
+
     pub(crate) async fn run(
         helper: Helper,
         job: Job,

@@ -48,8 +48,8 @@ pub(super) fn run(
                 env: confinement.env(&program.env),
                 ..program
             };
-            match forked_program() {
-                Some(run) => become_the_program(run, &program),
+            match super::forked::program() {
+                Some(forked) => super::forked::become_the_program(forked, &program),
                 None => exec(&program, flags),
             }
         }) {
@@ -112,52 +112,6 @@ fn wait_for_go(program: &Program) -> Setup<Program> {
         env: merged.into_iter().collect(),
         ..program.clone()
     })
-}
-
-/// What a helper forked from the Python fork server runs as its program:
-/// the interpreter it already is, given the program's complete environment
-/// (`KEY=VALUE` entries, each ending in a NUL). It never returns.
-pub type ForkedProgram = extern "C" fn(env: *const u8, len: usize);
-
-static FORKED_PROGRAM: std::sync::OnceLock<ForkedProgram> = std::sync::OnceLock::new();
-
-/// Makes this helper process (a fork of the fork server) run `program` where
-/// it would exec the interpreter. Set once, before the helper's main.
-pub(super) fn set_forked_program(program: ForkedProgram) {
-    let _ = FORKED_PROGRAM.set(program);
-}
-
-fn forked_program() -> Option<ForkedProgram> {
-    FORKED_PROGRAM.get().copied()
-}
-
-/// The fork server's program, confined as an exec'd one is: only the
-/// interpreter's own start is skipped, and what exec would do is done here.
-/// A failure past this point is no longer reported (the report socket is
-/// closed): the program ends as Python would.
-fn become_the_program(run: ForkedProgram, program: &Program) -> Setup<std::convert::Infallible> {
-    if program.exec_on_go || program.argv.first().map(String::as_str) != Some("python3") {
-        return Err(super::SetupError::new(
-            "fork server",
-            "the fork server runs Python programs only",
-        ));
-    }
-    // Init made itself not dumpable; exec would undo that (or /proc/self
-    // would not be the program's own).
-    nix::sys::prctl::set_dumpable(true).context("fork server", || "PR_SET_DUMPABLE".into())?;
-    // Exec would close the close-on-exec descriptors, the report socket
-    // among them: everything but stdin, stdout and stderr goes.
-    super::confine::close_from(3, -1);
-    let mut block = Vec::new();
-    for (key, value) in &program.env {
-        block.extend_from_slice(format!("{key}={value}").as_bytes());
-        block.push(0);
-    }
-    run(block.as_ptr(), block.len());
-    Err(super::SetupError::new(
-        "fork server",
-        "the forked interpreter returned instead of exiting",
-    ))
 }
 
 /// Execs `program` with `flags` after its `argv[0]`.

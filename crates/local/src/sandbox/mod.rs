@@ -18,6 +18,7 @@
 mod confine;
 mod egress;
 mod exec;
+mod forked;
 mod init;
 mod landlock;
 mod namespaces;
@@ -103,15 +104,7 @@ pub fn main() -> i32 {
     }
 }
 
-/// Entry point of a helper forked from the Python fork server (see
-/// `fork_server`): the same helper, whose program runs `program` in the
-/// interpreter the process already is instead of exec'ing one.
-pub fn main_forked(program: exec::ForkedProgram) -> i32 {
-    exec::set_forked_program(program);
-    main()
-}
-
-pub use exec::ForkedProgram;
+pub use forked::{serve_forks, ForkedProgram};
 
 /// Where a sandbox's writable directories are, as its programs see them.
 pub struct Layout {
