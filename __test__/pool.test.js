@@ -109,13 +109,17 @@ test('node: globals, files and env do not carry over', async () => {
   expect(descendants()).toEqual([])
 })
 
-// What a fork server would have to guarantee too: each call starts from a
-// clean interpreter, and its random state is its own.
+// Python's sandboxes are forked from one interpreter (the fork server), so
+// each call must start from that clean interpreter, never from the last
+// call's: its globals, modules, builtins, environment, files, threads,
+// descriptors and random state are its own.
 test('python: module globals, random state, os.environ, files, threads and descriptors do not carry over', async () => {
   const code = [
-    'import os, random, threading, time',
+    'import builtins, os, random, sys, threading, time',
     'marks = [globals().get("LEFT"), os.environ.get("LEFT"), os.path.exists("left"), threading.active_count(), sorted(os.listdir("/proc/self/fd"))]',
-    'LEFT = 1; os.environ["LEFT"] = "1"; open("left", "w").write("x")',
+    'marks += [hasattr(builtins, "LEFT"), "json" in sys.modules, "/left" in sys.path]',
+    'LEFT = 1; os.environ["LEFT"] = "1"; open("left", "w").write("x"); builtins.LEFT = 1; sys.path.append("/left")',
+    'import json',
     'threading.Thread(target=time.sleep, args=(100,), daemon=True).start()',
     'os.open("/dev/null", os.O_RDONLY)',
     'print(marks, random.getrandbits(64))',
@@ -126,12 +130,72 @@ test('python: module globals, random state, os.environ, files, threads and descr
     const { result, warm } = await run(svc, 'python', code)
     expect(warm).toBe(true)
     const [, marks, draw] = result.stdout.match(/^(.*\]) (\d+)\n$/)
-    expect(marks).toBe("[None, None, False, 1, ['0', '1', '2', '3']]")
+    expect(marks).toBe("[None, None, False, 1, ['0', '1', '2', '3'], False, False, False]")
     draws.add(draw)
   }
   expect(draws.size).toBe(3)
   expect(descendants()).toEqual([])
 })
+
+// The fork server: one clean interpreter per pool; each sandbox's program is
+// a fork of it, confined as a started one, with what exec would have done
+// done (descriptors closed, its own name, dumpable), behind the same helper
+// as ever (pid 1 is e2b-sandbox).
+test('python sandboxes are forked from the fork server, confined as started ones', async () => {
+  await ready(svc, 'python')
+  expect(svc.poolStats().python.forkServer).toBe(true)
+  const servers = pooledSandboxPids().filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('python3\0-u\0-c\0def _e2b_zygote')
+    } catch {
+      return false
+    }
+  })
+  expect(servers.length).toBeGreaterThanOrEqual(1)
+  const code = [
+    'import os, sys',
+    'status = dict(l.split(":\t", 1) for l in open("/proc/self/status").read().splitlines())',
+    'print(open("/proc/self/comm").read().strip().startswith("python3"), "ctypes" in sys.modules)',
+    'print(sorted(os.listdir("/proc/self/fd")), status["CapEff"], status["NoNewPrivs"], status["Seccomp"])',
+    'print(os.getuid(), os.stat("/proc/self/status").st_uid, sys.argv, sys.stdout.write_through)',
+  ].join('\n')
+  const { result, warm } = await run(svc, 'python', code)
+  expect(warm).toBe(true)
+  const [named, fds, ids] = result.stdout.trim().split('\n')
+  expect(named).toBe('True True')
+  expect(fds).toBe("['0', '1', '2', '3'] 0000000000000000 1 2")
+  const uid = tier === 'namespaces' ? '1000' : String(JSON.parse(ids.split(' ')[0]))
+  expect(ids).toBe(`${uid} ${uid} ['-c'] True`)
+  expect(result.stderr).toBe('')
+})
+
+test('forkServer: false starts an interpreter in every Python sandbox, with the same results', async () => {
+  const own = new E2BService({ backend: 'local', pool: { size: 1, forkServer: false } })
+  try {
+    await ready(own, 'python', 1)
+    expect(own.poolStats().python.forkServer).toBe(false)
+    const code = 'import sys; print("ctypes" in sys.modules, open("/proc/self/cmdline").read().split("\\0")[:3])'
+    const { result, warm } = await run(own, 'python', code)
+    expect(warm).toBe(true)
+    expect(result.stdout).toBe("False ['python3', '-u', '-c']\n")
+  } finally {
+    await own.close()
+  }
+})
+
+// The server dies with this process (PR_SET_PDEATHSIG), which fires when the
+// thread that started it ends: not a runtime thread that ends when idle.
+test('a forked sandbox outlives the thread that started its fork server', async () => {
+  const own = new E2BService({ backend: 'local', pool: { size: 1 } })
+  try {
+    await ready(own, 'python', 1)
+    const { result, warm } = await run(own, 'python', 'import time; time.sleep(12); print("done")', { timeoutMs: 30000 })
+    expect(warm).toBe(true)
+    expect(result).toMatchObject({ stdout: 'done\n', exitCode: 0 })
+  } finally {
+    await own.close()
+  }
+}, 40000)
 
 test('bash: variables, files, env and processes do not carry over; env and files are served', async () => {
   const code = 'echo "${LEFT-unset} $FROM_CALL $(cat left 2>/dev/null || echo none) $(cat in.txt)"; export LEFT=1; echo x > left; (sleep 1000 &)'

@@ -14,7 +14,7 @@ pub extern "C" fn e2b_fork_server_serve(
     control: i32,
     program: e2b_native_local::sandbox::ForkedProgram,
 ) -> i32 {
-    e2b_native_local::sandbox::serve_forks(control, program)
+    e2b_native_local::sandbox::serve_forks(control, program, region::release)
 }
 
 /// The library's allocations (the helper's and init's, in each sandbox)
@@ -29,7 +29,8 @@ mod region {
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    const SIZE: usize = 1 << 30;
+    /// Reserved, not committed: counted only in the address space.
+    const SIZE: usize = 256 << 20;
 
     struct Region {
         base: AtomicUsize,
@@ -62,7 +63,12 @@ mod region {
                     if mapped == libc::MAP_FAILED {
                         return None;
                     }
-                    match self.base.compare_exchange(0, mapped as usize, Ordering::AcqRel, Ordering::Acquire) {
+                    match self.base.compare_exchange(
+                        0,
+                        mapped as usize,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    ) {
                         Ok(_) => Some(mapped as usize),
                         Err(other) => {
                             // SAFETY: the mapping just made, which lost the race.
@@ -81,6 +87,18 @@ mod region {
         }
     }
 
+    /// Unmaps the region: in a sandbox's program, which allocates nothing
+    /// more here and whose address space limit (RLIMIT_AS) it would count
+    /// against. Every block in it is gone with it.
+    pub(super) extern "C" fn release() {
+        let base = REGION.base.swap(0, Ordering::AcqRel);
+        if base != 0 {
+            // SAFETY: the region's mapping; no block of it is used again
+            // (the program never returns into the code that allocated).
+            unsafe { libc::munmap(base as *mut libc::c_void, SIZE) };
+        }
+    }
+
     // SAFETY: every block handed out is aligned as asked, within the
     // region, and never handed out twice; blocks from elsewhere go back to
     // the system allocator.
@@ -94,7 +112,12 @@ mod region {
                     if end > SIZE {
                         break;
                     }
-                    match self.used.compare_exchange_weak(used, end, Ordering::Relaxed, Ordering::Relaxed) {
+                    match self.used.compare_exchange_weak(
+                        used,
+                        end,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    ) {
                         Ok(_) => return (base + start) as *mut u8,
                         Err(now) => used = now,
                     }

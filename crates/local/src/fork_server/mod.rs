@@ -40,6 +40,35 @@ pub(crate) const FORKS_PER_SERVER: u32 = 256;
 /// How long the server may take to start or to fork.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Spawns `command` from a thread that lives as long as this process: the
+/// server's PR_SET_PDEATHSIG fires when the thread that spawned it ends,
+/// and a runtime's blocking threads end when idle.
+fn spawn_on_a_lasting_thread(command: Command) -> std::io::Result<Child> {
+    type Job = (Command, std::sync::mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let _ = std::thread::Builder::new()
+            .name("e2b-fork-server-spawner".into())
+            .spawn(move || {
+                for (mut command, reply) in queue {
+                    let _ = reply.send(command.spawn());
+                }
+            });
+        Mutex::new(jobs)
+    });
+    let (reply, answer) = std::sync::mpsc::channel();
+    let sent = spawner
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send((command, reply));
+    sent.map_err(|_| std::io::Error::other("the spawner thread is gone"))?;
+    answer
+        .recv()
+        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?
+}
+
 /// A running fork server.
 pub(crate) struct ForkServer {
     control: Mutex<OwnedFd>,
@@ -88,8 +117,7 @@ impl ForkServer {
                 Ok(())
             });
         }
-        let mut process = command
-            .spawn()
+        let mut process = spawn_on_a_lasting_thread(command)
             .map_err(|e| format!("cannot start {}: {e}", program.path.display()))?;
         drop(server_end);
         crate::registry::fork_server_started(process.id() as i32);
@@ -109,8 +137,12 @@ impl ForkServer {
         .and_then(|_| reply(&host_end));
         match handshake {
             Ok(said) if said == "ready" => Ok(ForkServer {
+                process: Mutex::new(Some({
+                    // Read only if it fails to start: later writes fail, never block.
+                    drop(process.stderr.take());
+                    process
+                })),
                 control: Mutex::new(host_end),
-                process: Mutex::new(Some(process)),
                 forks: Default::default(),
             }),
             other => {

@@ -25,11 +25,22 @@ use crate::protocol::Program;
 /// ending in a NUL). It never returns.
 pub type ForkedProgram = extern "C" fn(env: *const u8, len: usize);
 
-/// The program to run, and the interpreter's process name.
-static PROGRAM: std::sync::OnceLock<(ForkedProgram, CString)> = std::sync::OnceLock::new();
+/// What the library gives back before the program runs: memory the
+/// helper's code allocated from, which the program does not use.
+pub type Release = extern "C" fn();
+
+/// The program to run, what to release first, and the interpreter's
+/// process name.
+pub(super) struct Forked {
+    run: ForkedProgram,
+    release: Release,
+    name: CString,
+}
+
+static PROGRAM: std::sync::OnceLock<Forked> = std::sync::OnceLock::new();
 
 /// Set in a forked helper: what it runs where it would exec the interpreter.
-pub(super) fn program() -> Option<&'static (ForkedProgram, CString)> {
+pub(super) fn program() -> Option<&'static Forked> {
     PROGRAM.get()
 }
 
@@ -38,14 +49,22 @@ pub(super) fn program() -> Option<&'static (ForkedProgram, CString)> {
 /// the answer is the forked helper's pid. Returns when the host closes the
 /// socket, once every helper forked has ended. The caller ignores SIGCHLD
 /// (the kernel reaps the helpers) and is single-threaded.
-pub fn serve_forks(control: RawFd, program: ForkedProgram) -> i32 {
-    let name = process_name();
-    let _ = PROGRAM.set((program, name));
+pub fn serve_forks(control: RawFd, program: ForkedProgram, release: Release) -> i32 {
+    let _ = PROGRAM.set(Forked {
+        run: program,
+        release,
+        name: process_name(),
+    });
     let mut space = nix::cmsg_space!([RawFd; 3]);
     loop {
         let mut byte = [0u8; 1];
         let mut iov = [std::io::IoSliceMut::new(&mut byte)];
-        let fds: Vec<RawFd> = match recvmsg::<()>(control, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+        let fds: Vec<RawFd> = match recvmsg::<()>(
+            control,
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
             Ok(message) if message.bytes == 0 => break,
             Ok(message) => match message.cmsgs() {
                 Ok(cmsgs) => cmsgs
@@ -106,13 +125,17 @@ fn become_a_helper(fds: [RawFd; 3]) -> Setup<()> {
         // SAFETY: received descriptors, duplicated onto 0, 1, 2 (without
         // close-on-exec, as a spawned helper's are).
         if unsafe { libc::dup2(fd, target as RawFd) } < 0 {
-            return Err(SetupError::new("fork server", format!("dup2: {}", nix::errno::Errno::last())));
+            return Err(SetupError::new(
+                "fork server",
+                format!("dup2: {}", nix::errno::Errno::last()),
+            ));
         }
     }
     super::confine::close_from(3, -1);
     for sig in [Signal::SIGCHLD, Signal::SIGINT] {
         // SAFETY: restores the default disposition; no handler is installed.
-        unsafe { signal(sig, SigHandler::SigDfl) }.context("fork server", || format!("resetting {sig}"))?;
+        unsafe { signal(sig, SigHandler::SigDfl) }
+            .context("fork server", || format!("resetting {sig}"))?;
     }
     nix::sys::prctl::set_name(c"e2b-sandbox").context("fork server", || "PR_SET_NAME".into())
 }
@@ -132,7 +155,7 @@ fn process_name() -> CString {
 /// A failure past this point is no longer reported (the report socket is
 /// closed): the program ends as Python would.
 pub(super) fn become_the_program(
-    (run, name): &(ForkedProgram, CString),
+    forked: &Forked,
     program: &Program,
 ) -> Setup<std::convert::Infallible> {
     if program.exec_on_go || program.argv.first().map(String::as_str) != Some("python3") {
@@ -144,7 +167,7 @@ pub(super) fn become_the_program(
     // Init made itself not dumpable; exec would undo that (or /proc/self
     // would not be the program's own), and name the process after the binary.
     nix::sys::prctl::set_dumpable(true).context("fork server", || "PR_SET_DUMPABLE".into())?;
-    nix::sys::prctl::set_name(name).context("fork server", || "PR_SET_NAME".into())?;
+    nix::sys::prctl::set_name(&forked.name).context("fork server", || "PR_SET_NAME".into())?;
     // Exec would close the close-on-exec descriptors, the report socket
     // among them: everything but stdin, stdout and stderr goes.
     super::confine::close_from(3, -1);
@@ -153,7 +176,20 @@ pub(super) fn become_the_program(
         block.extend_from_slice(format!("{key}={value}").as_bytes());
         block.push(0);
     }
-    run(block.as_ptr(), block.len());
+    // The block goes to the interpreter's heap: the library's is released.
+    // SAFETY: a fresh allocation of the block's size, filled before use.
+    let env = unsafe {
+        let env = libc::malloc(block.len().max(1)).cast::<u8>();
+        if env.is_null() {
+            return Err(SetupError::new("fork server", "out of memory"));
+        }
+        std::ptr::copy_nonoverlapping(block.as_ptr(), env, block.len());
+        env
+    };
+    let size = block.len();
+    std::mem::forget(block);
+    (forked.release)();
+    (forked.run)(env, size);
     Err(SetupError::new(
         "fork server",
         "the forked interpreter returned instead of exiting",

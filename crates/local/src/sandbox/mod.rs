@@ -104,7 +104,7 @@ pub fn main() -> i32 {
     }
 }
 
-pub use forked::{serve_forks, ForkedProgram};
+pub use forked::{serve_forks, ForkedProgram, Release};
 
 /// Where a sandbox's writable directories are, as its programs see them.
 pub struct Layout {
