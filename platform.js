@@ -10,8 +10,8 @@ const path = require('node:path')
 
 /**
  * Every target a binary is built for. `triple`: the Rust target; `libc`: npm's
- * `libc` field (Linux only); `helper`: the package also carries `e2b-sandbox`,
- * the local sandbox's helper (Linux only: the local backend needs Linux).
+ * `libc` field (Linux only); `helper`: the package also carries the local
+ * sandbox's helper files, HELPER_FILES (Linux only: the local backend needs Linux).
  */
 const TARGETS = [
   { name: 'linux-x64-gnu', triple: 'x86_64-unknown-linux-gnu', platform: 'linux', arch: 'x64', libc: 'glibc', helper: true },
@@ -29,6 +29,13 @@ const BINARY_NAME = 'e2b-native'
 function packageName(target) {
   return `${PACKAGE}-${target.name}`
 }
+
+/**
+ * Beside the addon on Linux: the sandbox helper (statically linked, one per
+ * architecture), and the same helper as a library for Python's fork server
+ * (linked against the target's libc, as the Python that loads it is).
+ */
+const HELPER_FILES = ['e2b-sandbox', 'libe2b_fork_server.so']
 
 /** The addon's file name in that package: `e2b-native.linux-x64-gnu.node`. */
 function binaryFile(target) {
@@ -309,6 +316,7 @@ function native() {
 
 module.exports = {
   TARGETS,
+  HELPER_FILES,
   packageName,
   binaryFile,
   detectLibc,

@@ -6,7 +6,7 @@
 // binary from the platform package; what happens where no binary fits.
 const fs = require('node:fs')
 const path = require('node:path')
-const { ROOT, BINARY, HELPER, PLATFORM_PACKAGE, canRun, tempDir, removeDir, run, ok, packRelease, newProject, npmInstall } = require('./packaging')
+const { ROOT, BINARY, HELPER, FORK_SERVER_LIBRARY, PLATFORM_PACKAGE, canRun, tempDir, removeDir, run, ok, packRelease, newProject, npmInstall } = require('./packaging')
 const { TARGETS, packageName } = require('../platform.js')
 
 jest.setTimeout(5 * 60 * 1000)
@@ -44,10 +44,10 @@ describeIf('the packed package', () => {
     expect(manifest.optionalDependencies).toEqual(Object.fromEntries(TARGETS.map((t) => [packageName(t), manifest.version])))
   })
 
-  test('the platform package holds the addon and the executable helper, and npm installed it', async () => {
+  test('the platform package holds the addon, the executable helper and the fork server library, and npm installed it', async () => {
     const listing = ok(await run('tar', ['-tvzf', platformTarball])).stdout.trim().split('\n')
     const files = Object.fromEntries(listing.map((line) => [line.split(/\s+/).pop().replace(/^package\//, ''), line]))
-    expect(Object.keys(files).sort()).toEqual(['README.md', 'package.json', BINARY, HELPER].sort())
+    expect(Object.keys(files).sort()).toEqual(['README.md', 'package.json', BINARY, HELPER, FORK_SERVER_LIBRARY].sort())
     expect(files[HELPER]).toMatch(/^-rwx/)
     const installed = path.join(app, 'node_modules', PLATFORM_PACKAGE)
     expect(fs.statSync(path.join(installed, HELPER)).mode & 0o111).not.toBe(0)
@@ -60,13 +60,22 @@ describeIf('the packed package', () => {
     const r = await node(
       'cjs.js',
       `const { e2bService } = require('e2b-native')
-      e2bService.executeCode('echo "$((6 * 7))"', 'bash').then((result) => {
+      const forked = async () => {
+        for (let i = 0; i < 100 && !e2bService.poolStats().python.forkServer; i++) await new Promise((r) => setTimeout(r, 50))
+        return e2bService.poolStats().python.forkServer
+      }
+      e2bService.executeCode('echo "$((6 * 7))"', 'bash').then(async (result) => {
+        const python = await e2bService.executePython('print(6 * 7)')
         const loaded = Object.keys(require.cache).filter((f) => f.endsWith('.node'))
-        console.log(JSON.stringify({ result, resolved: require.resolve('e2b-native'), loaded }))
+        console.log(JSON.stringify({ result, python, forkServer: await forked(), resolved: require.resolve('e2b-native'), loaded }))
+        await e2bService.close()
       })`,
     )
     const out = JSON.parse(ok(r).stdout)
     expect(out.result).toMatchObject({ stdout: '42\n', exitCode: 0, backend: 'local' })
+    // Python's pool found the fork server's library beside the helper.
+    expect(out.python).toMatchObject({ stdout: '42\n', exitCode: 0 })
+    expect(out.forkServer).toBe(true)
     expect(out.resolved).toBe(path.join(fs.realpathSync(app), 'node_modules', 'e2b-native', 'index.js'))
     expect(out.loaded).toEqual([path.join(fs.realpathSync(app), 'node_modules', PLATFORM_PACKAGE, BINARY)])
   })

@@ -8,7 +8,8 @@ const path = require('node:path')
 
 const ROOT = path.resolve(__dirname, '..')
 const BINARY = 'e2b-native.linux-x64-gnu.node'
-const HELPER = 'e2b-sandbox'
+const { HELPER_FILES } = require('../platform.js')
+const [HELPER, FORK_SERVER_LIBRARY] = HELPER_FILES
 
 /** True where the package's binary can run: the tests that install it need it. */
 const canRun = process.platform === 'linux' && process.arch === 'x64'
@@ -90,7 +91,7 @@ async function packPackage(dest) {
 async function packPlatformPackage(dest) {
   const dir = fs.mkdtempSync(path.join(dest, 'platform-'))
   fs.cpSync(path.join(ROOT, 'npm', 'linux-x64-gnu'), dir, { recursive: true })
-  for (const file of [BINARY, HELPER]) {
+  for (const file of [BINARY, ...HELPER_FILES]) {
     if (!fs.existsSync(path.join(ROOT, file))) throw new Error(`${file} is missing: run \`npm run build\` first`)
     fs.copyFileSync(path.join(ROOT, file), path.join(dir, file))
   }
@@ -121,6 +122,7 @@ module.exports = {
   ROOT,
   BINARY,
   HELPER,
+  FORK_SERVER_LIBRARY,
   PLATFORM_PACKAGE: 'e2b-native-linux-x64-gnu',
   canRun,
   tempDir,

@@ -50,7 +50,7 @@ describe('targetFor', () => {
       const manifest = require(path.join(ROOT, 'npm', t.name, 'package.json'))
       expect(manifest).toMatchObject({ name: packageName(t), version: VERSION, main: binaryFile(t), os: [t.platform], cpu: [t.arch] })
       expect(manifest.libc).toEqual(t.libc ? [t.libc] : undefined)
-      expect(manifest.files).toEqual(t.platform === 'linux' ? [binaryFile(t), 'e2b-sandbox'] : [binaryFile(t)])
+      expect(manifest.files).toEqual(t.platform === 'linux' ? [binaryFile(t), 'e2b-sandbox', 'libe2b_fork_server.so'] : [binaryFile(t)])
       expect(root.optionalDependencies[packageName(t)]).toBe(VERSION)
     }
     expect(Object.keys(root.optionalDependencies).sort()).toEqual(TARGETS.map(packageName).sort())

@@ -8,6 +8,7 @@
 // cargo at a time. `npm run check:artifacts` checks the result.
 const fs = require('node:fs')
 const path = require('node:path')
+const { HELPER_FILES } = require('../platform.js')
 const { ROOT, BUILD } = require('./targets.js')
 const { VENV_BIN, ensurePythonTools, ensureRustTargets, log, run } = require('./tools.js')
 
@@ -17,6 +18,8 @@ const { VENV_BIN, ensurePythonTools, ensureRustTargets, log, run } = require('./
 // not -crt-static); sharing a directory would rebuild one after the other.
 const TARGET_DIR = path.join(process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target'), 'cross')
 const HELPER_TARGET_DIR = path.join(process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target'), 'cross-helper')
+
+const [HELPER, FORK_SERVER_LIBRARY] = HELPER_FILES
 
 function envName(triple) {
   return triple.toUpperCase().replace(/[-.]/g, '_')
@@ -43,19 +46,23 @@ function place(from, to, mode) {
   fs.renameSync(staged, to)
 }
 
+/** The addon, and on Linux the fork server's library: both cdylibs, built alike. */
 function buildAddon(t) {
   const env = baseEnv()
   if (t.macosFloor) env.MACOSX_DEPLOYMENT_TARGET = t.macosFloor
-  // A musl cdylib must link libc dynamically: the musl Node loads it.
+  // A musl cdylib must link libc dynamically: the musl Node (or Python) loads it.
   if (t.libc === 'musl') env[`CARGO_TARGET_${envName(t.triple)}_RUSTFLAGS`] = '-C target-feature=-crt-static'
-  cargoZigbuild(['-p', 'e2b-native', '--target', t.zigTarget, '--target-dir', TARGET_DIR], env)
+  const packages = ['-p', 'e2b-native', ...(t.helper ? ['-p', 'e2b-native-fork-server'] : [])]
+  cargoZigbuild([...packages, '--target', t.zigTarget, '--target-dir', TARGET_DIR], env)
+  const built = path.join(TARGET_DIR, t.triple, 'release')
   const lib = t.platform === 'darwin' ? 'libe2b_native.dylib' : 'libe2b_native.so'
-  place(path.join(TARGET_DIR, t.triple, 'release', lib), path.join(t.dir, t.binary), 0o644)
+  place(path.join(built, lib), path.join(t.dir, t.binary), 0o644)
+  if (t.helper) place(path.join(built, FORK_SERVER_LIBRARY), path.join(t.dir, FORK_SERVER_LIBRARY), 0o644)
 }
 
 function buildHelper(triple) {
-  cargoZigbuild(['-p', 'e2b-native-local', '--bin', 'e2b-sandbox', '--target', triple, '--target-dir', HELPER_TARGET_DIR], baseEnv())
-  return path.join(HELPER_TARGET_DIR, triple, 'release', 'e2b-sandbox')
+  cargoZigbuild(['-p', 'e2b-native-local', '--bin', HELPER, '--target', triple, '--target-dir', HELPER_TARGET_DIR], baseEnv())
+  return path.join(HELPER_TARGET_DIR, triple, 'release', HELPER)
 }
 
 function main() {
@@ -83,11 +90,11 @@ function main() {
     const t0 = Date.now()
     log(`build-all: ${t.name} (${t.zigTarget}${t.macosFloor ? `, macOS ${t.macosFloor}` : ''})`)
     buildAddon(t)
-    if (t.helperTriple) place(helpers[t.helperTriple], path.join(t.dir, 'e2b-sandbox'), 0o755)
+    if (t.helperTriple) place(helpers[t.helperTriple], path.join(t.dir, HELPER), 0o755)
     times.push([t.name, Date.now() - t0])
   }
   const lines = targets.map((t) => {
-    const files = [t.binary, ...(t.helper ? ['e2b-sandbox'] : [])]
+    const files = [t.binary, ...(t.helper ? HELPER_FILES : [])]
     return `  npm/${t.name}: ${files.map((f) => `${f} ${(fs.statSync(path.join(t.dir, f)).size / 1048576).toFixed(1)} MiB`).join(', ')}`
   })
   const took = times.map(([what, ms]) => `${what} ${(ms / 1000).toFixed(0)} s`).join(', ')

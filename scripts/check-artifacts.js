@@ -8,6 +8,7 @@
 // non-zero, listing every failed check.
 const { spawnSync } = require('node:child_process')
 const path = require('node:path')
+const { HELPER_FILES } = require('../platform.js')
 const { BUILD } = require('./targets.js')
 const { ensurePythonTools, ensureDebianPackages } = require('./tools.js')
 
@@ -33,7 +34,7 @@ function main() {
       machine: t.machine,
       binary: t.binary,
       helper: t.helper,
-      files: [t.binary, ...(t.helper ? ['e2b-sandbox'] : [])],
+      files: [t.binary, ...(t.helper ? HELPER_FILES : [])],
       glibcFloor: t.glibcFloor,
       macosFloor: t.macosFloor,
       dir: t.dir,

@@ -11,6 +11,8 @@ the targets as JSON on stdin. For each target it checks, failing loudly:
   above the floor (gnu); musl's libc only (musl); system libraries in /usr/lib
   only and no framework (darwin);
 - the minimum macOS (LC_BUILD_VERSION or LC_VERSION_MIN_MACOSX) is the floor;
+- the fork server's library is a shared object of the same machine, linked
+  as the addon is (the target's libc), exporting e2b_fork_server_serve;
 - the helper is a static executable of the same machine;
 - the helper's seccomp filters are those of its architecture: the helper itself
   (under qemu-user for another architecture) prints the classic-BPF programs it
@@ -79,16 +81,18 @@ class Report:
 # --- the addon -------------------------------------------------------------
 
 
-def check_elf_addon(t, path, report):
+def check_elf_addon(t, path, report, what="addon"):
+    """A Linux shared object Node (the addon) or Python (the fork server's
+    library) loads: its machine, and the target's libc, no newer than the floor."""
     name = t["name"]
     binary = lief.ELF.parse(path)
-    if not report.check(name, "addon is an ELF file", binary is not None, path):
-        return
-    report.check(name, "addon is a shared object", binary.header.file_type == lief.ELF.Header.FILE_TYPE.DYN,
+    if not report.check(name, f"{what} is an ELF file", binary is not None, path):
+        return None
+    report.check(name, f"{what} is a shared object", binary.header.file_type == lief.ELF.Header.FILE_TYPE.DYN,
                  str(binary.header.file_type))
-    report.check(name, f"addon machine is {t['machine']}", binary.header.machine_type == ELF_MACHINE[t["machine"]],
+    report.check(name, f"{what} machine is {t['machine']}", binary.header.machine_type == ELF_MACHINE[t["machine"]],
                  str(binary.header.machine_type))
-    report.check(name, "addon is 64-bit", binary.header.identity_class == lief.ELF.Header.CLASS.ELF64,
+    report.check(name, f"{what} is 64-bit", binary.header.identity_class == lief.ELF.Header.CLASS.ELF64,
                  str(binary.header.identity_class))
     needed = list(binary.libraries)
     versions = sorted({aux.name for req in binary.symbols_version_requirement
@@ -96,21 +100,30 @@ def check_elf_addon(t, path, report):
     glibc_versions = [v for v in versions if v.startswith("GLIBC_")]
     if t["libc"] == "glibc":
         others = [lib for lib in needed if lib not in GLIBC_LIBS]
-        report.check(name, "addon links glibc's libraries only", not others,
+        report.check(name, f"{what} links glibc's libraries only", not others,
                      f"needs {', '.join(needed)}" + (f"; not glibc: {', '.join(others)}" if others else ""))
         numbers = [version_tuple(v[len("GLIBC_"):]) for v in glibc_versions if re.match(r"^GLIBC_\d+(\.\d+)*$", v)]
         highest = max(numbers) if numbers else None
         floor = version_tuple(t["glibcFloor"])
-        report.check(name, f"addon needs glibc <= {t['glibcFloor']}", highest is not None and highest <= floor,
+        report.check(name, f"{what} needs glibc <= {t['glibcFloor']}", highest is not None and highest <= floor,
                      f"highest symbol version GLIBC_{'.'.join(map(str, highest)) if highest else '(none)'}")
     else:
         others = [lib for lib in needed if not MUSL_LIBS.match(lib)]
-        report.check(name, "addon links musl's libc only", not others and bool(needed),
+        report.check(name, f"{what} links musl's libc only", not others and bool(needed),
                      f"needs {', '.join(needed) or 'nothing'}" + (f"; not musl: {', '.join(others)}" if others else ""))
-        report.check(name, "addon has no glibc symbol versions", not glibc_versions,
+        report.check(name, f"{what} has no glibc symbol versions", not glibc_versions,
                      ", ".join(glibc_versions) or "none")
-    report.check(name, "addon has no program interpreter", not binary.has_interpreter,
+    report.check(name, f"{what} has no program interpreter", not binary.has_interpreter,
                  binary.interpreter if binary.has_interpreter else "none")
+    return binary
+
+
+def check_fork_server_library(t, path, report):
+    binary = check_elf_addon(t, path, report, "fork server library")
+    if binary is not None:
+        exported = {f.name for f in binary.exported_functions}
+        report.check(t["name"], "fork server library exports e2b_fork_server_serve",
+                     "e2b_fork_server_serve" in exported, f"{len(exported)} exported")
 
 
 def macos_min(binary):
@@ -321,6 +334,7 @@ def main():
         else:
             check_macho_addon(t, addon, report)
         if t["helper"]:
+            check_fork_server_library(t, os.path.join(t["dir"], "libe2b_fork_server.so"), report)
             helper = os.path.join(t["dir"], "e2b-sandbox")
             if check_helper(t, helper, report):
                 check_seccomp(t, helper, tables, config["resolver"], report)

@@ -6,10 +6,9 @@
 // each file that differs (the Jest suite runs it). Run it after `npm version`.
 const fs = require('node:fs')
 const path = require('node:path')
-const { TARGETS, packageName, binaryFile } = require('../platform.js')
+const { TARGETS, HELPER_FILES, packageName, binaryFile } = require('../platform.js')
 
 const ROOT = path.join(__dirname, '..')
-const HELPER = 'e2b-sandbox'
 
 function json(value) {
   return JSON.stringify(value, null, 2) + '\n'
@@ -17,7 +16,7 @@ function json(value) {
 
 /** The package.json of a platform package. */
 function platformManifest(target, root) {
-  const files = [binaryFile(target), ...(target.helper ? [HELPER] : [])]
+  const files = [binaryFile(target), ...(target.helper ? HELPER_FILES : [])]
   const manifest = {
     name: packageName(target),
     version: root.version,
@@ -35,9 +34,11 @@ function platformManifest(target, root) {
 
 function platformReadme(target) {
   const helper = target.helper
-    ? `and the sandbox helper \`${HELPER}\`, which must sit beside it (the addon
+    ? `and the sandbox helper \`e2b-sandbox\`, which must sit beside it (the addon
 looks for the helper in the folder of the \`.node\` file it was loaded from; the
-helper is statically linked, so glibc and musl hosts run the same one).`
+helper is statically linked, so glibc and musl hosts run the same one), with
+\`libe2b_fork_server.so\`, the same helper as a library, which Python's fork
+server loads (linked against this target's libc).`
     : `(the e2b backend only: the local sandbox needs Linux).`
   const fields = target.libc ? '`os`, `cpu` and `libc`' : '`os` and `cpu`'
   return `# ${packageName(target)}

@@ -127,10 +127,10 @@ impl Stack {
                 0,
             )
         };
-        // SAFETY: the lowest GUARD bytes of the mapping just made.
-        if base == libc::MAP_FAILED
-            || unsafe { libc::mprotect(base, Self::GUARD, libc::PROT_NONE) } != 0
-        {
+        let guarded = base != libc::MAP_FAILED
+            // SAFETY: the lowest GUARD bytes of the mapping just made.
+            && unsafe { libc::mprotect(base, Self::GUARD, libc::PROT_NONE) } == 0;
+        if !guarded {
             return Err(SetupError::new(
                 "pid namespace",
                 format!("mapping init's stack: {}", nix::errno::Errno::last()),
