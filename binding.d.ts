@@ -119,6 +119,7 @@ export interface NativeLaneStats {
   starting: number
   served: number
   forkServer: boolean
+  forkServerError?: string
 }
 
 export interface NativeOutcome {

@@ -160,6 +160,8 @@ export interface PoolLaneStats {
   served: number
   /** Its sandboxes are forked from the fork server (Python, where it runs). */
   forkServer: boolean
+  /** Python, when the fork server could not start: why (it is tried again a minute later). */
+  forkServerError?: string
 }
 
 export interface PoolStats {

@@ -160,7 +160,7 @@ class E2BService {
     const stats = this.#native.poolStats()
     const result = { size: stats.size, idleMs: stats.idleMs }
     for (const lane of stats.lanes) {
-      result[lane.language] = { ready: lane.ready, starting: lane.starting, served: lane.served, forkServer: lane.forkServer }
+      result[lane.language] = { ready: lane.ready, starting: lane.starting, served: lane.served, forkServer: lane.forkServer, ...(lane.forkServerError ? { forkServerError: lane.forkServerError } : {}) }
     }
     return result
   }

@@ -183,6 +183,29 @@ test('forkServer: false starts an interpreter in every Python sandbox, with the 
   }
 })
 
+test('without the fork server library, Python is pooled as before and poolStats says why', async () => {
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'e2b-no-fork-server-'))
+  fs.copyFileSync(path.join(__dirname, '..', 'e2b-sandbox'), path.join(dir, 'e2b-sandbox'))
+  fs.chmodSync(path.join(dir, 'e2b-sandbox'), 0o755)
+  const before = process.env.E2B_NATIVE_SANDBOX_HELPER
+  process.env.E2B_NATIVE_SANDBOX_HELPER = path.join(dir, 'e2b-sandbox')
+  const own = new E2BService({ backend: 'local', pool: { size: 1 } })
+  if (before === undefined) delete process.env.E2B_NATIVE_SANDBOX_HELPER
+  else process.env.E2B_NATIVE_SANDBOX_HELPER = before
+  try {
+    await ready(own, 'python', 1)
+    const lane = own.poolStats().python
+    expect(lane.forkServer).toBe(false)
+    expect(lane.forkServerError).toContain('libe2b_fork_server.so is missing')
+    const { result, warm } = await run(own, 'python', 'print(6 * 7)')
+    expect(warm).toBe(true)
+    expect(result).toMatchObject({ stdout: '42\n', exitCode: 0 })
+  } finally {
+    await own.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 // The server dies with this process (PR_SET_PDEATHSIG), which fires when the
 // thread that started it ends: not a runtime thread that ends when idle.
 test('a forked sandbox outlives the thread that started its fork server', async () => {

@@ -67,6 +67,7 @@ pub struct NativeLaneStats {
     pub starting: u32,
     pub served: f64,
     pub fork_server: bool,
+    pub fork_server_error: Option<String>,
 }
 
 #[napi(object)]
@@ -125,6 +126,7 @@ impl NativeService {
                     starting: l.starting as u32,
                     served: l.served as f64,
                     fork_server: l.forked,
+                    fork_server_error: l.fork_server_error,
                 })
                 .collect(),
         }

@@ -102,6 +102,7 @@ pub struct LaneStats {
     pub starting: usize,
     pub served: u64,
     pub forked: bool,
+    pub fork_server_error: Option<String>,
 }
 
 /// A local backend that runs nothing: every call rejects with [`reason`].

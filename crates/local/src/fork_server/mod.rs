@@ -8,8 +8,8 @@
 //! every refill of the pool otherwise pays. One use per sandbox, as ever.
 //!
 //! What a program can tell apart from a fresh interpreter (docs/fork-server.md):
-//! its `/proc/self/cmdline` is the server's, `ctypes` and `socket` are in
-//! `sys.modules`, and its str hash secret is the server's.
+//! its `/proc/self/cmdline` is the server's, `ctypes` is in `sys.modules`,
+//! and its str hash secret is the server's.
 
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -109,12 +109,11 @@ impl ForkServer {
         // control socket becomes fd 3, and the server dies with this process.
         unsafe {
             command.pre_exec(move || {
-                if libc::dup2(fd, 3) < 0
-                    || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
+                crate::launch::keep_as(fd, 3)?;
+                match libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
                 }
-                Ok(())
             });
         }
         let mut process = spawn_on_a_lasting_thread(command)

@@ -210,17 +210,24 @@ impl Helper {
 fn inherit_as(command: &mut Command, fd: RawFd, target: RawFd) {
     // SAFETY: between fork and exec, only async-signal-safe fcntl and dup2.
     unsafe {
-        command.pre_exec(move || {
-            let done = if fd == target {
-                // dup2 onto itself would keep FD_CLOEXEC.
-                libc::fcntl(fd, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(fd, target)
-            };
-            match done < 0 {
-                true => Err(std::io::Error::last_os_error()),
-                false => Ok(()),
-            }
-        });
+        command.pre_exec(move || keep_as(fd, target));
+    }
+}
+
+/// Between fork and exec: makes `fd` (close-on-exec) the child's `target`,
+/// open across exec. Async-signal-safe.
+pub(crate) fn keep_as(fd: RawFd, target: RawFd) -> std::io::Result<()> {
+    // SAFETY: fcntl and dup2 on descriptors of this process.
+    let done = unsafe {
+        if fd == target {
+            // dup2 onto itself would keep FD_CLOEXEC.
+            libc::fcntl(fd, libc::F_SETFD, 0)
+        } else {
+            libc::dup2(fd, target)
+        }
+    };
+    match done < 0 {
+        true => Err(std::io::Error::last_os_error()),
+        false => Ok(()),
     }
 }

@@ -139,6 +139,8 @@ pub struct LaneStats {
     pub served: u64,
     /// Its sandboxes are forked from the fork server (Python).
     pub forked: bool,
+    /// Why the fork server could not start, when it could not (Python).
+    pub fork_server_error: Option<String>,
 }
 
 /// How long a sandbox may take to get ready before it is given up.
@@ -172,11 +174,17 @@ pub(crate) struct Pool {
     state: Mutex<State>,
     /// Signalled whenever a preparation ends (for `close`).
     prepared: Notify,
-    /// Python's fork server, once started; `Err` once it could not start
-    /// (then Python's sandboxes start an interpreter each, as other
-    /// languages' do).
-    fork_server: Mutex<Option<Result<Arc<ForkServer>, String>>>,
+    /// Python's fork server, once started.
+    fork_server: Mutex<Option<Arc<ForkServer>>>,
+    /// How the last start of a fork server went, for `poolStats()` (read
+    /// without waiting for a start under way): `Err` with why, and when, if
+    /// it could not start (then Python's sandboxes start an interpreter
+    /// each, as other languages' do, and a start is tried again later).
+    fork_server_state: Mutex<Option<Result<(), (String, Instant)>>>,
 }
+
+/// How long after a fork server failed to start another start is tried.
+const FORK_SERVER_RETRY: Duration = Duration::from_secs(60);
 
 impl Pool {
     pub(crate) fn new(config: PoolConfig, helper: PathBuf) -> Arc<Self> {
@@ -190,6 +198,7 @@ impl Pool {
             }),
             prepared: Notify::new(),
             fork_server: Mutex::new(None),
+            fork_server_state: Mutex::new(None),
         })
     }
 
@@ -201,27 +210,42 @@ impl Pool {
             return None;
         }
         let mut server = self.fork_server.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(Ok(running)) = &*server {
-            if running.retired() || !running.alive() {
-                *server = None;
-            }
+        if server.as_ref().is_some_and(|s| s.retired() || !s.alive()) {
+            *server = None;
         }
         if server.is_none() {
+            let failed_lately = matches!(
+                self.fork_server_state(),
+                Some(Err((_, when))) if when.elapsed() < FORK_SERVER_RETRY
+            );
+            if failed_lately {
+                return None;
+            }
             let program = &template
                 .job
                 .as_ref()
                 .expect("a pool's spec has a job")
                 .program;
-            *server =
-                Some(ForkServer::start(program, bootstrap::PYTHON, &self.helper).map(Arc::new));
+            let started = ForkServer::start(program, bootstrap::PYTHON, &self.helper);
+            *self
+                .fork_server_state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(
+                started
+                    .as_ref()
+                    .map(drop)
+                    .map_err(|e| (e.clone(), Instant::now())),
+            );
+            *server = started.ok().map(Arc::new);
         }
-        server.as_ref().and_then(|s| s.as_ref().ok()).cloned()
+        server.clone()
     }
 
-    /// Whether Python's sandboxes come from the fork server.
-    fn forks(&self) -> bool {
-        let server = self.fork_server.lock().unwrap_or_else(|p| p.into_inner());
-        matches!(&*server, Some(Ok(_)))
+    fn fork_server_state(&self) -> Option<Result<(), (String, Instant)>> {
+        self.fork_server_state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -287,7 +311,7 @@ impl Pool {
         language: Language,
         cancel: &CancellationToken,
     ) -> Option<Helper> {
-        if language != Language::Python || !self.forks() {
+        if language != Language::Python || !matches!(self.fork_server_state(), Some(Ok(()))) {
             return None;
         }
         let template = self.state().lanes.get(&language)?.template.clone();
@@ -455,7 +479,7 @@ impl Pool {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if let Some(Ok(server)) = server {
+        if let Some(server) = server {
             if let Ok(server) = Arc::try_unwrap(server) {
                 let _ = tokio::task::spawn_blocking(move || server.retire()).await;
             }
@@ -473,7 +497,12 @@ impl Pool {
                     ready: lane.map_or(0, |l| l.ready.len()),
                     starting: lane.map_or(0, |l| l.starting),
                     served: lane.map_or(0, |l| l.served),
-                    forked: language == Language::Python && self.forks(),
+                    forked: language == Language::Python
+                        && matches!(self.fork_server_state(), Some(Ok(()))),
+                    fork_server_error: match (language, self.fork_server_state()) {
+                        (Language::Python, Some(Err((why, _)))) => Some(why),
+                        _ => None,
+                    },
                 }
             })
             .collect()
