@@ -169,6 +169,34 @@ test('python sandboxes are forked from the fork server, confined as started ones
   expect(result.stderr).toBe('')
 })
 
+// Where sandboxes share Node's uid (not root, no namespaces), the server's
+// memory and environment are not theirs to read: Landlock keeps a confined
+// process from ptrace access to any process outside its domain, and the
+// server is not dumpable besides (this held before that too, by Landlock).
+test("a forked program cannot read the fork server's memory or environment", async () => {
+  await ready(svc, 'python')
+  const servers = pooledSandboxPids().filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('_e2b_zygote')
+    } catch {
+      return false
+    }
+  })
+  expect(servers.length).toBeGreaterThanOrEqual(1)
+  const code = [
+    'import os, sys',
+    'for pid in sys.argv[1:] or os.environ["SERVERS"].split():',
+    '    for name in ("mem", "environ", "maps"):',
+    '        try:',
+    '            with open(f"/proc/{pid}/{name}", "rb") as f: f.read(1); print(name, "read")',
+    '        except OSError as e: print(name, type(e).__name__)',
+  ].join('\n')
+  const { result, warm } = await run(svc, 'python', code, { env: { SERVERS: servers.join(' ') } })
+  expect(warm).toBe(true)
+  expect(result.exitCode).toBe(0)
+  expect(result.stdout).not.toContain('read')
+})
+
 test('forkServer: false starts an interpreter in every Python sandbox, with the same results', async () => {
   const own = new E2BService({ backend: 'local', pool: { size: 1, forkServer: false } })
   try {

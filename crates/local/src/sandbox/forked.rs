@@ -50,6 +50,11 @@ pub(super) fn program() -> Option<&'static Forked> {
 /// socket, once every helper forked has ended. The caller ignores SIGCHLD
 /// (the kernel reaps the helpers) and is single-threaded.
 pub fn serve_forks(control: RawFd, program: ForkedProgram, release: Release) -> i32 {
+    // Where sandboxes share its uid (Node not root, no namespaces), their
+    // programs must not reach into the server's memory through /proc (Landlock
+    // denies it already; this does not depend on it). Its helpers are
+    // dumpable again, as started ones are.
+    let _ = nix::sys::prctl::set_dumpable(false);
     let _ = PROGRAM.set(Forked {
         run: program,
         release,
@@ -118,8 +123,9 @@ fn fork_helper(fds: [RawFd; 3]) -> String {
 }
 
 /// A forked helper's start: its descriptors as a spawned helper has them,
-/// the default signal handling the server changed, and the helper's name (its
-/// init's /proc/1/comm, inside), as `e2b-sandbox` would have.
+/// the default signal handling the server changed, dumpable, and the
+/// helper's name (its init's /proc/1/comm, inside), as `e2b-sandbox` would
+/// have.
 fn become_a_helper(fds: [RawFd; 3]) -> Setup<()> {
     for (target, fd) in fds.into_iter().enumerate() {
         // SAFETY: received descriptors, duplicated onto 0, 1, 2 (without
@@ -137,6 +143,7 @@ fn become_a_helper(fds: [RawFd; 3]) -> Setup<()> {
         unsafe { signal(sig, SigHandler::SigDfl) }
             .context("fork server", || format!("resetting {sig}"))?;
     }
+    nix::sys::prctl::set_dumpable(true).context("fork server", || "PR_SET_DUMPABLE".into())?;
     nix::sys::prctl::set_name(c"e2b-sandbox").context("fork server", || "PR_SET_NAME".into())
 }
 
