@@ -1,6 +1,7 @@
 //! Starting the sandbox helper, for every kind of sandbox: the one place
-//! that spawns it, registers it (so that it dies with this process), and
-//! says what to do when it cannot start.
+//! that spawns it from its binary or has the fork server fork it, registers
+//! it (so that it dies with this process), and says what to do when it
+//! cannot start.
 
 mod events;
 mod process;

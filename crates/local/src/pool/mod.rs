@@ -300,8 +300,6 @@ impl Pool {
         (taken, Some(refill))
     }
 
-    /// Runs `request`, whose cold job is `job`, in `helper`, a sandbox
-    /// [`Pool::take`] gave, of tier `isolation`.
     /// For a call the lane could serve but found empty: a sandbox forked
     /// for it now, where the lane's sandboxes come from the fork server
     /// (a few milliseconds, a fraction of a cold sandbox's cost); `None`
@@ -329,6 +327,8 @@ impl Pool {
         Some(forked)
     }
 
+    /// Runs `request`, whose cold job is `job`, in `helper`, a sandbox
+    /// [`Pool::take`] or [`Pool::fork_now`] gave, of tier `isolation`.
     pub(crate) async fn run(
         helper: Helper,
         job: Job,
