@@ -121,4 +121,18 @@ async function tierOf(svc) {
   return (await svc.executeCode('true', 'bash')).isolation
 }
 
-module.exports = { tierOf, descendants, processesWith, commandsWith, hostFootprint, eventually }
+/** `pids` as `pid ppid state command line` lines: what a leak's failure shows. */
+function describeProcesses(pids) {
+  return pids.map((pid) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 100)
+      return `${pid} ${ppid} ${state} ${cmdline}`
+    } catch {
+      return `${pid} (gone)`
+    }
+  })
+}
+
+module.exports = { tierOf, descendants, describeProcesses, processesWith, commandsWith, hostFootprint, eventually }

@@ -2,7 +2,7 @@
 // Per-call options: streaming callbacks, files in and out, env, abort.
 const crypto = require('node:crypto')
 const { E2BService } = require('..')
-const { descendants, eventually } = require('./helpers')
+const { descendants, describeProcesses, eventually } = require('./helpers')
 
 const svc = new E2BService({ backend: 'local' })
 afterAll(() => svc.close())
@@ -11,7 +11,7 @@ afterAll(() => svc.close())
 // for a moment (all test files share one Jest process here); not reproduced.
 afterEach(async () => {
   await eventually(() => descendants().length === 0, 3000)
-  expect(descendants()).toEqual([])
+  expect(describeProcesses(descendants())).toEqual([])
 })
 
 describe('onStdout / onStderr', () => {

@@ -190,12 +190,21 @@ impl ForkServer {
         self.forks.load(std::sync::atomic::Ordering::Relaxed) >= FORKS_PER_SERVER
     }
 
-    /// Whether its process still runs.
+    /// Whether its process still runs (one that ended is reaped here, and
+    /// its pid is no longer the registry's to signal).
     pub(crate) fn alive(&self) -> bool {
         let mut process = self.process.lock().unwrap_or_else(|p| p.into_inner());
-        process
-            .as_mut()
-            .is_some_and(|p| matches!(p.try_wait(), Ok(None)))
+        let Some(child) = process.as_mut() else {
+            return false;
+        };
+        match child.try_wait() {
+            Ok(None) => true,
+            _ => {
+                crate::registry::fork_server_ended(child.id() as i32);
+                *process = None;
+                false
+            }
+        }
     }
 }
 
