@@ -29,9 +29,17 @@ fn fork_servers() -> std::sync::MutexGuard<'static, Vec<i32>> {
     FORK_SERVERS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A fork server runs (until [`fork_server_ended`]).
-pub(crate) fn fork_server_started(pid: i32) {
-    fork_servers().push(pid);
+/// Starts a fork server with `spawn` and registers it (until
+/// [`fork_server_ended`]), under the list's lock, as [`Guard::register`]
+/// does for helpers: whoever sees the process and then asks
+/// [`pooled_pids`] finds it.
+pub(crate) fn fork_server_spawn(
+    spawn: impl FnOnce() -> std::io::Result<std::process::Child>,
+) -> std::io::Result<std::process::Child> {
+    let mut servers = fork_servers();
+    let child = spawn()?;
+    servers.push(child.id() as i32);
+    Ok(child)
 }
 
 /// A fork server has been reaped: its pid is not to be signalled again.

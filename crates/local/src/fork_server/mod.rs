@@ -116,10 +116,9 @@ impl ForkServer {
                 }
             });
         }
-        let mut process = spawn_on_a_lasting_thread(command)
+        let mut process = crate::registry::fork_server_spawn(|| spawn_on_a_lasting_thread(command))
             .map_err(|e| format!("cannot start {}: {e}", program.path.display()))?;
         drop(server_end);
-        crate::registry::fork_server_started(process.id() as i32);
         let handshake = send(
             host_end.as_raw_fd(),
             library.as_os_str().as_encoded_bytes(),
