@@ -6,7 +6,7 @@ const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
 const { E2BService, liveSandboxes, pooledSandboxPids } = require('..')
-const { descendants, eventually, tierOf } = require('./helpers')
+const { descendants, describeProcesses, eventually, tierOf } = require('./helpers')
 
 const svc = new E2BService({ backend: 'local', pool: { size: 2 } })
 const cold = new E2BService({ backend: 'local', pool: false })
@@ -232,6 +232,27 @@ test('without the fork server library, Python is pooled as before and poolStats 
     await own.close()
     fs.rmSync(dir, { recursive: true, force: true })
   }
+})
+
+// A server is spawned and registered under the registry's lock, as helpers
+// are: whoever looks at /proc while one starts finds every process a pool's.
+test('a starting fork server is never a process of nobody', async () => {
+  const strays = []
+  for (let i = 0; i < 5; i++) {
+    const own = new E2BService({ backend: 'local', pool: { size: 1 } })
+    try {
+      await own.executePython('pass') // cold; the refill starts the server
+      const until = Date.now() + 300
+      while (Date.now() < until) {
+        strays.push(...describeProcesses(descendants()))
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      expect(await eventually(() => own.poolStats().python.forkServer, 10000)).toBe(true)
+    } finally {
+      await own.close()
+    }
+  }
+  expect(strays).toEqual([])
 })
 
 // The server dies with this process (PR_SET_PDEATHSIG), which fires when the
