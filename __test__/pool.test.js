@@ -137,6 +137,19 @@ test('python: module globals, random state, os.environ, files, threads and descr
   expect(descendants()).toEqual([])
 })
 
+/** The pools' fork servers of this process: its children running the server's script. */
+function forkServerPids() {
+  return pooledSandboxPids().filter((pid) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      return ppid === process.pid && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('python3\0-u\0-c\0def _e2b_zygote')
+    } catch {
+      return false
+    }
+  })
+}
+
 // The fork server: one clean interpreter per pool; each sandbox's program is
 // a fork of it, confined as a started one, with what exec would have done
 // done (descriptors closed, its own name, dumpable), behind the same helper
@@ -144,14 +157,7 @@ test('python: module globals, random state, os.environ, files, threads and descr
 test('python sandboxes are forked from the fork server, confined as started ones', async () => {
   await ready(svc, 'python')
   expect(svc.poolStats().python.forkServer).toBe(true)
-  const servers = pooledSandboxPids().filter((pid) => {
-    try {
-      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('python3\0-u\0-c\0def _e2b_zygote')
-    } catch {
-      return false
-    }
-  })
-  expect(servers.length).toBeGreaterThanOrEqual(1)
+  expect(forkServerPids().length).toBeGreaterThanOrEqual(1)
   const code = [
     'import os, sys',
     'status = dict(l.split(":\t", 1) for l in open("/proc/self/status").read().splitlines())',
@@ -175,13 +181,7 @@ test('python sandboxes are forked from the fork server, confined as started ones
 // server is not dumpable besides (this held before that too, by Landlock).
 test("a forked program cannot read the fork server's memory or environment", async () => {
   await ready(svc, 'python')
-  const servers = pooledSandboxPids().filter((pid) => {
-    try {
-      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('_e2b_zygote')
-    } catch {
-      return false
-    }
-  })
+  const servers = forkServerPids()
   expect(servers.length).toBeGreaterThanOrEqual(1)
   const code = [
     'import os, sys',
