@@ -30,7 +30,7 @@ use crate::protocol::Program;
 const ZYGOTE: &str = include_str!("zygote.py");
 
 /// The library's file name, beside the helper.
-pub(crate) const LIBRARY: &str = "libe2b_fork_server.so";
+const LIBRARY: &str = "libe2b_fork_server.so";
 
 /// A server is retired (a fresh one started) after this many forks: every
 /// child has the server's address layout, so an execution could learn that
@@ -252,6 +252,10 @@ fn library_beside(helper: &Path) -> Result<PathBuf, String> {
     let library = helper.with_file_name(LIBRARY);
     match library.is_file() {
         true => Ok(library),
-        false => Err(format!("{} is missing", library.display())),
+        false => Err(format!(
+            "{} is missing: Python's sandboxes start an interpreter each. Reinstall \
+             e2b-native so that it sits beside the helper, or pass pool: {{ forkServer: false }}",
+            library.display()
+        )),
     }
 }
