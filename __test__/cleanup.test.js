@@ -2,9 +2,11 @@
 // Nothing of a sandbox outlives its call: not on success, error, timeout,
 // abort, close, or when the Node process running it dies.
 const { spawn } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 const { E2BService, liveSandboxes } = require('..')
-const { descendants, processesWith, hostFootprint, eventually } = require('./helpers')
+const { descendants, processesWith, hostFootprint, footprintGrowth, eventually } = require('./helpers')
 
 const svc = new E2BService({ backend: 'local' })
 afterAll(() => svc.close())
@@ -17,7 +19,7 @@ test('success, error, timeout and a left-behind daemon leave the host as it was'
   // A double-forked setsid daemon that the program leaves running on exit.
   const r = await svc.executeCode('(setsid sleep 1000 &) ; echo done', 'bash')
   expect(r).toMatchObject({ stdout: 'done\n', exitCode: 0 })
-  expect(hostFootprint()).toEqual(before)
+  expect(footprintGrowth(before, hostFootprint())).toEqual({ processes: 0, mounts: 0, tmp: [] })
   expect(liveSandboxes()).toBe(0)
 })
 
@@ -84,11 +86,12 @@ test('Symbol.asyncDispose closes the service', async () => {
   await expect(own.executePython('print(1)')).rejects.toMatchObject({ code: 'ERR_CLOSED' })
 })
 
-// A Node process that runs a long call, then dies in the given way.
-function runAndDie(how, marker) {
+// A Node process that runs a long call (which marks its work dir), then
+// dies in the given way.
+function runAndDie(how, marker, isolation) {
   const script = `
     const { e2bService } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
-    e2bService.executeCode('sleep ${marker}', 'bash', { timeoutMs: 600000 })
+    e2bService.executeCode('touch .mark-${marker}; sleep ${marker}', 'bash', { timeoutMs: 600000 })
     const poll = setInterval(() => {
       if (require('node:child_process').execSync('cat /proc/*/cmdline 2>/dev/null | tr "\\\\0" " "').toString().includes('sleep ${marker}')) {
         clearInterval(poll)
@@ -97,7 +100,7 @@ function runAndDie(how, marker) {
       }
     }, 20)
   `
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, E2B_BACKEND: 'local' } })
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, E2B_BACKEND: 'local', E2B_NATIVE_ISOLATION: isolation } })
   return new Promise((resolve) => {
     child.stdout.on('data', (d) => {
       if (d.toString().includes('running')) {
@@ -108,14 +111,36 @@ function runAndDie(how, marker) {
   })
 }
 
-test.each([['SIGKILL'], ['exit'], ['throw']])(
-  'a Node process that dies by %s takes its sandboxes with it',
-  async (how) => {
-    const marker = String(900000 + Math.floor(Math.random() * 99999))
-    const ended = await runAndDie(how, marker)
-    expect(ended.signal ?? ended.code).toBe(how === 'SIGKILL' ? 'SIGKILL' : how === 'exit' ? 0 : 1)
-    const gone = await eventually(() => processesWith(`sleep ${marker}`).length === 0)
-    expect(processesWith(`sleep ${marker}`)).toEqual([])
-    expect(gone).toBe(true)
-  },
-)
+// Without namespaces a sandbox's work dir is a room on the host's disk
+// (SECURITY.md): that goes too.
+function roomsMarked(marker) {
+  return fs.readdirSync(os.tmpdir()).filter((e) => e.startsWith('e2b-native-room-') && fs.existsSync(path.join(os.tmpdir(), e, 'home', `.mark-${marker}`)))
+}
+
+test.each([
+  ['SIGKILL', 'auto'],
+  ['exit', 'auto'],
+  ['throw', 'auto'],
+  ['SIGKILL', 'landlock'],
+  ['exit', 'landlock'],
+])('a Node process that dies by %s takes its sandboxes with it (isolation %s)', async (how, isolation) => {
+  const marker = String(900000 + Math.floor(Math.random() * 99999))
+  const ended = await runAndDie(how, marker, isolation)
+  expect(ended.signal ?? ended.code).toBe(how === 'SIGKILL' ? 'SIGKILL' : how === 'exit' ? 0 : 1)
+  const gone = await eventually(() => processesWith(`sleep ${marker}`).length === 0)
+  expect(processesWith(`sleep ${marker}`)).toEqual([])
+  expect(gone).toBe(true)
+  expect(await eventually(() => roomsMarked(marker).length === 0)).toBe(true)
+})
+
+test('a room whose code locked its own directories is removed all the same', async () => {
+  const own = new E2BService({ backend: 'local', isolation: 'landlock', pool: false })
+  try {
+    const marker = String(Math.floor(Math.random() * 1e9))
+    const code = `touch .mark-${marker}; mkdir -p a/b t; touch a/b/f t/g; chmod 000 a/b; chmod 500 a t; echo ok`
+    expect(await own.executeCode(code, 'bash')).toMatchObject({ stdout: 'ok\n', exitCode: 0 })
+    expect(await eventually(() => roomsMarked(marker).length === 0)).toBe(true)
+  } finally {
+    await own.close()
+  }
+})

@@ -85,18 +85,34 @@ function mountCount() {
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n').length
 }
 
-/** Entries in the temp dir a sandbox may leave: those of the warm pools' waiting sandboxes (their rooms, `e2b-native-room-<helper pid>-…`, where namespaces are refused) excepted. */
+/**
+ * Entries in the temp dir a sandbox may leave, but those of the warm pools'
+ * sandboxes (their rooms, `e2b-native-room-<helper pid>-…`, where namespaces
+ * are refused), and rooms not yet named after their helper: a pool makes
+ * one at any moment, and names it, or removes it, as its helper starts.
+ */
 function tmpEntries() {
   const pooled = new Set(pooledSandboxPids())
   return fs
     .readdirSync(os.tmpdir())
     .filter((e) => e.startsWith('e2b'))
-    .filter((e) => !pooled.has(Number((/^e2b-native-room-(\d+)-/.exec(e) || [])[1]))).length
+    .filter((e) => !/^e2b-native-room-[0-9a-f]{12}$/.test(e))
+    .filter((e) => !pooled.has(Number((/^e2b-native-room-(\d+)-/.exec(e) || [])[1])))
+    .sort()
 }
 
-/** What a leak would change: processes, mounts, temp entries. */
+/**
+ * What a leak would change: processes, mounts, temp entries. A
+ * footprint's `tmp` lists names: the entries of a previous test's late
+ * clean-up may go meanwhile; a leak is an entry that was not there.
+ */
 function hostFootprint() {
   return { processes: descendants().length, mounts: mountCount(), tmp: tmpEntries() }
+}
+
+/** The entries of footprint `after` that `before` does not have, with its counts. */
+function footprintGrowth(before, after) {
+  return { processes: after.processes - before.processes, mounts: after.mounts - before.mounts, tmp: after.tmp.filter((e) => !before.tmp.includes(e)) }
 }
 
 /** Polls `probe` until it returns true or `ms` pass; returns the last value. */
@@ -135,4 +151,4 @@ function describeProcesses(pids) {
   })
 }
 
-module.exports = { tierOf, descendants, describeProcesses, processesWith, commandsWith, hostFootprint, eventually }
+module.exports = { tierOf, descendants, describeProcesses, processesWith, commandsWith, hostFootprint, footprintGrowth, eventually }

@@ -602,4 +602,8 @@ test.each([
   expect(pids.length).toBeGreaterThanOrEqual(4 * 3) // helper, init, interpreter per pooled sandbox
   expect(await eventually(() => pids.filter(alive).length === 0)).toBe(true)
   expect(pids.filter(alive)).toEqual([])
+  // Nor a room: each is named after its helper (e2b-native-room-<pid>-…).
+  const rooms = () => fs.readdirSync(require('node:os').tmpdir()).filter((e) => pids.some((pid) => e.startsWith(`e2b-native-room-${pid}-`)))
+  expect(await eventually(() => rooms().length === 0)).toBe(true)
+  expect(rooms()).toEqual([])
 })

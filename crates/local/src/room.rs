@@ -1,7 +1,8 @@
 //! A namespace-free sandbox's place on the host ([`crate::protocol::Room`]):
 //! a private directory for its work dir and `TMPDIR`, and, when this process
 //! is root, a host uid of its own. Made before its helper starts; removed
-//! when the helper has ended (it ends after every process of the sandbox).
+//! by the helper as it ends (after every process of the sandbox), which
+//! covers a host that dies, and by the host once the helper has ended.
 
 use std::collections::HashSet;
 use std::fs;
@@ -107,8 +108,10 @@ impl Drop for HostUid {
 
 impl Drop for Room {
     fn drop(&mut self) {
-        // The helper ends after every process of the room: remove it then,
-        // at once when it is already gone (the usual case), else once it is.
+        // The helper removes the room as it ends, after every process of
+        // it; this is for a helper that did not get to: remove it then, at
+        // once when the helper is already gone (the usual case), else once
+        // it is.
         let dir = std::mem::take(&mut self.dir);
         let uid = self.spec.uid;
         let remove = move || {

@@ -68,11 +68,25 @@ fn interpreter(language: Language) -> Result<String, String> {
         .ok_or_else(|| format!("no interpreter for {language} on this host"))
 }
 
-/// A fresh working directory for a kernel.
+/// A fresh working directory for a kernel, under cargo's scratch space for
+/// integration tests, not the host's temp dir. A test binary cannot clean
+/// up at its end, so each clears what ended runs left (`<pid>-<n>` of pids
+/// no longer running) on its first call.
 pub(crate) fn scratch_dir() -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "e2b-kernels-test-{}-{}",
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kernels");
+    SWEPT.call_once(|| {
+        for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let pid = name.split('-').next().unwrap_or_default();
+            if !PathBuf::from("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+    let dir = base.join(format!(
+        "{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
@@ -213,6 +227,9 @@ impl Kernel {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", std::env::var_os("HOME").unwrap_or_default())
             .env("LANG", "C.UTF-8")
+            // A temp dir of its own, as in a sandbox: what it leaves goes
+            // with the scratch dir.
+            .env("TMPDIR", &options.cwd)
             .envs(launch.env.iter().cloned())
             .envs(options.env.iter().cloned())
             .current_dir(&options.cwd)

@@ -88,7 +88,32 @@ pub(super) fn run(
     };
     watch(init, &watched, &bounds, reporter);
     kill_everything_below();
+    remove_room(room);
     Ok(())
+}
+
+/// The helper is the room's last user, and its owner: it removes the room
+/// however the host ends (the host removes it too, should the helper not
+/// get to it). The code may have left directories it cannot list or
+/// write; they are the room's uid's, as the helper is, and are opened up.
+fn remove_room(room: &Room) {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(dir) = room.home.parent().filter(|d| room.tmp.parent() == Some(*d)) else {
+        return;
+    };
+    if fs::remove_dir_all(dir).is_ok() {
+        return;
+    }
+    let mut queue = vec![dir.to_path_buf()];
+    while let Some(dir) = queue.pop() {
+        let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                queue.push(entry.path());
+            }
+        }
+    }
+    let _ = fs::remove_dir_all(dir);
 }
 
 /// The helper's own credentials: the room's uid and gid when it has them.
