@@ -79,9 +79,9 @@ export declare function diagnose(helper?: string | undefined | null): Promise<Ar
 export declare function installApparmorProfile(): string
 
 /**
- * Kills every sandbox of this process, synchronously (for `process.on('exit')`):
- * local ones at once, remote ones best effort within a second (their TTL
- * covers the rest).
+ * Kills every sandbox of this process, synchronously, as it exits (for
+ * `process.on('exit')`): local ones at once, and no local one after;
+ * remote ones best effort within a second (their TTL covers the rest).
  */
 export declare function killAll(): number
 

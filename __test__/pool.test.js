@@ -589,6 +589,28 @@ function runAndEnd(how, isolation) {
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, pids: JSON.parse(out || '[]') })))
 }
 
+// A Node process that exits while its pools fill (helpers starting, rooms
+// being made) leaves no room: its temp dir is the test's own.
+test('a Node process that exits while its pools fill leaves no room behind', async () => {
+  const tmp = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'e2b-exit-while-filling-'))
+  fs.chmodSync(tmp, 0o711) // a room's own uid passes through to its room
+  try {
+    const script = (delay) => `
+      const { E2BService } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+      const svc = new E2BService({ backend: 'local', pool: { size: 8 } })
+      svc.executeCode('true', 'bash').then((r) => { if (r.exitCode !== 0) process.exitCode = 3; setTimeout(() => process.exit(), ${delay}) })
+    `
+    for (let i = 0; i < 10; i++) {
+      const child = spawn(process.execPath, ['-e', script(i % 5)], { stdio: 'inherit', env: { ...process.env, TMPDIR: tmp, E2B_NATIVE_ISOLATION: 'landlock' } })
+      expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(0)
+    }
+    expect(await eventually(() => fs.readdirSync(tmp).length === 0)).toBe(true)
+    expect(fs.readdirSync(tmp)).toEqual([])
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true })
+  }
+})
+
 // Without namespaces nothing but the helper takes the sandbox's processes
 // down: it must get to do so, however Node ends.
 test.each([

@@ -290,12 +290,12 @@ pub async fn prepare_environment(
     Ok(dir.display().to_string())
 }
 
-/// Kills every sandbox of this process, synchronously (for `process.on('exit')`):
-/// local ones at once, remote ones best effort within a second (their TTL
-/// covers the rest).
+/// Kills every sandbox of this process, synchronously, as it exits (for
+/// `process.on('exit')`): local ones at once, and no local one after;
+/// remote ones best effort within a second (their TTL covers the rest).
 #[napi]
 pub fn kill_all() -> u32 {
-    let local = e2b_native_local::kill_all();
+    let local = e2b_native_local::shut_down();
     let remote = e2b_native_e2b::kill_all_blocking(std::time::Duration::from_secs(1));
     (local + remote) as u32
 }

@@ -38,7 +38,7 @@ pub use packages::{DataScience, PackageConfig};
 use packages::{Packages, Prepared};
 pub use pool::{LaneStats, PoolConfig};
 pub use protocol::Isolation;
-pub use registry::{kill_all, live_count, pooled_pids};
+pub use registry::{kill_all, live_count, pooled_pids, shut_down};
 pub use shape::DEFAULT_HOST_ID_WHEN_ROOT;
 
 #[derive(Debug, Clone, Default)]

@@ -75,14 +75,23 @@ fn kill_pids(pids: Pids) {
 }
 
 /// Kills every sandbox of this process, synchronously: for `process.on('exit')`
-/// and the env cleanup hook, where nothing asynchronous runs any more.
+/// and the env cleanup hook, where nothing asynchronous runs any more. Their
+/// rooms go too.
 pub fn kill_all() -> usize {
     let all: Vec<Pids> = with_live(|live| live.values().copied().collect());
     all.iter().for_each(|p| kill_pids(*p));
     for server in fork_servers().iter() {
         let _ = kill(Pid::from_raw(*server), Signal::SIGKILL);
     }
+    crate::room::remove_all();
     all.len()
+}
+
+/// For this process's exit: [`kill_all`], and no room made after it (a
+/// preparation still running would leave its room behind).
+pub fn shut_down() -> usize {
+    crate::room::refuse_new();
+    kill_all()
 }
 
 /// How many sandboxes this process has running calls in (pooled ones wait).

@@ -9,6 +9,7 @@ use std::fs;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use e2b_native_core::Error;
@@ -23,6 +24,33 @@ const UIDS: std::ops::Range<u32> = 40_000..60_000;
 
 /// Uids of this process's live rooms.
 static TAKEN: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
+
+/// This process's rooms, by their current path, until removed.
+static ROOMS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn rooms() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    ROOMS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Set when this process exits: a preparation still running then makes no
+/// room that nothing would remove.
+static REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// Removes every room of this process, once its sandboxes are signalled. A
+/// helper that runs removes its room as it ends, whatever its sandbox was
+/// writing meanwhile; this covers the helpers that had not started, or had
+/// not been told their room.
+pub(crate) fn remove_all() {
+    for dir in rooms().drain(..) {
+        let _ = fs::remove_dir_all(dir);
+    }
+}
+
+/// This process is exiting: no room is made from now on.
+pub(crate) fn refuse_new() {
+    let _rooms = rooms();
+    REFUSED.store(true, Ordering::SeqCst);
+}
 
 /// A room, removed (and its uid freed) when dropped, once its helper has
 /// ended.
@@ -46,6 +74,9 @@ impl Room {
         };
         let dir = make_dir(uid).map_err(|e| {
             free(uid);
+            if REFUSED.load(Ordering::SeqCst) {
+                return Error::Closed;
+            }
             Error::IsolationUnavailable(format!(
                 "cannot make a sandbox directory in {}: {e}: make it writable, or set TMPDIR \
                  to a writable directory",
@@ -71,7 +102,10 @@ impl Room {
             let named = self
                 .dir
                 .with_file_name(name.replacen("room-", &format!("room-{pid}-"), 1));
+            let mut rooms = rooms();
             if fs::rename(&self.dir, &named).is_ok() {
+                rooms.retain(|d| *d != self.dir);
+                rooms.push(named.clone());
                 self.spec.home = named.join("home");
                 self.spec.tmp = named.join("tmp");
                 self.dir = named;
@@ -115,6 +149,7 @@ impl Drop for Room {
         let dir = std::mem::take(&mut self.dir);
         let uid = self.spec.uid;
         let remove = move || {
+            rooms().retain(|d| *d != dir);
             // remove_dir_all follows no symlink the code left.
             let _ = fs::remove_dir_all(&dir);
             free(uid);
@@ -148,8 +183,16 @@ fn make_dir(uid: Option<u32>) -> std::io::Result<PathBuf> {
     let base = std::env::temp_dir();
     let dir = loop {
         let candidate = base.join(format!("e2b-native-room-{:012x}", fastrand_u48()));
+        // Listed as it is made: an exit meanwhile finds it.
+        let mut rooms = rooms();
+        if REFUSED.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("this process is exiting"));
+        }
         match fs::create_dir(&candidate) {
-            Ok(()) => break candidate,
+            Ok(()) => {
+                rooms.push(candidate.clone());
+                break candidate;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
@@ -168,6 +211,7 @@ fn make_dir(uid: Option<u32>) -> std::io::Result<PathBuf> {
         Ok(())
     })();
     if let Err(e) = made {
+        rooms().retain(|d| *d != dir);
         let _ = fs::remove_dir_all(&dir);
         return Err(e);
     }
