@@ -80,8 +80,9 @@ export declare function installApparmorProfile(): string
 
 /**
  * Kills every sandbox of this process, synchronously, as it exits (for
- * `process.on('exit')`): local ones at once, and no local one after;
- * remote ones best effort within a second (their TTL covers the rest).
+ * `process.on('exit')`): local ones at once, their rooms with them (and
+ * none made after); remote ones best effort within a second (their TTL
+ * covers the rest).
  */
 export declare function killAll(): number
 

@@ -291,8 +291,9 @@ pub async fn prepare_environment(
 }
 
 /// Kills every sandbox of this process, synchronously, as it exits (for
-/// `process.on('exit')`): local ones at once, and no local one after;
-/// remote ones best effort within a second (their TTL covers the rest).
+/// `process.on('exit')`): local ones at once, their rooms with them (and
+/// none made after); remote ones best effort within a second (their TTL
+/// covers the rest).
 #[napi]
 pub fn kill_all() -> u32 {
     let local = e2b_native_local::shut_down();
