@@ -103,16 +103,17 @@ function tmpEntries() {
 
 /**
  * What a leak would change: processes, mounts, temp entries. A
- * footprint's `tmp` lists names: the entries of a previous test's late
- * clean-up may go meanwhile; a leak is an entry that was not there.
+ * footprint's `tmp` lists names: a previous test's late clean-up may
+ * remove entries meanwhile; a leak is an entry that was not there.
  */
 function hostFootprint() {
   return { processes: descendants().length, mounts: mountCount(), tmp: tmpEntries() }
 }
 
-/** The entries of footprint `after` that `before` does not have, with its counts. */
+/** What footprint `after` has more than `before`: processes, mounts, the temp entries it adds. */
 function footprintGrowth(before, after) {
-  return { processes: after.processes - before.processes, mounts: after.mounts - before.mounts, tmp: after.tmp.filter((e) => !before.tmp.includes(e)) }
+  const more = (key) => Math.max(0, after[key] - before[key])
+  return { processes: more('processes'), mounts: more('mounts'), tmp: after.tmp.filter((e) => !before.tmp.includes(e)) }
 }
 
 /** Polls `probe` until it returns true or `ms` pass; returns the last value. */
