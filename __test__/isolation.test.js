@@ -230,3 +230,25 @@ test('the local time zone is the host’s: /etc/localtime links into /usr as on 
   const hostZone = require('node:child_process').execFileSync('date', ['+%Z'], { env: {}, encoding: 'utf8' }).trim()
   expect(r.stdout.split('\n')[1]).toBe(hostZone)
 })
+
+test('a service that requires a tier probes it once per process: each call builds one sandbox', async () => {
+  // A helper that counts its starts: the probe's sandboxes and the calls'.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'e2b-counted-helper-'))
+  const helper = path.join(dir, 'e2b-sandbox')
+  fs.writeFileSync(helper, `#!/bin/sh\necho >> ${dir}/starts\nexec ${path.join(__dirname, '..', 'e2b-sandbox')} "$@"\n`, { mode: 0o755 })
+  const starts = () => fs.readFileSync(path.join(dir, 'starts'), 'utf8').length
+  const before = process.env.E2B_NATIVE_SANDBOX_HELPER
+  process.env.E2B_NATIVE_SANDBOX_HELPER = helper
+  const own = new E2BService({ backend: 'local', isolation: 'landlock', pool: false })
+  if (before === undefined) delete process.env.E2B_NATIVE_SANDBOX_HELPER
+  else process.env.E2B_NATIVE_SANDBOX_HELPER = before
+  try {
+    expect(await own.executeCode('echo 1', 'bash')).toMatchObject({ stdout: '1\n', isolation: 'landlock' })
+    const first = starts()
+    for (let i = 0; i < 3; i++) expect(await own.executeCode('echo 1', 'bash')).toMatchObject({ stdout: '1\n' })
+    expect(starts() - first).toBe(3)
+  } finally {
+    await own.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})

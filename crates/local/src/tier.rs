@@ -21,7 +21,15 @@ pub(crate) struct Probed {
     pub landlock: Option<Result<(), Error>>,
 }
 
-static PROBED: Mutex<Option<HashMap<PathBuf, Arc<OnceCell<Probed>>>>> = Mutex::new(None);
+/// Each helper's probes, each made once: a result is cached whether it
+/// found the tier or not.
+#[derive(Default)]
+struct Probes {
+    namespaces: OnceCell<Result<(), Error>>,
+    landlock: OnceCell<Result<(), Error>>,
+}
+
+static PROBED: Mutex<Option<HashMap<PathBuf, Arc<Probes>>>> = Mutex::new(None);
 
 /// The tier sandboxes of `helper` get: `wanted`, or with `None` the
 /// strongest this host allows.
@@ -63,36 +71,36 @@ async fn choose(helper: &Path, wanted: Option<Isolation>) -> Result<Isolation, E
     }
 }
 
-/// Both probes' findings for `helper`, made once (the landlock probe once
-/// namespaces are refused, or when `landlock` asks for it).
+/// Both probes' findings for `helper`, each made once per process: the
+/// landlock probe once namespaces are refused, or when `landlock` asks
+/// for it.
 pub(crate) async fn probe(helper: &Path, landlock: bool) -> Probed {
-    let cell = {
+    let probes = {
         let mut all = PROBED.lock().unwrap_or_else(|p| p.into_inner());
         all.get_or_insert_with(HashMap::new)
             .entry(helper.to_path_buf())
             .or_default()
             .clone()
     };
-    let probed = cell
-        .get_or_init(|| async {
-            let namespaces = try_tier(helper, Isolation::Namespaces).await;
-            let landlock = match namespaces {
-                Ok(()) => None,
-                Err(_) => Some(try_tier(helper, Isolation::Landlock).await),
-            };
-            Probed {
-                namespaces,
-                landlock,
-            }
-        })
+    let namespaces = probes
+        .namespaces
+        .get_or_init(|| try_tier(helper, Isolation::Namespaces))
         .await
         .clone();
-    match (landlock, &probed.landlock) {
-        (true, None) => Probed {
-            landlock: Some(try_tier(helper, Isolation::Landlock).await),
-            ..probed
-        },
-        _ => probed,
+    let landlock = if landlock || namespaces.is_err() {
+        Some(
+            probes
+                .landlock
+                .get_or_init(|| try_tier(helper, Isolation::Landlock))
+                .await
+                .clone(),
+        )
+    } else {
+        None
+    };
+    Probed {
+        namespaces,
+        landlock,
     }
 }
 
