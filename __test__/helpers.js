@@ -13,16 +13,10 @@ function descendants(root = process.pid) {
   const children = new Map()
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8')
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (fields[0] === 'Z') continue // a zombie holds nothing
-      const ppid = Number(fields[1])
-      if (!children.has(ppid)) children.set(ppid, [])
-      children.get(ppid).push(Number(entry))
-    } catch {
-      // exited while we looked
-    }
+    const stat = statOf(entry)
+    if (!stat || stat.state === 'Z') continue // gone, or a zombie: holds nothing
+    if (!children.has(stat.ppid)) children.set(stat.ppid, [])
+    children.get(stat.ppid).push(Number(entry))
   }
   // Asked after reading /proc: a pooled helper seen there is registered by now.
   const pooled = new Set(pooledSandboxPids())
@@ -41,6 +35,18 @@ function descendants(root = process.pid) {
   return found
 }
 
+/** `pid`'s state and parent, from /proc/<pid>/stat; null once it has exited. */
+function statOf(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // "pid (comm) state ppid ...": comm may hold anything but the last ')'.
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return { state, ppid: Number(ppid) }
+  } catch {
+    return null
+  }
+}
+
 /** A pool's fork server; the helpers it forks share its command line, not its parent. */
 function isForkServer(pid, parent) {
   const cmdline = (p) => {
@@ -51,6 +57,11 @@ function isForkServer(pid, parent) {
     }
   }
   return cmdline(pid).includes('_e2b_zygote') && !cmdline(parent).includes('_e2b_zygote')
+}
+
+/** The fork servers of this process's pools. */
+function forkServerPids() {
+  return pooledSandboxPids().filter((pid) => statOf(pid)?.ppid === process.pid && isForkServer(pid, process.pid))
 }
 
 /** Pids whose command line contains `marker`. */
@@ -141,15 +152,15 @@ async function tierOf(svc) {
 /** `pids` as `pid ppid state command line` lines: what a leak's failure shows. */
 function describeProcesses(pids) {
   return pids.map((pid) => {
+    const stat = statOf(pid)
     try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
       const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 100)
-      return `${pid} ${ppid} ${state} ${cmdline}`
+      if (stat) return `${pid} ${stat.ppid} ${stat.state} ${cmdline}`
     } catch {
-      return `${pid} (gone)`
+      // exited while we looked
     }
+    return `${pid} (gone)`
   })
 }
 
-module.exports = { tierOf, descendants, describeProcesses, processesWith, commandsWith, hostFootprint, footprintGrowth, eventually }
+module.exports = { tierOf, descendants, forkServerPids, describeProcesses, processesWith, commandsWith, hostFootprint, footprintGrowth, eventually }

@@ -6,7 +6,7 @@ const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
 const { E2BService, liveSandboxes, pooledSandboxPids } = require('..')
-const { descendants, describeProcesses, eventually, tierOf } = require('./helpers')
+const { descendants, describeProcesses, eventually, forkServerPids, tierOf } = require('./helpers')
 
 const svc = new E2BService({ backend: 'local', pool: { size: 2 } })
 const cold = new E2BService({ backend: 'local', pool: false })
@@ -136,19 +136,6 @@ test('python: module globals, random state, os.environ, files, threads and descr
   expect(draws.size).toBe(3)
   expect(descendants()).toEqual([])
 })
-
-/** The pools' fork servers of this process: its children running the server's script. */
-function forkServerPids() {
-  return pooledSandboxPids().filter((pid) => {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      return ppid === process.pid && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('python3\0-u\0-c\0def _e2b_zygote')
-    } catch {
-      return false
-    }
-  })
-}
 
 // The fork server: one clean interpreter per pool; each sandbox's program is
 // a fork of it, confined as a started one, with what exec would have done
